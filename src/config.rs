@@ -1,0 +1,226 @@
+//! Runtime configuration: [`Config`] in code, `WEFT_*` variables in the environment.
+//!
+//! Precedence, per setting: a value given to [`Config::apply`] wins; otherwise the environment
+//! variable; otherwise the default. Settings are read once, when the runtime starts (on the
+//! first spawn), and cannot change afterwards.
+//!
+//! | setting    | `Config` method | variable          | default                          |
+//! |------------|-----------------|-------------------|----------------------------------|
+//! | workers    | `workers(n)`    | `WEFT_WORKERS`    | `std::thread::available_parallelism` |
+//! | stack size | `stack_size(b)` | `WEFT_STACK_SIZE` | 256 KiB                          |
+//!
+//! `WEFT_STACK_SIZE` takes bytes, optionally with a binary suffix: `65536`, `64K`, `1M`, `1G`.
+//! An invalid variable stops the program at start with a message naming it: running with a
+//! configuration other than the one asked for would be a silent surprise.
+
+use std::fmt;
+use std::sync::Mutex;
+
+use crate::stack::{SizeClass, DEFAULT_STACK_SIZE, MAX_STACK_SIZE};
+
+/// Most worker threads a runtime may have.
+pub const MAX_WORKERS: usize = 1024;
+
+/// Settings for the global runtime, applied before it starts.
+///
+/// ```
+/// weft::Config::new().workers(2).stack_size(128 * 1024).apply().unwrap();
+/// let answer = weft::run(|| 6 * 7);
+/// assert_eq!(answer, 42);
+/// // The runtime is running now, so the configuration is fixed.
+/// assert_eq!(weft::Config::new().workers(4).apply(), Err(weft::ConfigError::AlreadyStarted));
+/// ```
+#[derive(Clone, Debug, Default)]
+pub struct Config {
+    workers: Option<usize>,
+    stack_size: Option<usize>,
+}
+
+/// Why [`Config::apply`] refused a configuration.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// The runtime has already started (something spawned a green thread), so its settings
+    /// are fixed.
+    AlreadyStarted,
+    /// The worker count is 0 or above [`MAX_WORKERS`].
+    InvalidWorkers(usize),
+    /// The stack size is above the 1 GiB maximum.
+    InvalidStackSize(usize),
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ConfigError::AlreadyStarted => f.write_str(
+                "weft: the runtime has already started; configure it before the first spawn",
+            ),
+            ConfigError::InvalidWorkers(n) => {
+                write!(
+                    f,
+                    "weft: invalid worker count {n}: expected 1 to {MAX_WORKERS}"
+                )
+            }
+            ConfigError::InvalidStackSize(n) => write!(
+                f,
+                "weft: invalid stack size {n} bytes: the maximum is {MAX_STACK_SIZE} bytes (1 GiB)"
+            ),
+        }
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+impl Config {
+    /// An empty configuration: every setting from the environment or its default.
+    pub fn new() -> Config {
+        Config::default()
+    }
+
+    /// Number of worker threads (1 to [`MAX_WORKERS`]).
+    pub fn workers(mut self, n: usize) -> Config {
+        self.workers = Some(n);
+        self
+    }
+
+    /// Default usable stack size of a green thread, in bytes. Rounded up to the next power of
+    /// two, at least 16 KiB; above 1 GiB is an error.
+    pub fn stack_size(mut self, bytes: usize) -> Config {
+        self.stack_size = Some(bytes);
+        self
+    }
+
+    /// Validates the settings and records them for the runtime's start. Settings not given
+    /// here keep their earlier applied value, or come from the environment.
+    pub fn apply(self) -> Result<(), ConfigError> {
+        if let Some(n) = self.workers {
+            if n == 0 || n > MAX_WORKERS {
+                return Err(ConfigError::InvalidWorkers(n));
+            }
+        }
+        if let Some(bytes) = self.stack_size {
+            if bytes > MAX_STACK_SIZE {
+                return Err(ConfigError::InvalidStackSize(bytes));
+            }
+        }
+        let mut state = lock();
+        if state.started {
+            return Err(ConfigError::AlreadyStarted);
+        }
+        state.applied.workers = self.workers.or(state.applied.workers);
+        state.applied.stack_size = self.stack_size.or(state.applied.stack_size);
+        Ok(())
+    }
+}
+
+struct State {
+    applied: Config,
+    started: bool,
+}
+
+static STATE: Mutex<State> = Mutex::new(State {
+    applied: Config {
+        workers: None,
+        stack_size: None,
+    },
+    started: false,
+});
+
+fn lock() -> std::sync::MutexGuard<'static, State> {
+    STATE.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// The settings the runtime starts with.
+pub(crate) struct Settings {
+    pub(crate) workers: usize,
+    pub(crate) stack_class: SizeClass,
+}
+
+/// Marks the runtime as started and resolves its settings. An invalid environment variable
+/// stops the process here with a message that names it.
+pub(crate) fn settings_for_start() -> Settings {
+    let mut state = lock();
+    state.started = true;
+    let workers = state.applied.workers.unwrap_or_else(|| {
+        env_setting("WEFT_WORKERS", parse_workers).unwrap_or_else(|| {
+            std::thread::available_parallelism().map_or(1, |n| n.get().min(MAX_WORKERS))
+        })
+    });
+    let stack_size = state.applied.stack_size.unwrap_or_else(|| {
+        env_setting("WEFT_STACK_SIZE", parse_stack_size).unwrap_or(DEFAULT_STACK_SIZE)
+    });
+    let stack_class =
+        SizeClass::for_size(stack_size).expect("stack sizes are validated before they get here");
+    Settings {
+        workers,
+        stack_class,
+    }
+}
+
+fn env_setting(name: &str, parse: fn(&str) -> Result<usize, String>) -> Option<usize> {
+    let value = std::env::var_os(name)?;
+    let parsed = value
+        .to_str()
+        .ok_or_else(|| "it is not valid UTF-8".to_owned())
+        .and_then(|s| parse(s.trim()));
+    match parsed {
+        Ok(v) => Some(v),
+        Err(why) => {
+            eprintln!("weft: invalid {name}={value:?}: {why}");
+            std::process::exit(2);
+        }
+    }
+}
+
+fn parse_workers(s: &str) -> Result<usize, String> {
+    match s.parse::<usize>() {
+        Ok(n) if (1..=MAX_WORKERS).contains(&n) => Ok(n),
+        _ => Err(format!("expected a whole number from 1 to {MAX_WORKERS}")),
+    }
+}
+
+fn parse_stack_size(s: &str) -> Result<usize, String> {
+    let expected = || "expected bytes, optionally with a K, M or G suffix, at most 1G".to_owned();
+    let (digits, unit) = match s.char_indices().last() {
+        Some((i, c)) if c.is_ascii_alphabetic() => {
+            let unit = match c.to_ascii_uppercase() {
+                'K' => 1 << 10,
+                'M' => 1 << 20,
+                'G' => 1 << 30,
+                _ => return Err(expected()),
+            };
+            (&s[..i], unit)
+        }
+        _ => (s, 1),
+    };
+    let n: usize = digits.parse().map_err(|_| expected())?;
+    match n.checked_mul(unit) {
+        Some(bytes) if bytes <= MAX_STACK_SIZE => Ok(bytes),
+        _ => Err(expected()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_stack_sizes_with_suffixes() {
+        assert_eq!(parse_stack_size("65536"), Ok(65536));
+        assert_eq!(parse_stack_size("64K"), Ok(64 << 10));
+        assert_eq!(parse_stack_size("1m"), Ok(1 << 20));
+        assert_eq!(parse_stack_size("1G"), Ok(1 << 30));
+        assert!(parse_stack_size("2G").is_err());
+        assert!(parse_stack_size("12Q").is_err());
+        assert!(parse_stack_size("").is_err());
+        assert!(parse_stack_size("-1").is_err());
+    }
+
+    #[test]
+    fn parses_worker_counts() {
+        assert_eq!(parse_workers("3"), Ok(3));
+        assert!(parse_workers("0").is_err());
+        assert!(parse_workers("many").is_err());
+        assert!(parse_workers("1025").is_err());
+    }
+}

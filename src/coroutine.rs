@@ -1,0 +1,154 @@
+//! Handles to green threads and the calls a green thread makes about itself:
+//! [`current`], [`is_coroutine`], [`yield_now`], [`park`].
+
+use std::fmt;
+use std::num::NonZeroU64;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::Arc;
+
+use crate::park::{self, Unparker};
+use crate::scheduler::{context, task::Suspend, task::Task};
+
+/// A green thread's unique id. Ids are never reused within a process.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct CoroutineId(NonZeroU64);
+
+impl CoroutineId {
+    pub(crate) fn next() -> CoroutineId {
+        static NEXT: AtomicU64 = AtomicU64::new(1);
+        // Relaxed: uniqueness needs only the atomicity of the increment.
+        let id = NEXT.fetch_add(1, Relaxed);
+        CoroutineId(NonZeroU64::new(id).expect("weft: coroutine ids exhausted"))
+    }
+
+    /// The id as a number (ids start at 1).
+    pub fn as_u64(self) -> u64 {
+        self.0.get()
+    }
+}
+
+impl fmt::Display for CoroutineId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+/// A handle to a green thread: its id, its name, and a way to [`unpark`](Coroutine::unpark)
+/// it. Cheap to clone; keeping one alive does not keep the green thread running.
+#[derive(Clone)]
+pub struct Coroutine {
+    task: Arc<Task>,
+}
+
+impl Coroutine {
+    pub(crate) fn from_task(task: Arc<Task>) -> Coroutine {
+        Coroutine { task }
+    }
+
+    /// The green thread's id.
+    pub fn id(&self) -> CoroutineId {
+        self.task.id
+    }
+
+    /// The name given with [`Builder::name`](crate::Builder::name), if any.
+    pub fn name(&self) -> Option<&str> {
+        self.task.name.as_deref()
+    }
+
+    /// Makes the green thread's token available: if it is blocked in [`park`], it wakes;
+    /// otherwise its next `park` returns at once. Callable from any thread.
+    pub fn unpark(&self) {
+        park::unpark_task(&self.task);
+    }
+}
+
+impl fmt::Debug for Coroutine {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Coroutine")
+            .field("id", &self.id())
+            .field("name", &self.name())
+            .finish()
+    }
+}
+
+/// The green thread that calls it.
+///
+/// # Panics
+/// When called outside a green thread; see [`is_coroutine`].
+///
+/// ```
+/// let name = weft::Builder::new()
+///     .name("worker-7")
+///     .spawn(|| weft::current().name().map(str::to_owned))
+///     .unwrap()
+///     .join()
+///     .unwrap();
+/// assert_eq!(name.as_deref(), Some("worker-7"));
+/// ```
+pub fn current() -> Coroutine {
+    match park::current_task() {
+        Some(task) => Coroutine::from_task(task),
+        None => panic!("weft::current() called outside a green thread; check weft::is_coroutine()"),
+    }
+}
+
+/// Whether the caller runs in a green thread (as opposed to a plain OS thread).
+pub fn is_coroutine() -> bool {
+    !context::current_task().is_null()
+}
+
+/// Lets the other runnable green threads on this worker run, then continues. Outside a green
+/// thread, this is `std::thread::yield_now`.
+///
+/// ```
+/// let handle = weft::spawn(|| {
+///     for _ in 0..3 {
+///         weft::yield_now();
+///     }
+///     "done"
+/// });
+/// assert_eq!(handle.join().unwrap(), "done");
+/// ```
+pub fn yield_now() {
+    let task = context::current_task();
+    if task.is_null() {
+        return std::thread::yield_now();
+    }
+    if std::thread::panicking() {
+        // A switch mid-unwind would corrupt std's per-OS-thread panic count (see `park`).
+        return;
+    }
+    // SAFETY: the running task is alive while it runs, and we are it.
+    park::suspend(unsafe { &*task }, Suspend::Yield);
+}
+
+/// Blocks the calling green thread until its token is made available by
+/// [`Coroutine::unpark`], then consumes the token. If the token is already there, returns at
+/// once: an unpark that arrives before the park is not lost. Outside a green thread, this is
+/// `std::thread::park` (unparked with `std::thread::Thread::unpark`).
+///
+/// As with std, callers should re-check their condition in a loop.
+///
+/// ```
+/// use std::sync::atomic::{AtomicBool, Ordering};
+/// use std::sync::Arc;
+///
+/// let ready = Arc::new(AtomicBool::new(false));
+/// let flag = ready.clone();
+/// let waiter = weft::spawn(move || {
+///     while !flag.load(Ordering::Acquire) {
+///         weft::park();
+///     }
+/// });
+/// ready.store(true, Ordering::Release);
+/// waiter.coroutine().unpark();
+/// waiter.join().unwrap();
+/// ```
+pub fn park() {
+    park::park_current();
+}
+
+/// The unparker of the caller, for blocking primitives.
+pub(crate) fn current_unparker() -> Unparker {
+    Unparker::current()
+}

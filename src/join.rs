@@ -1,0 +1,140 @@
+//! Joining: the packet a green thread leaves its result in, and [`JoinHandle`].
+//!
+//! # The packet protocol
+//!
+//! `state` moves forward only: `RUNNING → JOINING → DONE` or `RUNNING → DONE`.
+//!
+//! * The joiner stores its [`Unparker`] in `waiter`, then CASes `RUNNING → JOINING`
+//!   (Release: publishes `waiter`). If the CAS finds `DONE`, the result is already there.
+//!   Otherwise it parks until it reads `DONE` (Acquire).
+//! * The green thread stores its result, then swaps in `DONE` (AcqRel: the release publishes
+//!   the result to the joiner's acquire; the acquire makes a `waiter` written before
+//!   `JOINING` visible). If the swap returned `JOINING`, it unparks the waiter.
+//!
+//! Each `UnsafeCell` has one writer at a time: `waiter` is written only before `JOINING` and
+//! read only after it; `result` is written only before `DONE` and taken only after it.
+
+use std::cell::UnsafeCell;
+use std::fmt;
+use std::marker::PhantomData;
+use std::sync::atomic::{AtomicU8, Ordering::AcqRel, Ordering::Acquire, Ordering::Release};
+use std::sync::Arc;
+use std::thread;
+
+use crate::coroutine::{current_unparker, Coroutine};
+use crate::park::{park_current, Unparker};
+use crate::scope::ScopeData;
+
+const RUNNING: u8 = 0;
+const JOINING: u8 = 1;
+const DONE: u8 = 2;
+
+pub(crate) struct Packet<'scope, T> {
+    state: AtomicU8,
+    waiter: UnsafeCell<Option<Unparker>>,
+    result: UnsafeCell<Option<thread::Result<T>>>,
+    /// For scoped green threads: the scope counts this packet as a running thread until the
+    /// packet (and so the result, which may borrow from the scope) is dropped.
+    scope: Option<Arc<ScopeData>>,
+    _marker: PhantomData<Option<&'scope ScopeData>>,
+}
+
+// SAFETY: the cells are accessed under the protocol in the module docs, which gives each a
+// single writer at a time with release/acquire hand-offs; the result moves between threads,
+// hence `T: Send`.
+unsafe impl<T: Send> Sync for Packet<'_, T> {}
+
+impl<'scope, T> Packet<'scope, T> {
+    pub(crate) fn new(scope: Option<Arc<ScopeData>>) -> Packet<'scope, T> {
+        Packet {
+            state: AtomicU8::new(RUNNING),
+            waiter: UnsafeCell::new(None),
+            result: UnsafeCell::new(None),
+            scope,
+            _marker: PhantomData,
+        }
+    }
+
+    /// Called once, by the green thread, with its outcome.
+    pub(crate) fn complete(&self, result: thread::Result<T>) {
+        // SAFETY: before DONE only the green thread touches `result`.
+        unsafe { *self.result.get() = Some(result) };
+        if self.state.swap(DONE, AcqRel) == JOINING {
+            // SAFETY: the joiner wrote `waiter` before its releasing CAS to JOINING, which our
+            // acquiring swap observed; it will not touch it again.
+            if let Some(waiter) = unsafe { (*self.waiter.get()).take() } {
+                waiter.unpark();
+            }
+        }
+    }
+
+    pub(crate) fn is_done(&self) -> bool {
+        self.state.load(Acquire) == DONE
+    }
+
+    /// Blocks until the result is there, then takes it. Called at most once (by `join`).
+    pub(crate) fn wait_and_take(&self) -> thread::Result<T> {
+        if !self.is_done() {
+            // SAFETY: before JOINING only the (single) joiner touches `waiter`.
+            unsafe { *self.waiter.get() = Some(current_unparker()) };
+            if self
+                .state
+                .compare_exchange(RUNNING, JOINING, Release, Acquire)
+                .is_ok()
+            {
+                while !self.is_done() {
+                    park_current();
+                }
+            }
+        }
+        // SAFETY: DONE was observed with Acquire, so the result is written and ours to take.
+        unsafe { (*self.result.get()).take() }.expect("weft: a join packet lost its result")
+    }
+}
+
+impl<T> Drop for Packet<'_, T> {
+    fn drop(&mut self) {
+        // Drop the result (which may borrow from a scope) before telling the scope we are
+        // gone, so the scope cannot end while it is still in use.
+        let panicked = matches!(self.result.get_mut().take(), Some(Err(_)));
+        if let Some(scope) = &self.scope {
+            scope.decrement_running(panicked);
+        }
+    }
+}
+
+/// An owned permission to join a green thread (wait for it to finish and take its result).
+///
+/// Dropping the handle detaches the green thread: it keeps running, and its result is
+/// dropped when it finishes.
+pub struct JoinHandle<T> {
+    pub(crate) coroutine: Coroutine,
+    pub(crate) packet: Arc<Packet<'static, T>>,
+}
+
+impl<T> JoinHandle<T> {
+    /// Waits for the green thread to finish and returns its result. If the green thread
+    /// panicked, returns `Err` with the panic payload, as `std::thread::JoinHandle::join`
+    /// does. Parks a green-thread caller; blocks a plain-thread caller.
+    pub fn join(self) -> thread::Result<T> {
+        self.packet.wait_and_take()
+    }
+
+    /// Whether the green thread has finished (its result is ready), without blocking.
+    pub fn is_finished(&self) -> bool {
+        self.packet.is_done()
+    }
+
+    /// A handle to the green thread (its id, name, and `unpark`).
+    pub fn coroutine(&self) -> Coroutine {
+        self.coroutine.clone()
+    }
+}
+
+impl<T> fmt::Debug for JoinHandle<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("JoinHandle")
+            .field("coroutine", &self.coroutine)
+            .finish_non_exhaustive()
+    }
+}

@@ -1,0 +1,113 @@
+//! weft: stackful green threads for Rust.
+//!
+//! Every green thread runs on its own guarded, pooled stack and switches with `corosensei`.
+//! An M:N pool of worker threads runs them, stealing work from each other. Code in a green
+//! thread is plain synchronous Rust: a call that would block parks the green thread instead,
+//! and the worker runs others meanwhile.
+//!
+//! ```
+//! let handles: Vec<_> = (0..4)
+//!     .map(|i| weft::go!(move || {
+//!         weft::yield_now();
+//!         i * 10
+//!     }))
+//!     .collect();
+//! let results: Vec<i32> = handles.into_iter().map(|h| h.join().unwrap()).collect();
+//! assert_eq!(results, [0, 10, 20, 30]);
+//! ```
+//!
+//! # The soundness rule: green threads stay home
+//!
+//! Moving a suspended stack to another OS thread is unsound in general. The compiler may keep
+//! a thread-local's address in a register across a call, and `!Send` values (an `Rc` shared
+//! with a thread-local, a re-entrant lock's guard) may sit on the stack across a blocking
+//! call; after a move both would refer to the old thread. So:
+//!
+//! **A green thread may be stolen by any worker until it first runs; once started, it always
+//! resumes on that worker, its home.** Until it runs, its stack holds only the closure, which
+//! is `Send`; afterwards it never changes thread. That is why [`spawn`] is safe with only a
+//! `Send` bound. A started green thread woken from elsewhere is queued in its home worker's
+//! inbox. [`Builder::migratable`] (`unsafe`) opts one green thread into full migration.
+//!
+//! The runtime's own thread-local is only read through non-inlined accessors, so no
+//! thread-local address survives a switch even in the runtime's code (`asm-notes/` shows the
+//! generated code).
+//!
+//! If a destructor blocks while a green thread is unwinding from a panic, the call blocks the
+//! OS thread instead of switching: std counts panics per OS thread, and a switch mid-unwind
+//! would make the other green threads on that worker appear to be panicking.
+//!
+//! # Limits
+//!
+//! * A green thread that blocks in a plain syscall or computes for long blocks its worker
+//!   (its queued but not-yet-started green threads are stolen by other workers).
+//! * Each green thread costs about one 4 KiB page when idle. Stacks are carved from large
+//!   mappings with `MADV_GUARD_INSTALL` guards (Linux ≥ 6.13), so `vm.max_map_count` does not
+//!   bound the number of green threads; on older kernels the `mprotect` fallback costs two
+//!   mappings per stack, about 32,000 green threads at the default limit. Exhausting it is an
+//!   error that names the limit, never a crash.
+//!
+//! # Configuration
+//!
+//! [`Config`] in code, or `WEFT_WORKERS` and `WEFT_STACK_SIZE` in the environment, before the
+//! first spawn. `WEFT_GUARD_PAGES=mprotect` forces the guard-page fallback (for testing).
+
+#![deny(unsafe_op_in_unsafe_fn)]
+#![deny(clippy::undocumented_unsafe_blocks)]
+#![warn(missing_docs, missing_debug_implementations)]
+
+mod builder;
+mod config;
+mod coroutine;
+mod join;
+mod park;
+mod scheduler;
+mod scope;
+mod stack;
+mod stats;
+mod sys;
+
+pub use builder::{spawn, Builder};
+pub use config::{Config, ConfigError, MAX_WORKERS};
+pub use coroutine::{current, is_coroutine, park, yield_now, Coroutine, CoroutineId};
+pub use join::JoinHandle;
+pub use scope::{scope, Scope, ScopedJoinHandle};
+pub use stack::{DEFAULT_STACK_SIZE, MAX_STACK_SIZE, MIN_STACK_SIZE};
+pub use stats::{stats, Stats};
+
+/// Spawns a green thread, like Go's `go` statement: `weft::go!(closure)` is
+/// [`weft::spawn(closure)`](spawn) and returns its [`JoinHandle`].
+///
+/// ```
+/// let handle = weft::go!(|| "hello from a green thread");
+/// assert_eq!(handle.join().unwrap(), "hello from a green thread");
+/// ```
+#[macro_export]
+macro_rules! go {
+    ($closure:expr $(,)?) => {
+        $crate::spawn($closure)
+    };
+}
+
+/// Runs `f` as a green thread and blocks the calling thread until it returns; re-raises its
+/// panic. Meant for `main` and for tests: code inside can use every blocking-looking API.
+///
+/// ```
+/// fn main() {
+///     let n = weft::run(|| {
+///         assert!(weft::is_coroutine());
+///         weft::spawn(|| 21).join().unwrap() * 2
+///     });
+///     assert_eq!(n, 42);
+/// }
+/// ```
+pub fn run<F, T>(f: F) -> T
+where
+    F: FnOnce() -> T + Send,
+    T: Send,
+{
+    scope(|s| match s.spawn(f).join() {
+        Ok(value) => value,
+        Err(payload) => std::panic::resume_unwind(payload),
+    })
+}

@@ -1,0 +1,174 @@
+//! The one blocking mechanism: park the current thread of execution, unpark it from anywhere.
+//!
+//! Every primitive in weft that waits (join, scope, and the channels, locks and IO of later
+//! layers) is written against [`park_current`] and [`Unparker`]. They work the same for a
+//! green thread, which suspends to its worker, and a plain OS thread, which blocks in
+//! `std::thread::park`. Semantics follow `std::thread::park`: each thread has one token; an
+//! unpark sets it, a park consumes it or waits for it, so an unpark that arrives before the
+//! park is not lost. Spurious returns are allowed (callers re-check their condition), though
+//! the green-thread side never produces one itself.
+//!
+//! # The green-thread state machine (`Task::park_state`)
+//!
+//! | state      | meaning                                                                    |
+//! |------------|----------------------------------------------------------------------------|
+//! | `EMPTY`    | no token; the task runs, is queued, or is suspending to park               |
+//! | `NOTIFIED` | a token is waiting to be consumed by the task                              |
+//! | `PARKED`   | suspended and committed by its worker; the scheduling reference is owned   |
+//! |            | by this state and whoever leaves it must queue the task                    |
+//! | `BLOCKED`  | parked while panicking: the task's OS thread waits on a futex on this word |
+//!
+//! Transitions, each by exactly one party:
+//!
+//! 1. *park, fast*: the task CASes `NOTIFIED → EMPTY` (Acquire) and returns.
+//! 2. *park, slow*: the task suspends with `Suspend::Park`. Only after the switch, with the
+//!    task's registers saved and its stack idle, does the worker CAS `EMPTY → PARKED`
+//!    (Release: publishes the saved context to whoever reads `PARKED`) and forget its
+//!    scheduling reference. If the CAS finds `NOTIFIED`, an unpark raced in during the
+//!    switch; the worker re-queues the task instead. Committing *after* the switch is what
+//!    makes it impossible for another thread to resume a task that is still running.
+//! 3. *unpark*: `swap(NOTIFIED)` (AcqRel). Previous `EMPTY`/`NOTIFIED`: the token is set,
+//!    nothing else to do. Previous `PARKED`: this caller now owns the forgotten scheduling
+//!    reference and queues the task (its home's inbox if pinned). Previous `BLOCKED`: wake
+//!    the futex.
+//! 4. *resume after a park*: the task swaps the state to `EMPTY` (Acquire, pairing with the
+//!    unparker's release), consuming the token that woke it. Unparks that arrived between
+//!    the wake and this swap collapse into that one token, as with std.
+//!
+//! # Parking while panicking
+//!
+//! If a destructor blocks while its green thread unwinds (`std::thread::panicking()`), the
+//! park blocks the OS thread (`EMPTY → BLOCKED`, futex) instead of switching. std keeps its
+//! panic count in a thread-local of the OS thread; switching to another green thread
+//! mid-unwind would make every green thread on that worker look like it is panicking (and a
+//! panic there would abort as a double panic). Blocking the worker costs throughput, never
+//! correctness.
+
+use std::mem;
+use std::sync::atomic::Ordering::{AcqRel, Acquire, Relaxed, Release};
+use std::sync::Arc;
+
+use crate::scheduler::{self, context, task::Suspend, task::Task};
+use crate::sys;
+
+pub(crate) const EMPTY: u32 = 0;
+pub(crate) const NOTIFIED: u32 = 1;
+pub(crate) const PARKED: u32 = 2;
+pub(crate) const BLOCKED: u32 = 3;
+
+/// A handle that wakes one green thread or OS thread from [`park_current`].
+#[derive(Clone)]
+pub(crate) enum Unparker {
+    Green(Arc<Task>),
+    Thread(std::thread::Thread),
+}
+
+impl Unparker {
+    /// The unparker of whoever is running now.
+    pub(crate) fn current() -> Unparker {
+        match current_task() {
+            Some(task) => Unparker::Green(task),
+            None => Unparker::Thread(std::thread::current()),
+        }
+    }
+
+    pub(crate) fn unpark(&self) {
+        match self {
+            Unparker::Green(task) => unpark_task(task),
+            Unparker::Thread(thread) => thread.unpark(),
+        }
+    }
+}
+
+/// The running green thread, as a new reference, or `None` on a plain thread.
+pub(crate) fn current_task() -> Option<Arc<Task>> {
+    let ptr = context::current_task();
+    if ptr.is_null() {
+        return None;
+    }
+    // SAFETY: a non-null current task is alive: its worker holds the scheduling reference
+    // while it runs, so bumping the count and adopting the new reference is sound.
+    unsafe {
+        Arc::increment_strong_count(ptr);
+        Some(Arc::from_raw(ptr))
+    }
+}
+
+/// Blocks the caller until its token is available, then consumes it.
+pub(crate) fn park_current() {
+    let task = context::current_task();
+    if task.is_null() {
+        return std::thread::park();
+    }
+    // SAFETY: the current task is alive while it runs (see `current_task`), and we are it.
+    let task = unsafe { &*task };
+    // Transition 1: a pending token is consumed without a switch.
+    if task
+        .park_state
+        .compare_exchange(NOTIFIED, EMPTY, Acquire, Relaxed)
+        .is_ok()
+    {
+        return;
+    }
+    if std::thread::panicking() {
+        return park_blocking_os_thread(task);
+    }
+    // Transition 2: the worker commits the park after the switch (see `commit_park`).
+    suspend(task, Suspend::Park);
+    // Transition 4.
+    task.park_state.swap(EMPTY, Acquire);
+}
+
+/// Hands control to the worker with `why`; returns when the task is resumed.
+pub(crate) fn suspend(task: &Task, why: Suspend) {
+    let yielder = task.yielder.get();
+    // SAFETY: `yielder` was recorded by this task when it started and lives on its stack,
+    // below every frame that can reach this point; only the running task suspends itself.
+    unsafe { (*yielder).suspend(why) };
+}
+
+/// Worker side of transition 2, run after the task suspended with `Suspend::Park`. Returns
+/// the scheduling reference back if the task must run again at once (an unpark raced in).
+pub(crate) fn commit_park(task: Arc<Task>) -> Option<Arc<Task>> {
+    match task
+        .park_state
+        .compare_exchange(EMPTY, PARKED, Release, Relaxed)
+    {
+        Ok(_) => {
+            // The park state now owns the scheduling reference; `unpark_task` reclaims it.
+            mem::forget(task);
+            None
+        }
+        // NOTIFIED: the token arrived during the switch; the task consumes it on resume.
+        Err(_) => Some(task),
+    }
+}
+
+/// Transition 3.
+pub(crate) fn unpark_task(task: &Arc<Task>) {
+    match task.park_state.swap(NOTIFIED, AcqRel) {
+        PARKED => {
+            // SAFETY: we took the task out of PARKED, so the reference the worker forgot in
+            // `commit_park` is ours now, and no one else can claim it.
+            let scheduling_ref = unsafe { Arc::from_raw(Arc::as_ptr(task)) };
+            scheduler::schedule_woken(scheduling_ref);
+        }
+        BLOCKED => sys::futex_wake_all(&task.park_state),
+        _ => {}
+    }
+}
+
+#[cold]
+fn park_blocking_os_thread(task: &Task) {
+    if task
+        .park_state
+        .compare_exchange(EMPTY, BLOCKED, Acquire, Acquire)
+        .is_ok()
+    {
+        while task.park_state.load(Acquire) == BLOCKED {
+            sys::futex_wait(&task.park_state, BLOCKED);
+        }
+    }
+    // Either the CAS saw NOTIFIED, or an unpark moved BLOCKED to NOTIFIED: consume it.
+    task.park_state.swap(EMPTY, Acquire);
+}

@@ -1,0 +1,48 @@
+//! The monitor thread (Go's sysmon, in small): rescues stealable work stuck behind a busy
+//! worker.
+//!
+//! Spawning from a worker wakes nobody when the new task is the only one queued there,
+//! because that worker will usually run it next (see `Local::push_stealable`). If the running
+//! green thread then computes for a long time without blocking, the queued task would wait.
+//! The monitor looks at every worker each interval; a worker whose tick did not move since the
+//! last look but whose deque holds tasks is stuck, and the monitor asks the idle policy to wake
+//! one sleeper, which will steal the work. The injector is checked the same way.
+//!
+//! The interval is 1 ms while anything runs and backs off to 20 ms when the runtime is idle,
+//! so an idle process costs ~50 wake-ups a second.
+
+use std::sync::atomic::Ordering::Relaxed;
+use std::time::Duration;
+
+use super::Runtime;
+
+const MIN_INTERVAL: Duration = Duration::from_millis(1);
+const MAX_INTERVAL: Duration = Duration::from_millis(20);
+
+pub(crate) fn run(runtime: &'static Runtime) -> ! {
+    let mut last_ticks = vec![0u64; runtime.workers.len()];
+    let mut interval = MIN_INTERVAL;
+    loop {
+        std::thread::sleep(interval);
+        let mut active = false;
+        for (worker, last) in runtime.workers.iter().zip(last_ticks.iter_mut()) {
+            let tick = worker.counters.tick.load(Relaxed);
+            let stuck = tick == *last;
+            active |= !stuck;
+            *last = tick;
+            if stuck && !worker.stealer.is_empty() {
+                runtime.notify_one();
+                active = true;
+            }
+        }
+        if !runtime.injector.is_empty() {
+            runtime.notify_one();
+            active = true;
+        }
+        interval = if active {
+            MIN_INTERVAL
+        } else {
+            (interval * 2).min(MAX_INTERVAL)
+        };
+    }
+}

@@ -1,0 +1,116 @@
+//! A green thread as the scheduler sees it: its coroutine, its park state and its home.
+//!
+//! # Ownership: the scheduling reference
+//!
+//! A `Task` is shared through `Arc`. Exactly one of those references is the *scheduling
+//! reference*: it is in a run queue, or held by the worker running the task, or — while the
+//! task is parked — owned by the park state itself (leaked with `mem::forget` when the worker
+//! commits the park, reclaimed by whoever unparks it; see [`crate::park`]). Only the holder of
+//! the scheduling reference touches the coroutine, which is how [`Task::coroutine`] is used
+//! without a lock. The scheduling reference is dropped only when the coroutine has finished,
+//! so a suspended coroutine is never dropped: corosensei would force-unwind it on whatever
+//! thread dropped it, breaking the sticky rule below. A green thread parked forever with no
+//! one left to unpark it is leaked, as a goroutine blocked forever is in Go.
+//!
+//! # Home
+//!
+//! A task may run on any worker until it first runs. The worker that first resumes it records
+//! itself as `home`, and from then on the task is only ever queued where only that worker
+//! pops it (its pinned queue or its inbox), unless the task is `migratable`. See the crate
+//! docs for why this makes `spawn` safe.
+
+use std::cell::{Cell, UnsafeCell};
+use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
+
+use corosensei::{Coroutine as Coro, Yielder};
+
+use crate::coroutine::CoroutineId;
+use crate::stack::GuardedStack;
+
+/// Why a green thread handed control back to its worker.
+pub(crate) enum Suspend {
+    /// Still runnable: queue it behind the others.
+    Yield,
+    /// Waiting for `unpark`: commit the park (see [`crate::park`]).
+    Park,
+}
+
+/// The coroutine type every green thread runs as.
+pub(crate) type TaskCoroutine = Coro<(), Suspend, (), GuardedStack>;
+pub(crate) type TaskYielder = Yielder<(), Suspend>;
+
+/// `home` before the task first runs.
+pub(crate) const NO_HOME: usize = usize::MAX;
+
+pub(crate) struct Task {
+    pub(crate) id: CoroutineId,
+    pub(crate) name: Option<Box<str>>,
+    /// Park token and parked flag; the state machine is documented in [`crate::park`].
+    pub(crate) park_state: AtomicU32,
+    /// Index of the worker that first ran the task, or [`NO_HOME`].
+    ///
+    /// Written once, by that worker, before the first resume; read by unparkers only after they
+    /// took the task out of `PARKED` with an acquiring swap that pairs with the worker's
+    /// releasing commit of the park, which follows the write. Relaxed accesses are therefore
+    /// enough: the happens-before comes from `park_state`.
+    pub(crate) home: AtomicUsize,
+    /// Opted into migration by `unsafe Builder::migratable`.
+    pub(crate) migratable: bool,
+    /// The stack's guard range and usable size, copied here so the overflow handler can read
+    /// them without touching the coroutine.
+    pub(crate) guard_range: (usize, usize),
+    pub(crate) stack_size: usize,
+    /// The coroutine; `None` once finished. Accessed only by the holder of the scheduling
+    /// reference.
+    pub(crate) coroutine: UnsafeCell<Option<TaskCoroutine>>,
+    /// The coroutine's yielder, recorded by the task itself when it first runs; lives on the
+    /// task's own stack. Read only by code running on that task.
+    pub(crate) yielder: Cell<*const TaskYielder>,
+}
+
+// SAFETY: the fields that are not thread-safe by themselves are `coroutine` and `yielder`.
+// `coroutine` is touched only by the holder of the scheduling reference (see the module
+// docs), and every hand-off of that reference between threads goes through a queue or the
+// park state with release/acquire ordering. `yielder` is written and read only by the task
+// while it runs, which is on one thread at a time for the same reason. A coroutine whose stack
+// may hold `!Send` values moves between threads only before it first runs (its stack then
+// holds only the `Send` closure) or when the spawner promised migration safety via the
+// `unsafe` `Builder::migratable`.
+unsafe impl Send for Task {}
+// SAFETY: as above; shared access from other threads only reads immutable fields or uses the
+// atomics.
+unsafe impl Sync for Task {}
+
+impl Task {
+    pub(crate) fn new(
+        id: CoroutineId,
+        name: Option<Box<str>>,
+        migratable: bool,
+        coroutine: TaskCoroutine,
+        guard_range: (usize, usize),
+        stack_size: usize,
+    ) -> Task {
+        Task {
+            id,
+            name,
+            park_state: AtomicU32::new(crate::park::EMPTY),
+            home: AtomicUsize::new(NO_HOME),
+            migratable,
+            guard_range,
+            stack_size,
+            coroutine: UnsafeCell::new(Some(coroutine)),
+            yielder: Cell::new(std::ptr::null()),
+        }
+    }
+
+    /// The worker this task must resume on, if it has started and is not migratable.
+    pub(crate) fn pinned_home(&self) -> Option<usize> {
+        if self.migratable {
+            return None;
+        }
+        match self.home.load(Ordering::Relaxed) {
+            NO_HOME => None,
+            home => Some(home),
+        }
+    }
+}

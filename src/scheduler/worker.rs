@@ -1,0 +1,377 @@
+//! A worker: one OS thread that runs green threads, and the loop that picks the next one.
+//!
+//! # Queues a worker owns
+//!
+//! * `deque` — crossbeam-deque FIFO of *stealable* tasks: not yet started, or migratable.
+//!   Other workers steal half batches from its `Stealer`.
+//! * `pinned` — a plain `VecDeque` of started sticky tasks whose home is this worker and that
+//!   are runnable (they yielded, or were woken on this thread). Nobody else can see it, so
+//!   nobody else can resume them.
+//! * `inbox` — crossbeam `Injector` (an MPMC queue used as MPSC): started sticky tasks of this
+//!   worker woken by *other* threads. Only this worker pops it; a push wakes the worker if it
+//!   sleeps.
+//!
+//! # Picking the next task (`next_task`), in order
+//!
+//! 1. Every [`GLOBAL_CHECK_INTERVAL`] (61) ticks, the global injector first, so a worker busy
+//!    with its own work cannot starve tasks spawned from plain threads.
+//! 2. The inbox is moved to the back of `pinned`.
+//! 3. `pinned` and `deque`, alternating which goes first by tick parity, so neither new
+//!    spawns nor yielding tasks can starve the other; each is FIFO, so a green thread that
+//!    yields in a loop waits behind everything runnable.
+//! 4. The global injector.
+//! 5. Search: steal from the other workers (random start) for a bounded spin.
+//! 6. Sleep (see [`super::idle`] for the protocol that makes this safe), then start again.
+
+use std::cell::{Cell, RefCell};
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed, Ordering::SeqCst};
+use std::sync::{Arc, OnceLock};
+use std::thread::{self, Thread};
+
+use corosensei::CoroutineResult;
+use crossbeam_deque::{Injector, Steal, Stealer, Worker as Deque};
+
+use super::context;
+use super::task::{Suspend, Task};
+use super::Runtime;
+use crate::park;
+use crate::stack::pool::{self, LocalCache};
+use crate::sys;
+
+/// Ticks between forced looks at the global injector (Go's choice: a prime, so it does not
+/// fall into step with periodic workloads).
+const GLOBAL_CHECK_INTERVAL: u64 = 61;
+/// Steal rounds a searching worker makes before it goes to sleep. Each round looks at every
+/// queue; the first rounds spin, later ones yield the CPU. Calibrated to roughly 20–50 µs here,
+/// about the cost of the wake-up it saves.
+const SEARCH_ROUNDS: u32 = 32;
+const SPIN_ROUNDS: u32 = 16;
+
+/// The part of a worker that other threads see.
+pub(crate) struct Worker {
+    pub(crate) index: usize,
+    pub(crate) stealer: Stealer<Arc<Task>>,
+    pub(crate) inbox: Injector<Arc<Task>>,
+    /// True from just before the worker re-checks its queues for the last time until it wakes.
+    pub(crate) sleeping: AtomicBool,
+    pub(crate) thread: OnceLock<Thread>,
+    pub(crate) counters: Counters,
+}
+
+/// Statistics a worker keeps about itself. Only the owning worker writes them (a load and a
+/// store, not a read-modify-write, so no locked instruction on the hot path); anyone may read
+/// them with Relaxed loads for approximate figures.
+#[derive(Default)]
+pub(crate) struct Counters {
+    pub(crate) tick: AtomicU64,
+    pub(crate) switches: AtomicU64,
+    pub(crate) steals: AtomicU64,
+    pub(crate) spawned: AtomicU64,
+    pub(crate) completed: AtomicU64,
+}
+
+#[inline]
+pub(crate) fn bump(counter: &AtomicU64) {
+    counter.store(counter.load(Relaxed).wrapping_add(1), Relaxed);
+}
+
+impl Worker {
+    pub(crate) fn new(index: usize, stealer: Stealer<Arc<Task>>) -> Worker {
+        Worker {
+            index,
+            stealer,
+            inbox: Injector::new(),
+            sleeping: AtomicBool::new(false),
+            thread: OnceLock::new(),
+            counters: Counters::default(),
+        }
+    }
+
+    /// Queues a started sticky task woken by a thread other than this worker, and wakes the
+    /// worker if it sleeps. The SeqCst fence pairs with the one in [`Local::sleep`]: either
+    /// the worker's last re-check sees the task, or this load sees `sleeping`.
+    pub(crate) fn push_inbox(&self, task: Arc<Task>) {
+        self.inbox.push(task);
+        std::sync::atomic::fence(SeqCst);
+        if self.sleeping.load(SeqCst) {
+            if let Some(thread) = self.thread.get() {
+                thread.unpark();
+            }
+        }
+    }
+}
+
+/// The part of a worker that only its own thread touches, reached through
+/// [`context::local`]. Leaked at worker start: workers live as long as the process.
+pub(crate) struct Local {
+    pub(crate) runtime: &'static Runtime,
+    pub(crate) shared: &'static Worker,
+    deque: Deque<Arc<Task>>,
+    pinned: RefCell<VecDeque<Arc<Task>>>,
+    /// The task being resumed, or null; read by `weft::current` and the overflow handler.
+    pub(crate) current: Cell<*const Task>,
+    pub(crate) stacks: RefCell<LocalCache>,
+    tick: Cell<u64>,
+    rng: Cell<u64>,
+    searching: Cell<bool>,
+}
+
+/// Runs worker `index` forever. Called on the worker's own OS thread.
+pub(crate) fn run(runtime: &'static Runtime, index: usize, deque: Deque<Arc<Task>>) -> ! {
+    // The overflow handler needs an alternate stack to run on; without one, an overflow would
+    // be a silent SIGSEGV. Failure leaves only that diagnostic impaired.
+    let _ = sys::ensure_sigaltstack();
+    let shared = &runtime.workers[index];
+    let local: &'static Local = Box::leak(Box::new(Local {
+        runtime,
+        shared,
+        deque,
+        pinned: RefCell::new(VecDeque::new()),
+        current: Cell::new(std::ptr::null()),
+        stacks: RefCell::new(LocalCache::new()),
+        tick: Cell::new(0),
+        rng: Cell::new(0x9E37_79B9_7F4A_7C15 ^ (index as u64 + 1)),
+        searching: Cell::new(false),
+    }));
+    context::set_local(local);
+    let _ = shared.thread.set(thread::current());
+    // Scheduler state is inconsistent if scheduler code itself unwinds; user panics never
+    // reach here (each green thread catches its own).
+    let _abort_on_unwind = AbortOnUnwind;
+    loop {
+        let task = local.next_task();
+        local.run_task(task);
+    }
+}
+
+struct AbortOnUnwind;
+
+impl Drop for AbortOnUnwind {
+    fn drop(&mut self) {
+        sys::write_stderr_raw(b"weft: internal error: a worker unwound; aborting\n");
+        std::process::abort();
+    }
+}
+
+impl Local {
+    /// Resumes `task` until it yields, parks or finishes, then files it accordingly.
+    fn run_task(&self, task: Arc<Task>) {
+        // SAFETY: we hold the task's scheduling reference (it came out of a queue), so nobody
+        // else touches its coroutine until we hand that reference on.
+        let coroutine = unsafe { &mut *task.coroutine.get() };
+        let coroutine = coroutine
+            .as_mut()
+            .expect("weft: a finished green thread was queued");
+        if !coroutine.started() && !task.migratable {
+            // The sticky rule: the first worker to run a task is its home for good.
+            task.home.store(self.shared.index, Relaxed);
+        }
+        self.current.set(Arc::as_ptr(&task));
+        bump(&self.shared.counters.switches);
+        let result = coroutine.resume(());
+        self.current.set(std::ptr::null());
+        match result {
+            // Still runnable: behind everything else that is runnable here.
+            CoroutineResult::Yield(Suspend::Yield) => self.requeue(task),
+            // Waiting: the park state takes the scheduling reference, unless an unpark
+            // raced in during the switch, in which case the task runs again.
+            CoroutineResult::Yield(Suspend::Park) => {
+                if let Some(task) = park::commit_park(task) {
+                    self.requeue(task);
+                }
+            }
+            // Finished: the stack goes back to the pool and the scheduling reference dies.
+            CoroutineResult::Return(()) => {
+                // SAFETY: still the holder of the scheduling reference.
+                let coroutine = unsafe { &mut *task.coroutine.get() }.take();
+                if let Some(coroutine) = coroutine {
+                    pool::release(coroutine.into_stack(), Some(&mut self.stacks.borrow_mut()));
+                }
+                bump(&self.shared.counters.completed);
+            }
+        }
+    }
+
+    /// Queues a runnable task that last ran here: pinned if sticky, stealable if migratable.
+    fn requeue(&self, task: Arc<Task>) {
+        if task.migratable {
+            self.push_stealable(task);
+        } else {
+            self.pinned.borrow_mut().push_back(task);
+        }
+    }
+
+    /// Queues a task woken on this worker's thread whose home is this worker.
+    pub(crate) fn push_pinned(&self, task: Arc<Task>) {
+        self.pinned.borrow_mut().push_back(task);
+    }
+
+    /// Queues a task any worker may run. A lone task wakes nobody: this worker reaches it as
+    /// soon as the running green thread blocks or yields, sooner than a sleeping worker could
+    /// wake (tens of µs). A backlog asks one more worker to help; the monitor thread covers a
+    /// worker that stays busy with a lone task queued behind it.
+    pub(crate) fn push_stealable(&self, task: Arc<Task>) {
+        self.deque.push(task);
+        if self.deque.len() > 1 {
+            self.runtime.notify_one();
+        }
+    }
+
+    fn next_task(&self) -> Arc<Task> {
+        loop {
+            let tick = self.tick.get().wrapping_add(1);
+            self.tick.set(tick);
+            self.shared.counters.tick.store(tick, Relaxed);
+            if let Some(task) = self.find_runnable(tick).or_else(|| self.search()) {
+                if self.searching.get() {
+                    self.stop_searching();
+                }
+                return task;
+            }
+            self.sleep();
+        }
+    }
+
+    /// Steps 1–4 of the module docs.
+    fn find_runnable(&self, tick: u64) -> Option<Arc<Task>> {
+        if tick % GLOBAL_CHECK_INTERVAL == 0 {
+            if let Some(task) = self.pop_injector() {
+                return Some(task);
+            }
+        }
+        self.drain_inbox();
+        let from_pinned = || self.pinned.borrow_mut().pop_front();
+        let from_deque = || self.deque.pop();
+        let local = if tick & 1 == 0 {
+            from_pinned().or_else(from_deque)
+        } else {
+            from_deque().or_else(from_pinned)
+        };
+        local.or_else(|| self.pop_injector())
+    }
+
+    fn drain_inbox(&self) {
+        if self.shared.inbox.is_empty() {
+            return;
+        }
+        let mut pinned = self.pinned.borrow_mut();
+        loop {
+            match self.shared.inbox.steal() {
+                Steal::Success(task) => pinned.push_back(task),
+                Steal::Empty => return,
+                Steal::Retry => continue,
+            }
+        }
+    }
+
+    fn pop_injector(&self) -> Option<Arc<Task>> {
+        loop {
+            match self.runtime.injector.steal_batch_and_pop(&self.deque) {
+                Steal::Success(task) => return Some(task),
+                Steal::Empty => return None,
+                Steal::Retry => continue,
+            }
+        }
+    }
+
+    /// Step 5: spin on steals for a while; `None` means "go to sleep".
+    fn search(&self) -> Option<Arc<Task>> {
+        if !self.searching.get() {
+            if !self.runtime.idle.try_start_searching() {
+                return None;
+            }
+            self.searching.set(true);
+        }
+        for round in 0..SEARCH_ROUNDS {
+            if let Some(task) = self.steal_round() {
+                return Some(task);
+            }
+            if round < SPIN_ROUNDS {
+                for _ in 0..64 {
+                    std::hint::spin_loop();
+                }
+            } else {
+                thread::yield_now();
+            }
+        }
+        None
+    }
+
+    /// One look at everything another thread may have filled: inbox, injector, other workers.
+    fn steal_round(&self) -> Option<Arc<Task>> {
+        self.drain_inbox();
+        if let Some(task) = self.pinned.borrow_mut().pop_front() {
+            return Some(task);
+        }
+        if let Some(task) = self.pop_injector() {
+            return Some(task);
+        }
+        let workers = &self.runtime.workers;
+        let start = self.next_random() as usize % workers.len();
+        for offset in 0..workers.len() {
+            let victim = &workers[(start + offset) % workers.len()];
+            if victim.index == self.shared.index {
+                continue;
+            }
+            loop {
+                // crossbeam takes half the victim's queue (at most 32) and pops one of them.
+                match victim.stealer.steal_batch_and_pop(&self.deque) {
+                    Steal::Success(task) => {
+                        bump(&self.shared.counters.steals);
+                        return Some(task);
+                    }
+                    Steal::Empty => break,
+                    Steal::Retry => continue,
+                }
+            }
+        }
+        None
+    }
+
+    fn stop_searching(&self) {
+        self.searching.set(false);
+        if self.runtime.idle.stop_searching() && !self.deque.is_empty() {
+            // The last searcher found a batch: let one sleeper take part of it.
+            self.runtime.notify_one();
+        }
+    }
+
+    /// Step 6, the sleeper's half of the protocol in [`super::idle`].
+    fn sleep(&self) {
+        let idle = &self.runtime.idle;
+        self.shared.sleeping.store(true, SeqCst);
+        idle.register_sleeper(self.shared.index, self.searching.replace(false));
+        if !self.work_visible() {
+            // The thread token keeps an unpark that lands between the check and here.
+            thread::park();
+        }
+        // Whether a notifier picked us (then we count as searching), a targeted inbox push
+        // woke us, or the wake was spurious, the next loop iteration looks everywhere again.
+        if idle.unregister_sleeper(self.shared.index) {
+            self.searching.set(true);
+        }
+        self.shared.sleeping.store(false, Relaxed);
+    }
+
+    /// Whether any queue this worker could take from holds work (the final re-check).
+    fn work_visible(&self) -> bool {
+        !self.shared.inbox.is_empty()
+            || !self.runtime.injector.is_empty()
+            || self
+                .runtime
+                .workers
+                .iter()
+                .any(|w| w.index != self.shared.index && !w.stealer.is_empty())
+    }
+
+    fn next_random(&self) -> u64 {
+        // xorshift64*: cheap, good enough to spread victims.
+        let mut x = self.rng.get();
+        x ^= x >> 12;
+        x ^= x << 25;
+        x ^= x >> 27;
+        self.rng.set(x);
+        x.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
+}

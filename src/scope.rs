@@ -1,0 +1,169 @@
+//! Scoped green threads: [`scope`] spawns green threads that may borrow from the caller's
+//! stack, and joins them all before it returns — `std::thread::scope` for green threads.
+//!
+//! The scope counts running green threads. A green thread stops counting when its result
+//! packet is dropped (by its handle, or by the green thread itself if the handle is gone), so
+//! a result that borrows from the scope is dropped before the scope ends. `scope` waits for
+//! the count to reach zero with the same park/unpark as everything else, so it parks a green
+//! thread and blocks a plain one.
+
+use std::marker::PhantomData;
+use std::panic::{self, AssertUnwindSafe};
+use std::sync::atomic::{
+    AtomicBool, AtomicUsize, Ordering::Acquire, Ordering::Relaxed, Ordering::Release,
+};
+use std::sync::Arc;
+use std::{fmt, thread};
+
+use crate::builder::Builder;
+use crate::coroutine::{current_unparker, Coroutine};
+use crate::join::Packet;
+use crate::park::{park_current, Unparker};
+
+/// What the scope and its green threads share.
+pub(crate) struct ScopeData {
+    num_running: AtomicUsize,
+    a_thread_panicked: AtomicBool,
+    main: Unparker,
+}
+
+impl ScopeData {
+    pub(crate) fn increment_running(&self) {
+        // Relaxed: the count is only read for "zero?" after the matching decrements, which
+        // carry the ordering.
+        if self.num_running.fetch_add(1, Relaxed) > usize::MAX / 2 {
+            // Far beyond anything memory allows; overflow would end the scope too early.
+            std::process::abort();
+        }
+    }
+
+    pub(crate) fn decrement_running(&self, panicked: bool) {
+        if panicked {
+            // Relaxed: published by the Release decrement below.
+            self.a_thread_panicked.store(true, Relaxed);
+        }
+        // Release pairs with the scope's Acquire load of zero: everything this green thread
+        // did (including dropping its result) happens before `scope` returns.
+        if self.num_running.fetch_sub(1, Release) == 1 {
+            self.main.unpark();
+        }
+    }
+}
+
+/// A scope to spawn borrowing green threads in; see [`scope`].
+pub struct Scope<'scope, 'env: 'scope> {
+    data: Arc<ScopeData>,
+    /// Invariant over 'scope, as in std, so the scope cannot be shrunk.
+    scope: PhantomData<&'scope mut &'scope ()>,
+    env: PhantomData<&'env mut &'env ()>,
+}
+
+/// Creates a scope for spawning green threads that borrow local variables.
+///
+/// Every green thread spawned in the scope is joined before `scope` returns. If any of them
+/// panicked and was not joined, `scope` panics after all have finished; if `f` panics, that
+/// panic continues after all have finished.
+///
+/// ```
+/// let mut numbers = vec![1, 2, 3];
+/// let total = std::sync::atomic::AtomicU32::new(0);
+/// weft::scope(|s| {
+///     s.spawn(|| {
+///         let sum: u32 = numbers.iter().sum();
+///         total.fetch_add(sum, std::sync::atomic::Ordering::Relaxed);
+///     });
+///     s.spawn(|| total.fetch_add(10, std::sync::atomic::Ordering::Relaxed));
+/// });
+/// numbers.push(4); // the borrows ended with the scope
+/// assert_eq!(total.into_inner(), 16);
+/// ```
+#[track_caller]
+pub fn scope<'env, F, T>(f: F) -> T
+where
+    F: for<'scope> FnOnce(&'scope Scope<'scope, 'env>) -> T,
+{
+    let scope = Scope {
+        data: Arc::new(ScopeData {
+            num_running: AtomicUsize::new(0),
+            a_thread_panicked: AtomicBool::new(false),
+            main: current_unparker(),
+        }),
+        scope: PhantomData,
+        env: PhantomData,
+    };
+    let result = panic::catch_unwind(AssertUnwindSafe(|| f(&scope)));
+    while scope.data.num_running.load(Acquire) != 0 {
+        park_current();
+    }
+    match result {
+        Err(payload) => panic::resume_unwind(payload),
+        Ok(_) if scope.data.a_thread_panicked.load(Relaxed) => {
+            panic!("a scoped green thread panicked")
+        }
+        Ok(value) => value,
+    }
+}
+
+impl<'scope> Scope<'scope, '_> {
+    /// Spawns a green thread that may borrow anything that outlives the scope.
+    ///
+    /// # Panics
+    /// If a stack cannot be had; use [`Builder::spawn_scoped`] to get the error instead.
+    pub fn spawn<F, T>(&'scope self, f: F) -> ScopedJoinHandle<'scope, T>
+    where
+        F: FnOnce() -> T + Send + 'scope,
+        T: Send + 'scope,
+    {
+        Builder::new()
+            .spawn_scoped(self, f)
+            .unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    pub(crate) fn data(&self) -> &Arc<ScopeData> {
+        &self.data
+    }
+}
+
+impl fmt::Debug for Scope<'_, '_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Scope")
+            .field("num_running", &self.data.num_running.load(Relaxed))
+            .finish_non_exhaustive()
+    }
+}
+
+/// A handle to join a green thread spawned in a [`Scope`].
+pub struct ScopedJoinHandle<'scope, T> {
+    coroutine: Coroutine,
+    packet: Arc<Packet<'scope, T>>,
+}
+
+impl<'scope, T> ScopedJoinHandle<'scope, T> {
+    pub(crate) fn new(coroutine: Coroutine, packet: Arc<Packet<'scope, T>>) -> Self {
+        ScopedJoinHandle { coroutine, packet }
+    }
+
+    /// Waits for the green thread and returns its result (`Err` with the payload if it
+    /// panicked).
+    pub fn join(self) -> thread::Result<T> {
+        self.packet.wait_and_take()
+    }
+
+    /// Whether the green thread has finished, without blocking.
+    pub fn is_finished(&self) -> bool {
+        self.packet.is_done()
+    }
+
+    /// A handle to the green thread.
+    pub fn coroutine(&self) -> Coroutine {
+        self.coroutine.clone()
+    }
+}
+
+impl<T> fmt::Debug for ScopedJoinHandle<'_, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ScopedJoinHandle")
+            .field("coroutine", &self.coroutine)
+            .finish_non_exhaustive()
+    }
+}

@@ -1,0 +1,66 @@
+//! [`stats`]: cheap counters describing what the runtime has done.
+
+use std::sync::atomic::Ordering::Relaxed;
+
+use crate::scheduler;
+use crate::stack::pool;
+
+/// A snapshot of the runtime's counters, from [`stats`].
+///
+/// Counters are read one by one without stopping the workers, so while green threads run the
+/// figures are approximate relative to each other (each one is exact as of some instant).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Stats {
+    /// Green threads spawned since the runtime started.
+    pub spawned: u64,
+    /// Green threads spawned and not yet finished (running, runnable or parked).
+    pub live: u64,
+    /// Times a worker resumed a green thread (each resume is one switch in and one out).
+    pub switches: u64,
+    /// Successful steals of work from another worker's queue.
+    pub steals: u64,
+    /// Worker threads; 0 before the runtime has started.
+    pub workers: usize,
+    /// How stack guard pages are installed: `"madvise"` (`MADV_GUARD_INSTALL`, no VMA per
+    /// stack), `"mprotect"` (fallback, two VMAs per stack), or `"undecided"` before the first
+    /// stack exists.
+    pub guard_pages: &'static str,
+}
+
+/// Reads the runtime's counters. Does not start the runtime.
+///
+/// ```
+/// weft::spawn(|| ()).join().unwrap();
+/// let stats = weft::stats();
+/// assert!(stats.spawned >= 1);
+/// assert!(stats.workers >= 1);
+/// ```
+pub fn stats() -> Stats {
+    let Some(runtime) = scheduler::try_runtime() else {
+        return Stats {
+            guard_pages: pool::guard_mode_name(),
+            ..Stats::default()
+        };
+    };
+    let mut stats = Stats {
+        workers: runtime.workers.len(),
+        guard_pages: pool::guard_mode_name(),
+        ..Stats::default()
+    };
+    // Completions first: a green thread counted complete was spawned earlier, so reading the
+    // spawn counters afterwards keeps `live` from going negative in practice (saturating
+    // anyway, since the counters are independent Relaxed loads).
+    let mut completed = 0u64;
+    for worker in runtime.workers.iter() {
+        completed += worker.counters.completed.load(Relaxed);
+    }
+    stats.spawned = runtime.spawned_outside.load(Relaxed);
+    for worker in runtime.workers.iter() {
+        stats.spawned += worker.counters.spawned.load(Relaxed);
+        stats.switches += worker.counters.switches.load(Relaxed);
+        stats.steals += worker.counters.steals.load(Relaxed);
+    }
+    stats.live = stats.spawned.saturating_sub(completed);
+    stats
+}

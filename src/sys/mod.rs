@@ -1,0 +1,221 @@
+//! The operating-system boundary: every raw syscall weft makes goes through this module.
+//!
+//! Logic elsewhere in the crate calls the small safe-ish wrappers here and never names a
+//! `libc` function directly, so porting weft means porting this file. Each wrapper maps the
+//! C convention (`-1` plus `errno`) to `io::Result` through [`syscall!`], which retries
+//! `EINTR` only where the caller asks for it.
+
+use std::io;
+use std::sync::OnceLock;
+
+/// Calls a libc function and maps a `-1` result to `io::Error::last_os_error()`.
+///
+/// `syscall!(retry_eintr f(args))` repeats the call while it fails with `EINTR`; use it only
+/// for calls that are safe to repeat verbatim.
+macro_rules! syscall {
+    (retry_eintr $fn:ident ( $($arg:expr),* $(,)? )) => {{
+        loop {
+            // SAFETY: the caller of the macro upholds the function's contract; the macro only
+            // adds error mapping.
+            let res = unsafe { libc::$fn($($arg),*) };
+            if res == -1 {
+                let err = std::io::Error::last_os_error();
+                if err.kind() == std::io::ErrorKind::Interrupted {
+                    continue;
+                }
+                break Err(err);
+            }
+            break Ok(res);
+        }
+    }};
+    ($fn:ident ( $($arg:expr),* $(,)? )) => {{
+        // SAFETY: the caller of the macro upholds the function's contract; the macro only adds
+        // error mapping.
+        let res = unsafe { libc::$fn($($arg),*) };
+        if res == -1 {
+            Err(std::io::Error::last_os_error())
+        } else {
+            Ok(res)
+        }
+    }};
+}
+#[allow(unused_imports)] // for the reactor and fs layers still to come
+pub(crate) use syscall;
+
+/// `madvise` advice that installs guard markers in page table entries (Linux ≥ 6.13).
+/// Touching a guarded page raises SIGSEGV, yet the VMA is not split, so a guard costs no VMA.
+pub(crate) const MADV_GUARD_INSTALL: libc::c_int = 102;
+
+/// The system page size, read once.
+pub(crate) fn page_size() -> usize {
+    static PAGE: OnceLock<usize> = OnceLock::new();
+    *PAGE.get_or_init(|| {
+        // SAFETY: sysconf has no preconditions.
+        let size = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
+        if size <= 0 {
+            4096
+        } else {
+            size as usize
+        }
+    })
+}
+
+/// Reserves `len` bytes of private anonymous read/write memory without committing it: pages
+/// are backed only when first written (`MAP_NORESERVE`), so a large reservation costs nothing
+/// until used. Transparent huge pages are refused for the range, or one touched stack byte
+/// could commit 2 MiB.
+pub(crate) fn map_reserve(len: usize) -> io::Result<*mut u8> {
+    // SAFETY: an anonymous mapping with a null hint touches no existing memory.
+    let addr = unsafe {
+        libc::mmap(
+            std::ptr::null_mut(),
+            len,
+            libc::PROT_READ | libc::PROT_WRITE,
+            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_NORESERVE,
+            -1,
+            0,
+        )
+    };
+    if addr == libc::MAP_FAILED {
+        return Err(io::Error::last_os_error());
+    }
+    // Best effort: a kernel without THP says EINVAL, which changes nothing for us.
+    // SAFETY: the range is the mapping created just above.
+    unsafe { libc::madvise(addr, len, libc::MADV_NOHUGEPAGE) };
+    Ok(addr.cast())
+}
+
+/// Installs a guard on `[addr, addr + len)` with `MADV_GUARD_INSTALL`.
+///
+/// # Safety
+/// The range must lie inside a private anonymous mapping owned by the caller and hold no live
+/// data: its contents are discarded.
+pub(crate) unsafe fn guard_install(addr: *mut u8, len: usize) -> io::Result<()> {
+    syscall!(madvise(addr.cast(), len, MADV_GUARD_INSTALL)).map(drop)
+}
+
+/// Makes `[addr, addr + len)` inaccessible with `mprotect(PROT_NONE)`: the fallback guard for
+/// kernels without `MADV_GUARD_INSTALL`. It splits the VMA, so each guard costs VMAs.
+///
+/// # Safety
+/// The range must lie inside a mapping owned by the caller and hold no live data.
+pub(crate) unsafe fn protect_none(addr: *mut u8, len: usize) -> io::Result<()> {
+    syscall!(mprotect(addr.cast(), len, libc::PROT_NONE)).map(drop)
+}
+
+/// Gives the pages of `[addr, addr + len)` back to the kernel; the next touch reads zeroes.
+///
+/// # Safety
+/// The range must lie inside a private anonymous mapping owned by the caller and hold no live
+/// data.
+pub(crate) unsafe fn discard(addr: *mut u8, len: usize) -> io::Result<()> {
+    syscall!(madvise(addr.cast(), len, libc::MADV_DONTNEED)).map(drop)
+}
+
+/// `vm.max_map_count`, or `None` when procfs cannot tell.
+pub(crate) fn max_map_count() -> Option<usize> {
+    std::fs::read_to_string("/proc/sys/vm/max_map_count")
+        .ok()?
+        .trim()
+        .parse()
+        .ok()
+}
+
+/// How many mappings (VMAs) this process has now, or `None` when procfs cannot tell.
+pub(crate) fn map_count() -> Option<usize> {
+    let maps = std::fs::read("/proc/self/maps").ok()?;
+    Some(maps.iter().filter(|&&b| b == b'\n').count())
+}
+
+/// Builds the error returned when the kernel refuses memory for a stack. `ENOMEM` from `mmap`
+/// or `mprotect` usually means the VMA limit, so the message names it with its numbers.
+pub(crate) fn stack_map_error(what: &str, err: io::Error) -> io::Error {
+    let limits = match (max_map_count(), map_count()) {
+        (Some(max), Some(used)) => {
+            format!("vm.max_map_count is {max} and this process has {used} mappings in use")
+        }
+        _ => "vm.max_map_count and the mapping count could not be read".to_owned(),
+    };
+    let hint = if err.raw_os_error() == Some(libc::ENOMEM) {
+        "; the kernel is out of mappings or memory: raise vm.max_map_count \
+         (sysctl -w vm.max_map_count=N) or run fewer green threads at once"
+    } else {
+        ""
+    };
+    io::Error::new(
+        io::ErrorKind::OutOfMemory,
+        format!("weft: cannot {what} for a green-thread stack: {err}; {limits}{hint}"),
+    )
+}
+
+/// Makes sure the calling thread has an alternate signal stack, so the stack-overflow handler
+/// can run after a green thread hit its guard page (the faulting stack has no room left).
+/// Threads spawned by std normally have one already; then this does nothing. The stack is
+/// leaked on purpose: worker threads live as long as the process.
+pub(crate) fn ensure_sigaltstack() -> io::Result<()> {
+    // SAFETY: a zeroed stack_t is a valid out-parameter.
+    let mut old: libc::stack_t = unsafe { std::mem::zeroed() };
+    syscall!(sigaltstack(std::ptr::null(), &mut old))?;
+    if old.ss_flags & libc::SS_DISABLE == 0 {
+        return Ok(());
+    }
+    let size = libc::SIGSTKSZ.max(64 * 1024);
+    let page = page_size();
+    let base = map_reserve(size + page)?;
+    // A guard below the signal stack too: an overflow there must not scribble on a neighbour.
+    // SAFETY: the first page of the fresh mapping holds nothing.
+    unsafe { protect_none(base, page)? };
+    let new = libc::stack_t {
+        // SAFETY: base + page stays inside the mapping of size + page bytes.
+        ss_sp: unsafe { base.add(page) }.cast(),
+        ss_flags: 0,
+        ss_size: size,
+    };
+    syscall!(sigaltstack(&new, std::ptr::null_mut()))?;
+    Ok(())
+}
+
+/// Writes `bytes` to stderr with `write(2)`: async-signal-safe, no allocation, no locks.
+pub(crate) fn write_stderr_raw(bytes: &[u8]) {
+    let mut rest = bytes;
+    while !rest.is_empty() {
+        // SAFETY: the pointer and length describe a live slice.
+        let n = unsafe { libc::write(libc::STDERR_FILENO, rest.as_ptr().cast(), rest.len()) };
+        if n <= 0 {
+            // EINTR: try again; anything else: nothing sensible is left to do in a handler.
+            if n == -1 && io::Error::last_os_error().kind() == io::ErrorKind::Interrupted {
+                continue;
+            }
+            return;
+        }
+        rest = &rest[n as usize..];
+    }
+}
+
+/// Blocks the calling OS thread while `*word == expected` (spurious returns allowed).
+pub(crate) fn futex_wait(word: &std::sync::atomic::AtomicU32, expected: u32) {
+    // SAFETY: the address is a live, aligned u32 for the duration of the call; a null timeout
+    // waits indefinitely. Errors (EAGAIN: value changed, EINTR) are all "re-check the word".
+    unsafe {
+        libc::syscall(
+            libc::SYS_futex,
+            word.as_ptr(),
+            libc::FUTEX_WAIT | libc::FUTEX_PRIVATE_FLAG,
+            expected,
+            std::ptr::null::<libc::timespec>(),
+        );
+    }
+}
+
+/// Wakes every OS thread blocked in [`futex_wait`] on `word`.
+pub(crate) fn futex_wake_all(word: &std::sync::atomic::AtomicU32) {
+    // SAFETY: waking is harmless for any address; the word is live.
+    unsafe {
+        libc::syscall(
+            libc::SYS_futex,
+            word.as_ptr(),
+            libc::FUTEX_WAKE | libc::FUTEX_PRIVATE_FLAG,
+            i32::MAX,
+        );
+    }
+}
