@@ -122,9 +122,22 @@ pub(crate) fn max_map_count() -> Option<usize> {
 }
 
 /// How many mappings (VMAs) this process has now, or `None` when procfs cannot tell.
+///
+/// Streams the file through a stack buffer: this runs when the mapping limit is exhausted,
+/// and reading several MiB of `/proc/self/maps` into the heap would need a new mapping itself.
 pub(crate) fn map_count() -> Option<usize> {
-    let maps = std::fs::read("/proc/self/maps").ok()?;
-    Some(maps.iter().filter(|&&b| b == b'\n').count())
+    use std::io::Read;
+    let mut file = std::fs::File::open("/proc/self/maps").ok()?;
+    let mut buf = [0u8; 16 * 1024];
+    let mut lines = 0;
+    loop {
+        match file.read(&mut buf) {
+            Ok(0) => return Some(lines),
+            Ok(n) => lines += buf[..n].iter().filter(|&&b| b == b'\n').count(),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(_) => return None,
+        }
+    }
 }
 
 /// Builds the error returned when the kernel refuses memory for a stack. `ENOMEM` from `mmap`

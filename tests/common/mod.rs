@@ -1,0 +1,67 @@
+//! Helpers shared by the integration tests.
+#![allow(dead_code)] // each test binary uses a different subset
+
+use std::process::{Command, Output};
+use std::sync::mpsc;
+use std::time::Duration;
+
+/// Asks for `n` workers. Each file in tests/ is its own process, so this holds for the whole
+/// file as long as every test calls it before spawning (later calls see AlreadyStarted, which
+/// is fine when they all ask the same).
+pub fn workers(n: usize) {
+    match weft::Config::new().workers(n).apply() {
+        Ok(()) | Err(weft::ConfigError::AlreadyStarted) => {}
+        Err(e) => panic!("{e}"),
+    }
+}
+
+/// Runs `f` on a helper thread and fails the test if it has not finished after `secs`
+/// seconds: a lost wake-up then shows up as a failure instead of a hung CI job. The limit is
+/// far above the expected run time; it is not a speed check.
+pub fn watchdog<T: Send + 'static>(secs: u64, f: impl FnOnce() -> T + Send + 'static) -> T {
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f));
+        let _ = tx.send(result);
+    });
+    match rx.recv_timeout(Duration::from_secs(secs)) {
+        Ok(Ok(value)) => value,
+        Ok(Err(payload)) => std::panic::resume_unwind(payload),
+        Err(_) => panic!("did not finish within {secs} s: something never woke up"),
+    }
+}
+
+/// Whether this process is a child started by [`run_child`].
+pub fn is_child() -> bool {
+    std::env::var_os("WEFT_TEST_CHILD").is_some()
+}
+
+/// Runs the `#[ignore]`d test `name` of the current test binary in a child process with the
+/// extra environment `envs`, and returns its output. Child tests start with
+/// `if !is_child() { return; }` so that running ignored tests by hand does nothing odd.
+pub fn run_child(name: &str, envs: &[(&str, &str)]) -> Output {
+    Command::new(std::env::current_exe().expect("test binary path"))
+        .args([
+            "--exact",
+            name,
+            "--ignored",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env("WEFT_TEST_CHILD", "1")
+        .envs(envs.iter().copied())
+        .output()
+        .expect("failed to start the child test process")
+}
+
+pub fn stderr_of(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+/// Number of mappings (VMAs) of this process.
+pub fn map_count() -> usize {
+    std::fs::read_to_string("/proc/self/maps")
+        .unwrap()
+        .lines()
+        .count()
+}

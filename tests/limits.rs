@@ -1,0 +1,116 @@
+//! Exhausted limits and bad sizes are clear errors, never a crash.
+
+mod common;
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+#[test]
+fn stack_size_above_one_gib_is_invalid_input() {
+    common::workers(2);
+    let err = weft::Builder::new()
+        .stack_size(weft::MAX_STACK_SIZE + 1)
+        .spawn(|| ())
+        .unwrap_err();
+    assert_eq!(err.kind(), std::io::ErrorKind::InvalidInput);
+    assert!(err.to_string().contains("1 GiB"), "{err}");
+}
+
+#[test]
+fn tiny_and_large_stack_sizes_work() {
+    common::workers(2);
+    // Rounded up to the 16 KiB minimum.
+    assert_eq!(
+        weft::Builder::new()
+            .stack_size(1)
+            .spawn(|| 3)
+            .unwrap()
+            .join()
+            .unwrap(),
+        3
+    );
+    // 8 MiB: deep recursion that would overflow the default 256 KiB.
+    #[inline(never)]
+    fn depth(n: u32) -> u32 {
+        let pad = std::hint::black_box([n; 32]);
+        if n == 0 {
+            0
+        } else {
+            depth(n - 1) + 1 + (pad[3] & 0)
+        }
+    }
+    let handle = weft::Builder::new()
+        .stack_size(8 << 20)
+        .spawn(|| depth(20_000))
+        .unwrap();
+    assert_eq!(handle.join().unwrap(), 20_000);
+}
+
+#[test]
+#[ignore = "child process of exhausting_vmas_is_an_error_naming_the_limit"]
+fn child_exhaust_vmas() {
+    if !common::is_child() {
+        return;
+    }
+    weft::Config::new()
+        .workers(1)
+        .stack_size(16 * 1024)
+        .apply()
+        .unwrap();
+    let release = Arc::new(AtomicBool::new(false));
+    let mut handles = Vec::new();
+    let err = loop {
+        let release = release.clone();
+        match weft::Builder::new().spawn(move || {
+            while !release.load(Ordering::Acquire) {
+                weft::park();
+            }
+        }) {
+            Ok(h) => handles.push(h),
+            Err(e) => break e,
+        }
+        assert!(
+            handles.len() < 100_000,
+            "the mprotect fallback never hit the VMA limit"
+        );
+    };
+    println!("spawned {} before: {err}", handles.len());
+    // `spawn` panics with the same message.
+    let panic = std::panic::catch_unwind(|| drop(weft::spawn(|| ()))).unwrap_err();
+    let message = panic.downcast_ref::<String>().cloned().unwrap_or_default();
+    println!("spawn panicked: {message}");
+    release.store(true, Ordering::Release);
+    for h in &handles {
+        h.coroutine().unpark();
+    }
+    for h in handles {
+        h.join().unwrap();
+    }
+    println!("all joined");
+}
+
+#[test]
+fn exhausting_vmas_is_an_error_naming_the_limit() {
+    // Forcing mprotect guards makes every stack cost two VMAs, so ~32,000 green threads
+    // reach the default vm.max_map_count of 65530.
+    let output = common::run_child("child_exhaust_vmas", &[("WEFT_GUARD_PAGES", "mprotect")]);
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{:?}\n{stdout}\n{}",
+        output.status,
+        common::stderr_of(&output)
+    );
+    let error_line = stdout
+        .lines()
+        .find(|l| l.contains("spawned "))
+        .expect(&stdout);
+    assert!(error_line.contains("vm.max_map_count is "), "{error_line}");
+    assert!(error_line.contains("mappings in use"), "{error_line}");
+    let panic_line = stdout
+        .lines()
+        .find(|l| l.starts_with("spawn panicked: "))
+        .expect(&stdout);
+    assert!(panic_line.contains("vm.max_map_count"), "{panic_line}");
+    assert!(stdout.contains("all joined"), "{stdout}");
+}
