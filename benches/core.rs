@@ -1,1 +1,147 @@
-fn main() {}
+//! Core scheduler costs on ONE worker: yield, spawn+join, spawn_many, chained_spawn, and the
+//! raw corosensei switch they are built on (the floor).
+//!
+//! `cargo bench --bench core`. Every figure is per operation; see the README for results.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use corosensei::{Coroutine, CoroutineResult};
+use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+
+fn one_worker() {
+    weft::Config::new()
+        .workers(1)
+        .apply()
+        .expect("configure before the first spawn");
+}
+
+/// Runs `f(iters)` inside a green thread and returns the time it measured.
+fn in_green_thread(iters: u64, f: fn(u64) -> Duration) -> Duration {
+    weft::run(move || f(iters))
+}
+
+fn raw_switch(c: &mut Criterion) {
+    c.bench_function("raw_corosensei_resume_suspend", |b| {
+        let mut coroutine = Coroutine::new(|yielder, ()| loop {
+            yielder.suspend(());
+        });
+        b.iter(|| match coroutine.resume(()) {
+            CoroutineResult::Yield(()) => {}
+            CoroutineResult::Return(()) => unreachable!(),
+        });
+    });
+}
+
+fn yield_now(c: &mut Criterion) {
+    let mut group = c.benchmark_group("yield");
+    group.throughput(Throughput::Elements(1));
+    // One green thread yielding alone: suspend to the worker, requeue, pop, resume.
+    group.bench_function("yield_one", |b| {
+        b.iter_custom(|iters| {
+            in_green_thread(iters, |iters| {
+                let start = Instant::now();
+                for _ in 0..iters {
+                    weft::yield_now();
+                }
+                start.elapsed()
+            })
+        })
+    });
+    // Ten green threads yielding round-robin (tokio's yield_many shape); per yield.
+    group.bench_function("yield_many_10", |b| {
+        b.iter_custom(|iters| {
+            in_green_thread(iters, |iters| {
+                let per_thread = iters / 10 + 1;
+                let start = Instant::now();
+                weft::scope(|s| {
+                    for _ in 0..10 {
+                        s.spawn(move || {
+                            for _ in 0..per_thread {
+                                weft::yield_now();
+                            }
+                        });
+                    }
+                });
+                start.elapsed() * (iters as u32).max(1) / ((per_thread * 10) as u32).max(1)
+            })
+        })
+    });
+    group.finish();
+}
+
+fn spawn_join(c: &mut Criterion) {
+    let mut group = c.benchmark_group("spawn");
+    group.throughput(Throughput::Elements(1));
+    group.bench_function("spawn_join_from_green", |b| {
+        b.iter_custom(|iters| {
+            in_green_thread(iters, |iters| {
+                let start = Instant::now();
+                for _ in 0..iters {
+                    weft::spawn(|| ()).join().unwrap();
+                }
+                start.elapsed()
+            })
+        })
+    });
+    group.bench_function("spawn_join_from_plain_thread", |b| {
+        b.iter(|| weft::spawn(|| ()).join().unwrap());
+    });
+    group.bench_function("spawn_many_1000", |b| {
+        b.iter_custom(|iters| {
+            in_green_thread(iters, |iters| {
+                let mut handles = Vec::with_capacity(1000);
+                let start = Instant::now();
+                let mut left = iters;
+                while left > 0 {
+                    let n = left.min(1000);
+                    handles.extend((0..n).map(|_| weft::spawn(|| ())));
+                    for h in handles.drain(..) {
+                        h.join().unwrap();
+                    }
+                    left -= n;
+                }
+                start.elapsed()
+            })
+        })
+    });
+    // Each green thread spawns the next and exits; the last one wakes the measuring thread.
+    group.bench_function("chained_spawn", |b| {
+        fn chain(n: u64, done: Arc<AtomicBool>, waiter: weft::Coroutine) {
+            if n == 0 {
+                done.store(true, Ordering::Release);
+                waiter.unpark();
+            } else {
+                drop(weft::spawn(move || chain(n - 1, done, waiter)));
+            }
+        }
+        b.iter_custom(|iters| {
+            in_green_thread(iters, |iters| {
+                let done = Arc::new(AtomicBool::new(false));
+                let start = Instant::now();
+                let (flag, me) = (done.clone(), weft::current());
+                drop(weft::spawn(move || chain(iters, flag, me)));
+                while !done.load(Ordering::Acquire) {
+                    weft::park();
+                }
+                start.elapsed()
+            })
+        })
+    });
+    group.finish();
+}
+
+fn config() -> Criterion {
+    one_worker();
+    Criterion::default()
+        .warm_up_time(Duration::from_millis(500))
+        .measurement_time(Duration::from_secs(2))
+}
+
+criterion_group! {
+    name = benches;
+    config = config();
+    targets = raw_switch, yield_now, spawn_join
+}
+criterion_main!(benches);

@@ -93,13 +93,11 @@ macro_rules! go {
 /// panic. Meant for `main` and for tests: code inside can use every blocking-looking API.
 ///
 /// ```
-/// fn main() {
-///     let n = weft::run(|| {
-///         assert!(weft::is_coroutine());
-///         weft::spawn(|| 21).join().unwrap() * 2
-///     });
-///     assert_eq!(n, 42);
-/// }
+/// let n = weft::run(|| {
+///     assert!(weft::is_coroutine());
+///     weft::spawn(|| 21).join().unwrap() * 2
+/// });
+/// assert_eq!(n, 42);
 /// ```
 pub fn run<F, T>(f: F) -> T
 where

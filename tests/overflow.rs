@@ -20,12 +20,14 @@ fn child_overflow() {
     if !common::is_child() {
         return;
     }
+    // Settle the guard mode with a harmless green thread and report it before the crash.
+    weft::spawn(|| ()).join().unwrap();
+    eprintln!("guard pages: {}", weft::stats().guard_pages);
     let handle = weft::Builder::new()
         .name("deep-recursion")
         .stack_size(64 * 1024)
         .spawn(|| recurse(0))
         .unwrap();
-    eprintln!("guard pages: {}", weft::stats().guard_pages);
     let _ = handle.join();
     unreachable!("the overflow must abort the process");
 }

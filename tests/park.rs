@@ -63,17 +63,19 @@ fn many_unparks_collapse_into_one_token() {
     common::watchdog(60, move || handle.join().unwrap());
 }
 
+/// Wakes one side of the handshake, whether it is a green thread or a plain thread.
+type Waker = Box<dyn Fn() + Send + Sync>;
+
 /// A handshake in which each side parks until the other has bumped a counter, many times.
 /// A lost wake-up hangs it (the watchdog turns that into a failure).
 fn ping_pong(rounds: u64, spawn_a: bool, spawn_b: bool) {
     let counter = Arc::new(AtomicU64::new(0));
-    let peers: Arc<std::sync::Mutex<[Option<Box<dyn Fn() + Send + Sync>>; 2]>> =
-        Arc::new(std::sync::Mutex::new([None, None]));
+    let peers: Arc<std::sync::Mutex<[Option<Waker>; 2]>> = Arc::default();
     let side = |parity: u64, green: bool| {
         let counter = counter.clone();
         let peers = peers.clone();
         let body = move || {
-            let me: Box<dyn Fn() + Send + Sync> = if weft::is_coroutine() {
+            let me: Waker = if weft::is_coroutine() {
                 let c = weft::current();
                 Box::new(move || c.unpark())
             } else {

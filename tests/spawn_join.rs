@@ -96,12 +96,9 @@ fn builder_names_and_ids() {
     assert_eq!(format!("{id}"), id.as_u64().to_string());
     let other = weft::spawn(|| weft::current().id()).join().unwrap();
     assert_ne!(other, id, "ids are unique");
-    assert_eq!(
-        weft::spawn(|| weft::current().name().is_none())
-            .join()
-            .unwrap(),
-        true
-    );
+    assert!(weft::spawn(|| weft::current().name().is_none())
+        .join()
+        .unwrap());
 }
 
 #[test]
@@ -113,7 +110,7 @@ fn run_returns_the_value_and_works_nested() {
 #[test]
 fn run_can_borrow_from_the_caller() {
     common::workers(2);
-    let words = vec!["a", "bc", "def"];
+    let words = ["a", "bc", "def"];
     let total = weft::run(|| words.iter().map(|w| w.len()).sum::<usize>());
     assert_eq!(total, 6);
 }

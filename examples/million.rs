@@ -1,0 +1,87 @@
+//! Creates 1,000,000 parked green threads and prints what it cost: time, resident memory per
+//! green thread, and mappings (VMAs) used — then wakes and joins them all.
+//!
+//! `cargo run --release --example million [count]` (default 1,000,000). Runs on one worker
+//! unless WEFT_WORKERS says otherwise.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Instant;
+
+fn rss_bytes() -> u64 {
+    let statm = std::fs::read_to_string("/proc/self/statm").unwrap();
+    let pages: u64 = statm.split_whitespace().nth(1).unwrap().parse().unwrap();
+    pages * 4096
+}
+
+fn map_count() -> usize {
+    std::fs::read_to_string("/proc/self/maps")
+        .unwrap()
+        .lines()
+        .count()
+}
+
+fn main() {
+    let count: usize = std::env::args()
+        .nth(1)
+        .map_or(1_000_000, |s| s.parse().expect("count"));
+    if std::env::var_os("WEFT_WORKERS").is_none() {
+        weft::Config::new().workers(1).apply().unwrap();
+    }
+    // Start the runtime and warm the allocator before measuring.
+    weft::spawn(|| ()).join().unwrap();
+    let release = Arc::new(AtomicBool::new(false));
+    let mut handles = Vec::with_capacity(count);
+    let rss_before = rss_bytes();
+    let maps_before = map_count();
+
+    let start = Instant::now();
+    for _ in 0..count {
+        let release = release.clone();
+        handles.push(weft::spawn(move || {
+            while !release.load(Ordering::Acquire) {
+                weft::park();
+            }
+        }));
+    }
+    // Created means started and parked: wait until every one has run up to its park.
+    let mut parked = 0;
+    while parked < count {
+        let stats = weft::stats();
+        parked = (stats.switches as usize).saturating_sub(1);
+        std::thread::yield_now();
+    }
+    let created = start.elapsed();
+    let rss = rss_bytes() - rss_before;
+    let maps = map_count() - maps_before;
+    println!(
+        "green threads:       {count} (all parked at once, {} workers)",
+        weft::stats().workers
+    );
+    println!(
+        "created and parked:  {created:.2?} ({:.0} ns each)",
+        created.as_nanos() as f64 / count as f64
+    );
+    println!(
+        "resident memory:     {:.1} MiB ({:.2} KiB per green thread, handles included)",
+        rss as f64 / (1 << 20) as f64,
+        rss as f64 / 1024.0 / count as f64
+    );
+    println!(
+        "mappings (VMAs):     +{maps} (vm.max_map_count {}; guard pages: {})",
+        std::fs::read_to_string("/proc/sys/vm/max_map_count")
+            .unwrap()
+            .trim(),
+        weft::stats().guard_pages
+    );
+
+    let start = Instant::now();
+    release.store(true, Ordering::Release);
+    for h in &handles {
+        h.coroutine().unpark();
+    }
+    for h in handles {
+        h.join().unwrap();
+    }
+    println!("woken and joined:    {:.2?}", start.elapsed());
+}
