@@ -31,26 +31,29 @@ fn main() {
     // Start the runtime and warm the allocator before measuring.
     weft::spawn(|| ()).join().unwrap();
     let release = Arc::new(AtomicBool::new(false));
-    let mut handles = Vec::with_capacity(count);
     let rss_before = rss_bytes();
     let maps_before = map_count();
 
+    // Spawned from a green thread (as an accept loop would): each new green thread goes to
+    // this worker's queue and runs up to its park when the spawner yields.
     let start = Instant::now();
-    for _ in 0..count {
-        let release = release.clone();
-        handles.push(weft::spawn(move || {
-            while !release.load(Ordering::Acquire) {
-                weft::park();
+    let handles = weft::run(|| {
+        let mut handles = Vec::with_capacity(count);
+        for i in 0..count {
+            let release = release.clone();
+            handles.push(weft::spawn(move || {
+                while !release.load(Ordering::Acquire) {
+                    weft::park();
+                }
+            }));
+            if i % 1024 == 1023 {
+                weft::yield_now(); // let the batch run up to its park
             }
-        }));
-    }
-    // Created means started and parked: wait until every one has run up to its park.
-    let mut parked = 0;
-    while parked < count {
-        let stats = weft::stats();
-        parked = (stats.switches as usize).saturating_sub(1);
-        std::thread::yield_now();
-    }
+        }
+        // Everything spawned so far runs before this green thread resumes (FIFO queues).
+        weft::yield_now();
+        handles
+    });
     let created = start.elapsed();
     let rss = rss_bytes() - rss_before;
     let maps = map_count() - maps_before;

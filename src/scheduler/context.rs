@@ -45,7 +45,9 @@ pub(crate) fn local() -> Option<&'static Local> {
 /// The green thread running on this OS thread, or null on a plain thread or between tasks.
 #[inline(never)]
 pub(crate) fn current_task() -> *const Task {
-    match local() {
+    let local = LOCAL.with(|cell| cell.get());
+    // SAFETY: non-null values are `&'static Local` installed by `set_local`.
+    match unsafe { local.as_ref() } {
         Some(local) => local.current.get(),
         None => ptr::null(),
     }

@@ -242,7 +242,15 @@ impl Local {
         }
         self.drain_inbox();
         let from_pinned = || self.pinned.borrow_mut().pop_front();
-        let from_deque = || self.deque.pop();
+        // crossbeam's FIFO pop is a locked fetch_add even on an empty deque; two plain loads
+        // first keep the common "nothing stealable here" case cheap.
+        let from_deque = || {
+            if self.deque.is_empty() {
+                None
+            } else {
+                self.deque.pop()
+            }
+        };
         let local = if tick & 1 == 0 {
             from_pinned().or_else(from_deque)
         } else {

@@ -101,6 +101,9 @@ pub(crate) fn guard_size() -> usize {
 pub(crate) struct GuardedStack {
     /// Lowest address of the slot: the start of its guard page.
     guard_low: usize,
+    /// Highest address of the slot (its stack's base). Precomputed: corosensei asks for it on
+    /// every resume.
+    top: usize,
     class: SizeClass,
     /// Tells Valgrind this range is a stack, so switching onto it is not flagged; it is a
     /// no-op instruction sequence when not running under Valgrind.
@@ -121,6 +124,7 @@ impl GuardedStack {
         let usable_low = guard_low + guard_size();
         GuardedStack {
             guard_low,
+            top: guard_low + class.stride(),
             class,
             _valgrind: ValgrindStackRegistration::new(usable_low as *mut u8, class.usable()),
         }
@@ -137,7 +141,7 @@ impl GuardedStack {
     }
 
     fn top(&self) -> usize {
-        self.guard_low + self.class.stride()
+        self.top
     }
 }
 
@@ -146,12 +150,16 @@ impl GuardedStack {
 // corosensei's 4 KiB minimum) usable bytes above it. Both addresses are page aligned, hence
 // aligned to STACK_ALIGNMENT.
 unsafe impl Stack for GuardedStack {
+    #[inline]
     fn base(&self) -> StackPointer {
-        StackPointer::new(self.top()).expect("stack top is never null")
+        // SAFETY: `top` is the end of a mapped slot, never address 0.
+        unsafe { StackPointer::new_unchecked(self.top) }
     }
 
+    #[inline]
     fn limit(&self) -> StackPointer {
-        StackPointer::new(self.guard_low).expect("stack slot is never at address 0")
+        // SAFETY: `guard_low` is the start of a mapped slot, never address 0.
+        unsafe { StackPointer::new_unchecked(self.guard_low) }
     }
 }
 
