@@ -1,6 +1,7 @@
 //! A fixed amount of switching, for instruction counting with callgrind (asm-notes/switch-path.md).
 //!
 //! `switch_count yield N`: one green thread on one worker calls `yield_now` N times.
+//! `switch_count spawn N`: one green thread on one worker spawns and joins N green threads.
 //! `switch_count raw N`:   N raw corosensei resume+suspend round trips (the floor).
 //! Count two sizes and subtract to cancel start-up costs.
 
@@ -19,6 +20,14 @@ fn main() {
                 }
             });
         }
+        "spawn" => {
+            weft::Config::new().workers(1).apply().unwrap();
+            weft::run(move || {
+                for _ in 0..n {
+                    weft::spawn(|| ()).join().unwrap();
+                }
+            });
+        }
         "raw" => {
             let mut coroutine = Coroutine::new(|yielder, ()| loop {
                 yielder.suspend(());
@@ -29,6 +38,6 @@ fn main() {
                 }
             }
         }
-        other => panic!("unknown mode {other}: expected yield or raw"),
+        other => panic!("unknown mode {other}: expected yield, spawn or raw"),
     }
 }

@@ -13,11 +13,25 @@ use crate::scheduler::{context, task::Suspend, task::Task};
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct CoroutineId(NonZeroU64);
 
+/// The next unreserved id. Ids are handed out one at a time to plain threads and in batches
+/// to workers, so ids grow over time but are not in spawn order across threads.
+static NEXT_ID: AtomicU64 = AtomicU64::new(1);
+
 impl CoroutineId {
+    /// A fresh id, for spawns from plain threads.
     pub(crate) fn next() -> CoroutineId {
-        static NEXT: AtomicU64 = AtomicU64::new(1);
+        CoroutineId::from_reserved(CoroutineId::reserve(1).0)
+    }
+
+    /// Reserves `count` consecutive ids: returns `start..end`.
+    pub(crate) fn reserve(count: u64) -> (u64, u64) {
         // Relaxed: uniqueness needs only the atomicity of the increment.
-        let id = NEXT.fetch_add(1, Relaxed);
+        let start = NEXT_ID.fetch_add(count, Relaxed);
+        (start, start + count)
+    }
+
+    /// Wraps an id taken from a reserved range.
+    pub(crate) fn from_reserved(id: u64) -> CoroutineId {
         CoroutineId(NonZeroU64::new(id).expect("weft: coroutine ids exhausted"))
     }
 

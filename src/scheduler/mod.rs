@@ -156,8 +156,12 @@ where
     // contract of `with_stack_unchecked`; the coroutine is never dropped before it finishes
     // (see `task`'s ownership rules), so no borrow is used after it ends.
     let coroutine = unsafe { TaskCoroutine::with_stack_unchecked(stack, entry) };
+    let id = match local {
+        Some(local) => local.next_id(),
+        None => CoroutineId::next(),
+    };
     let task = Arc::new(Task::new(
-        CoroutineId::next(),
+        id,
         options.name,
         options.migratable,
         coroutine,

@@ -35,6 +35,7 @@ use crossbeam_deque::{Injector, Steal, Stealer, Worker as Deque};
 use super::context;
 use super::task::{Suspend, Task};
 use super::Runtime;
+use crate::coroutine::CoroutineId;
 use crate::park;
 use crate::stack::pool::{self, LocalCache};
 use crate::sys;
@@ -47,6 +48,8 @@ const GLOBAL_CHECK_INTERVAL: u64 = 61;
 /// about the cost of the wake-up it saves.
 const SEARCH_ROUNDS: u32 = 32;
 const SPIN_ROUNDS: u32 = 16;
+/// Green-thread ids a worker reserves at once.
+const ID_BATCH: u64 = 1024;
 
 /// The part of a worker that other threads see.
 pub(crate) struct Worker {
@@ -115,6 +118,8 @@ pub(crate) struct Local {
     tick: Cell<u64>,
     rng: Cell<u64>,
     searching: Cell<bool>,
+    /// Ids reserved for green threads spawned on this worker: `next..end`.
+    ids: Cell<(u64, u64)>,
 }
 
 /// Runs worker `index` forever. Called on the worker's own OS thread.
@@ -133,6 +138,7 @@ pub(crate) fn run(runtime: &'static Runtime, index: usize, deque: Deque<Arc<Task
         tick: Cell::new(0),
         rng: Cell::new(0x9E37_79B9_7F4A_7C15 ^ (index as u64 + 1)),
         searching: Cell::new(false),
+        ids: Cell::new((0, 0)),
     }));
     context::set_local(local);
     let _ = shared.thread.set(thread::current());
@@ -169,7 +175,17 @@ impl Local {
         }
         self.current.set(Arc::as_ptr(&task));
         bump(&self.shared.counters.switches);
-        let result = coroutine.resume(());
+        let mut result = coroutine.resume(());
+        // A lone yielder: nothing else here could run, so resume it at once instead of
+        // queueing it only to pick it straight back. The tick still advances, so the
+        // periodic injector check and the monitor's progress signal are unaffected.
+        while matches!(result, CoroutineResult::Yield(Suspend::Yield))
+            && self.nothing_else_runnable()
+        {
+            self.advance_tick();
+            bump(&self.shared.counters.switches);
+            result = coroutine.resume(());
+        }
         self.current.set(std::ptr::null());
         match result {
             // Still runnable: behind everything else that is runnable here.
@@ -218,11 +234,25 @@ impl Local {
         }
     }
 
+    fn advance_tick(&self) -> u64 {
+        let tick = self.tick.get().wrapping_add(1);
+        self.tick.set(tick);
+        self.shared.counters.tick.store(tick, Relaxed);
+        tick
+    }
+
+    /// True when the next pick would find nothing but the task that just yielded: no local,
+    /// pinned or inbox work, and the next tick is not one that looks at the injector first.
+    fn nothing_else_runnable(&self) -> bool {
+        (self.tick.get().wrapping_add(1)) % GLOBAL_CHECK_INTERVAL != 0
+            && self.deque.is_empty()
+            && self.pinned.borrow().is_empty()
+            && self.shared.inbox.is_empty()
+    }
+
     fn next_task(&self) -> Arc<Task> {
         loop {
-            let tick = self.tick.get().wrapping_add(1);
-            self.tick.set(tick);
-            self.shared.counters.tick.store(tick, Relaxed);
+            let tick = self.advance_tick();
             if let Some(task) = self.find_runnable(tick).or_else(|| self.search()) {
                 if self.searching.get() {
                     self.stop_searching();
@@ -371,6 +401,16 @@ impl Local {
                 .workers
                 .iter()
                 .any(|w| w.index != self.shared.index && !w.stealer.is_empty())
+    }
+
+    /// A fresh green-thread id from this worker's reserved batch (no shared atomic per spawn).
+    pub(crate) fn next_id(&self) -> CoroutineId {
+        let (mut next, mut end) = self.ids.get();
+        if next == end {
+            (next, end) = CoroutineId::reserve(ID_BATCH);
+        }
+        self.ids.set((next + 1, end));
+        CoroutineId::from_reserved(next)
     }
 
     fn next_random(&self) -> u64 {
