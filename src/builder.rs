@@ -5,7 +5,7 @@ use std::panic::{self, AssertUnwindSafe};
 use std::sync::Arc;
 
 use crate::coroutine::Coroutine;
-use crate::join::{JoinHandle, Packet};
+use crate::join::{JoinHandle, JoinInner, Packet};
 use crate::scheduler::{self, SpawnOptions};
 use crate::scope::{Scope, ScopeData, ScopedJoinHandle};
 
@@ -110,8 +110,7 @@ impl Builder {
         T: Send + 'static,
     {
         // SAFETY: F and T are 'static, so nothing they borrow can end before the green thread.
-        let (coroutine, packet) = unsafe { self.spawn_unchecked(f, None)? };
-        Ok(JoinHandle { coroutine, packet })
+        Ok(JoinHandle(unsafe { self.spawn_unchecked(f, None)? }))
     }
 
     /// Spawns a green thread in `scope` that may borrow from outside it; see [`crate::scope`].
@@ -126,8 +125,9 @@ impl Builder {
     {
         // SAFETY: `scope` does not return before every green thread spawned in it has
         // finished and dropped its packet, so borrows for 'scope outlive the green thread.
-        let (coroutine, packet) = unsafe { self.spawn_unchecked(f, Some(scope.data().clone()))? };
-        Ok(ScopedJoinHandle::new(coroutine, packet))
+        Ok(ScopedJoinHandle(unsafe {
+            self.spawn_unchecked(f, Some(scope.data().clone()))?
+        }))
     }
 
     /// # Safety
@@ -136,7 +136,7 @@ impl Builder {
         self,
         f: F,
         scope: Option<Arc<ScopeData>>,
-    ) -> io::Result<(Coroutine, Arc<Packet<'scope, T>>)>
+    ) -> io::Result<JoinInner<'scope, T>>
     where
         F: FnOnce() -> T + Send + 'scope,
         T: Send + 'scope,
@@ -160,6 +160,9 @@ impl Builder {
         };
         // SAFETY: forwarded from our caller.
         let task = unsafe { scheduler::spawn(body, options)? };
-        Ok((Coroutine::from_task(task), packet))
+        Ok(JoinInner {
+            coroutine: Coroutine::from_task(task),
+            packet,
+        })
     }
 }

@@ -103,38 +103,51 @@ impl<T> Drop for Packet<'_, T> {
     }
 }
 
+/// What both join handles hold: the green thread's handle and its result packet.
+pub(crate) struct JoinInner<'scope, T> {
+    pub(crate) coroutine: Coroutine,
+    pub(crate) packet: Arc<Packet<'scope, T>>,
+}
+
+impl<T> JoinInner<'_, T> {
+    pub(crate) fn join(self) -> thread::Result<T> {
+        self.packet.wait_and_take()
+    }
+
+    pub(crate) fn is_finished(&self) -> bool {
+        self.packet.is_done()
+    }
+}
+
 /// An owned permission to join a green thread (wait for it to finish and take its result).
 ///
 /// Dropping the handle detaches the green thread: it keeps running, and its result is
 /// dropped when it finishes.
-pub struct JoinHandle<T> {
-    pub(crate) coroutine: Coroutine,
-    pub(crate) packet: Arc<Packet<'static, T>>,
-}
+pub struct JoinHandle<T>(pub(crate) JoinInner<'static, T>);
 
 impl<T> JoinHandle<T> {
     /// Waits for the green thread to finish and returns its result. If the green thread
     /// panicked, returns `Err` with the panic payload, as `std::thread::JoinHandle::join`
     /// does. Parks a green-thread caller; blocks a plain-thread caller.
     pub fn join(self) -> thread::Result<T> {
-        self.packet.wait_and_take()
+        self.0.join()
     }
 
     /// Whether the green thread has finished (its result is ready), without blocking.
     pub fn is_finished(&self) -> bool {
-        self.packet.is_done()
+        self.0.is_finished()
     }
 
     /// A handle to the green thread (its id, name, and `unpark`).
     pub fn coroutine(&self) -> Coroutine {
-        self.coroutine.clone()
+        self.0.coroutine.clone()
     }
 }
 
 impl<T> fmt::Debug for JoinHandle<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("JoinHandle")
-            .field("coroutine", &self.coroutine)
+            .field("coroutine", &self.0.coroutine)
             .finish_non_exhaustive()
     }
 }

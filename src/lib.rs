@@ -109,3 +109,12 @@ where
         Err(payload) => std::panic::resume_unwind(payload),
     })
 }
+
+// Compile-time guarantees of the public contract: handles cross threads freely.
+const _: () = {
+    const fn send_sync<T: Send + Sync>() {}
+    send_sync::<Coroutine>();
+    send_sync::<CoroutineId>();
+    send_sync::<JoinHandle<u32>>();
+    send_sync::<Config>();
+};

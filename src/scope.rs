@@ -17,7 +17,7 @@ use std::{fmt, thread};
 
 use crate::builder::Builder;
 use crate::coroutine::{current_unparker, Coroutine};
-use crate::join::Packet;
+use crate::join::JoinInner;
 use crate::park::{park_current, Unparker};
 
 /// What the scope and its green threads share.
@@ -133,37 +133,30 @@ impl fmt::Debug for Scope<'_, '_> {
 }
 
 /// A handle to join a green thread spawned in a [`Scope`].
-pub struct ScopedJoinHandle<'scope, T> {
-    coroutine: Coroutine,
-    packet: Arc<Packet<'scope, T>>,
-}
+pub struct ScopedJoinHandle<'scope, T>(pub(crate) JoinInner<'scope, T>);
 
-impl<'scope, T> ScopedJoinHandle<'scope, T> {
-    pub(crate) fn new(coroutine: Coroutine, packet: Arc<Packet<'scope, T>>) -> Self {
-        ScopedJoinHandle { coroutine, packet }
-    }
-
+impl<T> ScopedJoinHandle<'_, T> {
     /// Waits for the green thread and returns its result (`Err` with the payload if it
     /// panicked).
     pub fn join(self) -> thread::Result<T> {
-        self.packet.wait_and_take()
+        self.0.join()
     }
 
     /// Whether the green thread has finished, without blocking.
     pub fn is_finished(&self) -> bool {
-        self.packet.is_done()
+        self.0.is_finished()
     }
 
     /// A handle to the green thread.
     pub fn coroutine(&self) -> Coroutine {
-        self.coroutine.clone()
+        self.0.coroutine.clone()
     }
 }
 
 impl<T> fmt::Debug for ScopedJoinHandle<'_, T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("ScopedJoinHandle")
-            .field("coroutine", &self.coroutine)
+            .field("coroutine", &self.0.coroutine)
             .finish_non_exhaustive()
     }
 }
