@@ -6,7 +6,7 @@ use std::num::NonZeroU64;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::Arc;
 
-use crate::park::{self, Unparker};
+use crate::park::{self}; // the module only: `crate::park` is also the public fn
 use crate::scheduler::{context, task::Suspend, task::Task};
 
 /// A green thread's unique id. Ids are never reused within a process.
@@ -160,9 +160,4 @@ pub fn yield_now() {
 /// ```
 pub fn park() {
     park::park_current();
-}
-
-/// The unparker of the caller, for blocking primitives.
-pub(crate) fn current_unparker() -> Unparker {
-    Unparker::current()
 }

@@ -21,7 +21,7 @@ use std::sync::atomic::{AtomicU8, Ordering::AcqRel, Ordering::Acquire, Ordering:
 use std::sync::Arc;
 use std::thread;
 
-use crate::coroutine::{current_unparker, Coroutine};
+use crate::coroutine::Coroutine;
 use crate::park::{park_current, Unparker};
 use crate::scope::ScopeData;
 
@@ -76,7 +76,7 @@ impl<'scope, T> Packet<'scope, T> {
     pub(crate) fn wait_and_take(&self) -> thread::Result<T> {
         if !self.is_done() {
             // SAFETY: before JOINING only the (single) joiner touches `waiter`.
-            unsafe { *self.waiter.get() = Some(current_unparker()) };
+            unsafe { *self.waiter.get() = Some(Unparker::current()) };
             if self
                 .state
                 .compare_exchange(RUNNING, JOINING, Release, Acquire)

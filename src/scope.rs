@@ -16,7 +16,7 @@ use std::sync::Arc;
 use std::{fmt, thread};
 
 use crate::builder::Builder;
-use crate::coroutine::{current_unparker, Coroutine};
+use crate::coroutine::Coroutine;
 use crate::join::JoinInner;
 use crate::park::{park_current, Unparker};
 
@@ -86,7 +86,7 @@ where
         data: Arc::new(ScopeData {
             num_running: AtomicUsize::new(0),
             a_thread_panicked: AtomicBool::new(false),
-            main: current_unparker(),
+            main: Unparker::current(),
         }),
         scope: PhantomData,
         env: PhantomData,

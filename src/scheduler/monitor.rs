@@ -26,6 +26,8 @@ pub(crate) fn run(runtime: &'static Runtime) -> ! {
         std::thread::sleep(interval);
         let mut active = false;
         for (worker, last) in runtime.workers.iter().zip(last_ticks.iter_mut()) {
+            // Relaxed: a stale tick or emptiness check only delays or adds one wake-up; the
+            // wake itself goes through the idle protocol, which carries the ordering.
             let tick = worker.counters.tick.load(Relaxed);
             let stuck = tick == *last;
             active |= !stuck;

@@ -389,6 +389,8 @@ impl Local {
         if idle.unregister_sleeper(self.shared.index) {
             self.searching.set(true);
         }
+        // Relaxed: a pusher that still reads `true` only sends a spurious unpark, which the
+        // next sleep absorbs (the loop re-checks every queue before parking).
         self.shared.sleeping.store(false, Relaxed);
     }
 
