@@ -174,6 +174,7 @@ where
             local.push_stealable(Arc::clone(&task));
         }
         None => {
+            // Relaxed: a statistics counter; nothing is published through it.
             runtime.spawned_outside.fetch_add(1, Relaxed);
             runtime.push_injector(Arc::clone(&task));
         }
