@@ -59,13 +59,17 @@
 mod builder;
 mod config;
 mod coroutine;
+pub mod io;
 mod join;
+pub mod net;
 mod park;
+mod reactor;
 mod scheduler;
 mod scope;
 mod stack;
 mod stats;
 mod sys;
+mod time;
 
 pub use builder::{spawn, Builder};
 pub use config::{Config, ConfigError, MAX_WORKERS};
@@ -74,6 +78,7 @@ pub use join::JoinHandle;
 pub use scope::{scope, Scope, ScopedJoinHandle};
 pub use stack::{DEFAULT_STACK_SIZE, MAX_STACK_SIZE, MIN_STACK_SIZE};
 pub use stats::{stats, Stats};
+pub use time::{park_timeout, sleep, sleep_until};
 
 /// Spawns a green thread, like Go's `go` statement: `weft::go!(closure)` is
 /// [`weft::spawn(closure)`](spawn) and returns its [`JoinHandle`].
@@ -117,4 +122,8 @@ const _: () = {
     send_sync::<CoroutineId>();
     send_sync::<JoinHandle<u32>>();
     send_sync::<Config>();
+    send_sync::<net::TcpStream>();
+    send_sync::<net::TcpListener>();
+    send_sync::<net::UdpSocket>();
+    send_sync::<net::unix::UnixStream>();
 };

@@ -104,9 +104,7 @@ impl Runtime {
     /// Wakes one sleeping worker if the idle policy says someone should look for work.
     pub(crate) fn notify_one(&self) {
         if let Some(index) = self.idle.notify_one() {
-            if let Some(thread) = self.workers[index].thread.get() {
-                thread.unpark();
-            }
+            self.workers[index].wake();
         }
     }
 

@@ -8,6 +8,10 @@
 //! last look but whose deque holds tasks is stuck, and the monitor asks the idle policy to wake
 //! one sleeper, which will steal the work. The injector is checked the same way.
 //!
+//! It also polls the reactor (timeout 0) when nobody has polled since its last look and no
+//! worker sleeps in `epoll_wait`: every worker is then stuck in a long computation (or
+//! blocked while unwinding), and IO completions and timers would otherwise wait for them.
+//!
 //! The interval is 1 ms while anything runs and backs off to 20 ms when the runtime is idle,
 //! so an idle process costs ~50 wake-ups a second.
 
@@ -15,6 +19,7 @@ use std::sync::atomic::Ordering::Relaxed;
 use std::time::Duration;
 
 use super::Runtime;
+use crate::reactor;
 
 const MIN_INTERVAL: Duration = Duration::from_millis(1);
 const MAX_INTERVAL: Duration = Duration::from_millis(20);
@@ -22,8 +27,16 @@ const MAX_INTERVAL: Duration = Duration::from_millis(20);
 pub(crate) fn run(runtime: &'static Runtime) -> ! {
     let mut last_ticks = vec![0u64; runtime.workers.len()];
     let mut interval = MIN_INTERVAL;
+    let mut last_polls = 0;
     loop {
         std::thread::sleep(interval);
+        if let Some(reactor) = reactor::try_get() {
+            let polls = reactor.polls();
+            if polls == last_polls && !reactor.has_blocking_poller() {
+                reactor.poll_now();
+            }
+            last_polls = reactor.polls();
+        }
         let mut active = false;
         for (worker, last) in runtime.workers.iter().zip(last_ticks.iter_mut()) {
             // Relaxed: a stale tick or emptiness check only delays or adds one wake-up; the

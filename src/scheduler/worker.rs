@@ -20,12 +20,17 @@
 //!    spawns nor yielding tasks can starve the other; each is FIFO, so a green thread that
 //!    yields in a loop waits behind everything runnable.
 //! 4. The global injector.
-//! 5. Search: steal from the other workers (random start) for a bounded spin.
-//! 6. Sleep (see [`super::idle`] for the protocol that makes this safe), then start again.
+//! 5. A timeout-0 poll of the reactor, if it exists and nobody else is polling: IO that
+//!    completed may have made green threads runnable. (Busy workers also poll every
+//!    [`GLOBAL_CHECK_INTERVAL`] ticks, with step 1.)
+//! 6. Search: steal from the other workers (random start) for a bounded spin.
+//! 7. Sleep (see [`super::idle`] for the protocol that makes this safe), then start again.
+//!    The first worker to sleep sleeps in `epoll_wait` as the reactor's blocking poller;
+//!    the others sleep on their thread token. [`Worker::wake`] knows which is which.
 
 use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed, Ordering::SeqCst};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, Ordering::Relaxed, Ordering::SeqCst};
 use std::sync::{Arc, OnceLock};
 use std::thread::{self, Thread};
 
@@ -37,6 +42,7 @@ use super::task::{Suspend, Task};
 use super::Runtime;
 use crate::coroutine::CoroutineId;
 use crate::park;
+use crate::reactor;
 use crate::stack::pool::{self, LocalCache};
 use crate::sys;
 
@@ -58,6 +64,10 @@ pub(crate) struct Worker {
     pub(crate) inbox: Injector<Arc<Task>>,
     /// True from just before the worker re-checks its queues for the last time until it wakes.
     pub(crate) sleeping: AtomicBool,
+    /// How a sleeping worker must be woken: [`WAKE_THREAD`] or [`WAKE_REACTOR`]. Written
+    /// before `sleeping` and before registering as a sleeper (both SeqCst), so a notifier
+    /// that saw either reads the mode of that sleep or of a later one.
+    pub(crate) wake_mode: AtomicU8,
     pub(crate) thread: OnceLock<Thread>,
     pub(crate) counters: Counters,
 }
@@ -79,6 +89,11 @@ pub(crate) fn bump(counter: &AtomicU64) {
     counter.store(counter.load(Relaxed).wrapping_add(1), Relaxed);
 }
 
+/// The worker sleeps on its thread token (`thread::park`).
+pub(crate) const WAKE_THREAD: u8 = 0;
+/// The worker sleeps in `epoll_wait` as the reactor's blocking poller.
+pub(crate) const WAKE_REACTOR: u8 = 1;
+
 impl Worker {
     pub(crate) fn new(index: usize, stealer: Stealer<Arc<Task>>) -> Worker {
         Worker {
@@ -86,6 +101,7 @@ impl Worker {
             stealer,
             inbox: Injector::new(),
             sleeping: AtomicBool::new(false),
+            wake_mode: AtomicU8::new(WAKE_THREAD),
             thread: OnceLock::new(),
             counters: Counters::default(),
         }
@@ -98,9 +114,22 @@ impl Worker {
         self.inbox.push(task);
         std::sync::atomic::fence(SeqCst);
         if self.sleeping.load(SeqCst) {
-            if let Some(thread) = self.thread.get() {
-                thread.unpark();
+            self.wake();
+        }
+    }
+
+    /// Wakes the worker from its sleep, whichever way it sleeps. A wake that arrives after
+    /// the worker woke on its own is harmless: its next sleep returns at once (thread token)
+    /// or its next `epoll_wait` does (eventfd), and it re-checks its queues.
+    pub(crate) fn wake(&self) {
+        if self.wake_mode.load(SeqCst) == WAKE_REACTOR {
+            if let Some(reactor) = reactor::try_get() {
+                reactor.wake();
+                return;
             }
+        }
+        if let Some(thread) = self.thread.get() {
+            thread.unpark();
         }
     }
 }
@@ -253,7 +282,17 @@ impl Local {
     fn next_task(&self) -> Arc<Task> {
         loop {
             let tick = self.advance_tick();
-            if let Some(task) = self.find_runnable(tick).or_else(|| self.search()) {
+            if let Some(task) = self.find_runnable(tick) {
+                if self.searching.get() {
+                    self.stop_searching();
+                }
+                return task;
+            }
+            // Step 5: completed IO or due timers may have woken green threads.
+            if reactor::try_get().and_then(|r| r.poll_now()).unwrap_or(0) > 0 {
+                continue;
+            }
+            if let Some(task) = self.search() {
                 if self.searching.get() {
                     self.stop_searching();
                 }
@@ -266,6 +305,11 @@ impl Local {
     /// Steps 1–4 of the module docs.
     fn find_runnable(&self, tick: u64) -> Option<Arc<Task>> {
         if tick % GLOBAL_CHECK_INTERVAL == 0 {
+            // A busy worker's look at the reactor, so IO is not starved by computation.
+            // Woken green threads land in this or other workers' queues.
+            if let Some(reactor) = reactor::try_get() {
+                reactor.poll_now();
+            }
             if let Some(task) = self.pop_injector() {
                 return Some(task);
             }
@@ -375,15 +419,32 @@ impl Local {
         }
     }
 
-    /// Step 6, the sleeper's half of the protocol in [`super::idle`].
+    /// Step 7, the sleeper's half of the protocol in [`super::idle`].
     fn sleep(&self) {
         let idle = &self.runtime.idle;
+        // The first sleeper becomes the reactor's blocking poller; the role is released
+        // when `poller` drops, after the wait.
+        let poller = reactor::try_get().and_then(|r| r.try_become_poller());
+        let mode = if poller.is_some() {
+            WAKE_REACTOR
+        } else {
+            WAKE_THREAD
+        };
+        self.shared.wake_mode.store(mode, SeqCst);
         self.shared.sleeping.store(true, SeqCst);
         idle.register_sleeper(self.shared.index, self.searching.replace(false));
         if !self.work_visible() {
-            // The thread token keeps an unpark that lands between the check and here.
-            thread::park();
+            match &poller {
+                // The eventfd is level-triggered, so a wake written between the check and
+                // the `epoll_wait` still interrupts it.
+                Some(poller) => {
+                    poller.block();
+                }
+                // The thread token keeps an unpark that lands between the check and here.
+                None => thread::park(),
+            }
         }
+        drop(poller);
         // Whether a notifier picked us (then we count as searching), a targeted inbox push
         // woke us, or the wake was spurious, the next loop iteration looks everywhere again.
         if idle.unregister_sleeper(self.shared.index) {

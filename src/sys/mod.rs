@@ -39,8 +39,10 @@ macro_rules! syscall {
         }
     }};
 }
-#[allow(unused_imports)] // for the reactor and fs layers still to come
+#[allow(unused_imports)] // submodules see the macro textually; others import it
 pub(crate) use syscall;
+
+pub(crate) mod fdio;
 
 /// `madvise` advice that installs guard markers in page table entries (Linux ≥ 6.13).
 /// Touching a guarded page raises SIGSEGV, yet the VMA is not split, so a guard costs no VMA.

@@ -1,0 +1,168 @@
+//! `Source`: an owned, non-blocking fd registered with the reactor — the core of every
+//! `weft::net` type.
+
+use std::io;
+use std::marker::PhantomData;
+use std::mem::ManuallyDrop;
+use std::ops::Deref;
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, IntoRawFd, OwnedFd, RawFd};
+use std::sync::{Mutex, OnceLock};
+use std::time::Duration;
+
+use crate::reactor::{Direction, Registration};
+use crate::sys;
+
+/// An owned fd in non-blocking mode and its reactor registration.
+///
+/// The registration is made when the `Source` is built. Only `From<std::…>` conversions,
+/// which cannot return an error, may end up without one (reactor creation failed, e.g. at the
+/// fd limit); the first operation that would block then retries and reports that error.
+pub(crate) struct Source {
+    // Declared before `fd`: deregistration precedes the close.
+    registration: OnceLock<Registration>,
+    fd: OwnedFd,
+}
+
+/// Serialises the rare late registrations, so two threads cannot both register one fd.
+static LATE_REGISTRATION: Mutex<()> = Mutex::new(());
+
+impl Source {
+    /// Takes ownership of `fd`, makes it non-blocking and registers it.
+    pub(crate) fn new(fd: OwnedFd) -> io::Result<Source> {
+        sys::fdio::set_nonblocking(fd.as_raw_fd())?;
+        let registration = Registration::new(fd.as_raw_fd())?;
+        Ok(Source {
+            registration: OnceLock::from(registration),
+            fd,
+        })
+    }
+
+    /// Takes ownership of an fd that is already non-blocking (saves the `fcntl`).
+    pub(crate) fn new_nonblocking(fd: OwnedFd) -> io::Result<Source> {
+        let registration = Registration::new(fd.as_raw_fd())?;
+        Ok(Source {
+            registration: OnceLock::from(registration),
+            fd,
+        })
+    }
+
+    /// Like [`new`](Self::new), but a failed registration is deferred to first use.
+    pub(crate) fn new_infallible(fd: OwnedFd) -> Source {
+        let _ = sys::fdio::set_nonblocking(fd.as_raw_fd());
+        let registration = OnceLock::new();
+        if let Ok(r) = Registration::new(fd.as_raw_fd()) {
+            let _ = registration.set(r);
+        }
+        Source { registration, fd }
+    }
+
+    fn registration(&self) -> io::Result<&Registration> {
+        if let Some(registration) = self.registration.get() {
+            return Ok(registration);
+        }
+        let _serial = LATE_REGISTRATION.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(registration) = self.registration.get() {
+            return Ok(registration);
+        }
+        sys::fdio::set_nonblocking(self.fd.as_raw_fd())?;
+        let registration = Registration::new(self.fd.as_raw_fd())?;
+        Ok(self.registration.get_or_init(|| registration))
+    }
+
+    /// See [`Registration::io`].
+    pub(crate) fn io<R>(
+        &self,
+        dir: Direction,
+        timeout: impl FnOnce() -> io::Result<Option<Duration>>,
+        what: &str,
+        op: impl FnMut() -> io::Result<R>,
+    ) -> io::Result<R> {
+        self.registration()?.io(dir, timeout, what, op)
+    }
+
+    /// Reads with the socket's `SO_RCVTIMEO` as the timeout.
+    pub(crate) fn read_io<R>(
+        &self,
+        what: &str,
+        op: impl FnMut() -> io::Result<R>,
+    ) -> io::Result<R> {
+        self.io(
+            Direction::Read,
+            || socket2::SockRef::from(&self.fd).read_timeout(),
+            what,
+            op,
+        )
+    }
+
+    /// Writes with the socket's `SO_SNDTIMEO` as the timeout.
+    pub(crate) fn write_io<R>(
+        &self,
+        what: &str,
+        op: impl FnMut() -> io::Result<R>,
+    ) -> io::Result<R> {
+        self.io(
+            Direction::Write,
+            || socket2::SockRef::from(&self.fd).write_timeout(),
+            what,
+            op,
+        )
+    }
+
+    /// The registration, for callers that drive [`Registration::wait`] themselves.
+    pub(crate) fn reg(&self) -> io::Result<&Registration> {
+        self.registration()
+    }
+
+    /// A borrowed std (or socket2) object over the same fd, for the many calls that do not
+    /// block (addresses, options, shutdown) and for the non-blocking syscalls themselves.
+    pub(crate) fn view<T: FromRawFd + IntoRawFd>(&self) -> View<'_, T> {
+        View {
+            // SAFETY: the fd is open for as long as `&self` lives, which bounds the view;
+            // `ManuallyDrop` keeps the view from closing it.
+            inner: ManuallyDrop::new(unsafe { T::from_raw_fd(self.fd.as_raw_fd()) }),
+            _source: PhantomData,
+        }
+    }
+
+    pub(crate) fn sock(&self) -> socket2::SockRef<'_> {
+        socket2::SockRef::from(&self.fd)
+    }
+
+    /// A new `Source` for a duplicate of the fd (`try_clone`): it shares the socket, and has
+    /// its own registration and waiters.
+    pub(crate) fn try_clone(&self) -> io::Result<Source> {
+        Source::new(self.fd.try_clone()?)
+    }
+
+    /// Deregisters and returns the fd as it is (non-blocking).
+    pub(crate) fn into_fd(self) -> OwnedFd {
+        let Source { registration, fd } = self;
+        drop(registration);
+        fd
+    }
+}
+
+impl AsRawFd for Source {
+    fn as_raw_fd(&self) -> RawFd {
+        self.fd.as_raw_fd()
+    }
+}
+
+impl AsFd for Source {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.fd.as_fd()
+    }
+}
+
+/// A non-owning view of a `Source`'s fd as `T`.
+pub(crate) struct View<'a, T: IntoRawFd> {
+    inner: ManuallyDrop<T>,
+    _source: PhantomData<&'a Source>,
+}
+
+impl<T: IntoRawFd> Deref for View<'_, T> {
+    type Target = T;
+    fn deref(&self) -> &T {
+        &self.inner
+    }
+}

@@ -1,0 +1,135 @@
+//! Networking with std's shapes: [`TcpListener`], [`TcpStream`], [`UdpSocket`] and, in
+//! [`unix`], Unix-domain sockets.
+//!
+//! Each type mirrors its `std::net` namesake: same method names, signatures and
+//! `io::ErrorKind`s. The difference is what blocking means: in a green thread, an operation
+//! that would block parks the green thread on the reactor and the worker runs others; on a
+//! plain thread it blocks the thread (with `poll(2)`), so one piece of code runs either way.
+//!
+//! # Timeouts
+//!
+//! `set_read_timeout` and `set_write_timeout` store the timeout in the socket itself
+//! (`SO_RCVTIMEO`/`SO_SNDTIMEO`, as std does), so it is shared with clones and survives
+//! `into_std`. An operation that times out fails with `ErrorKind::TimedOut` (std on Linux
+//! reports `WouldBlock`; weft does not, because `WouldBlock` is what non-blocking sockets
+//! say and a timeout is not that). The timeout bounds each call, as with std, and counts
+//! from the moment the call first found the socket not ready.
+//!
+//! # Clones, shared references and closing
+//!
+//! `Read` and `Write` are implemented for `&TcpStream` too, so one green thread can read
+//! while another writes the same stream; each direction has its own waiters. `try_clone`
+//! duplicates the fd; the clone has its own registration. A green thread blocked on a socket
+//! holds a borrow of the object it waits through, so that object cannot be dropped under
+//! it: the API makes "closed while waited on" impossible. Dropping *another* clone closes
+//! only that clone's fd; the socket stays open while any clone lives, exactly as with std.
+//! To wake a peer blocked on the same socket, use `shutdown`: a blocked reader then reads 0
+//! and a blocked writer gets an error.
+//!
+//! # Conversions
+//!
+//! `From<std::net::…>` switches the socket to non-blocking mode and registers it. `into_std`
+//! deregisters and returns the std type **still in non-blocking mode**: call
+//! `set_nonblocking(false)` before using it with std's blocking calls. Turning blocking mode
+//! back on by itself would stall any weft clone of the same socket, because the flag
+//! belongs to the socket, not to the fd.
+//!
+//! # Name resolution
+//!
+//! Addresses go through [`std::net::ToSocketAddrs`]. IP literals (`"127.0.0.1:80"`,
+//! `SocketAddr`) never block; a host name calls the system resolver, which blocks the
+//! worker for the duration of the lookup.
+
+mod tcp;
+mod udp;
+pub mod unix;
+
+pub use tcp::{Incoming, TcpListener, TcpStream};
+pub use udp::UdpSocket;
+
+use std::io;
+use std::net::{SocketAddr, ToSocketAddrs};
+
+/// Tries `f` on each address `addr` resolves to; returns the first success or the last error.
+fn each_addr<A: ToSocketAddrs, T>(
+    addr: A,
+    mut f: impl FnMut(&SocketAddr) -> io::Result<T>,
+) -> io::Result<T> {
+    let mut last = None;
+    for addr in addr.to_socket_addrs()? {
+        match f(&addr) {
+            Ok(value) => return Ok(value),
+            Err(err) => last = Some(err),
+        }
+    }
+    Err(last.unwrap_or_else(|| {
+        io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "could not resolve to any addresses",
+        )
+    }))
+}
+
+/// std's error for a zero timeout.
+fn zero_timeout() -> io::Error {
+    io::Error::new(
+        io::ErrorKind::InvalidInput,
+        "cannot set a 0 duration timeout",
+    )
+}
+
+/// `AsRawFd`, `AsFd`, `IntoRawFd`, `FromRawFd` and `From<std type>` for a `Source` wrapper.
+macro_rules! fd_traits {
+    ($ty:ident, $std:ty) => {
+        impl std::os::fd::AsRawFd for $ty {
+            fn as_raw_fd(&self) -> std::os::fd::RawFd {
+                self.source.as_raw_fd()
+            }
+        }
+
+        impl std::os::fd::AsFd for $ty {
+            fn as_fd(&self) -> std::os::fd::BorrowedFd<'_> {
+                self.source.as_fd()
+            }
+        }
+
+        impl std::os::fd::IntoRawFd for $ty {
+            /// Deregisters the fd from the reactor and gives it up (still non-blocking).
+            fn into_raw_fd(self) -> std::os::fd::RawFd {
+                std::os::fd::IntoRawFd::into_raw_fd(self.source.into_fd())
+            }
+        }
+
+        impl std::os::fd::FromRawFd for $ty {
+            /// Takes ownership of `fd`, makes it non-blocking and registers it.
+            ///
+            /// # Safety
+            /// `fd` must be an open socket of the right kind that nothing else owns.
+            unsafe fn from_raw_fd(fd: std::os::fd::RawFd) -> $ty {
+                // SAFETY: the caller hands over ownership of an open fd.
+                let owned = unsafe { std::os::fd::OwnedFd::from_raw_fd(fd) };
+                $ty {
+                    source: crate::io::Source::new_infallible(owned),
+                }
+            }
+        }
+
+        impl From<$std> for $ty {
+            /// Switches the socket to non-blocking mode and registers it with the reactor.
+            fn from(socket: $std) -> $ty {
+                $ty {
+                    source: crate::io::Source::new_infallible(std::os::fd::OwnedFd::from(socket)),
+                }
+            }
+        }
+
+        impl $ty {
+            /// Deregisters the socket and returns it as the std type, **still in
+            /// non-blocking mode** (see the [module docs](crate::net#conversions)).
+            pub fn into_std(self) -> $std {
+                <$std>::from(self.source.into_fd())
+            }
+        }
+    };
+}
+pub(crate) use fd_traits;

@@ -1,0 +1,165 @@
+//! UDP: [`UdpSocket`].
+
+use std::fmt;
+use std::io;
+use std::net::{SocketAddr, ToSocketAddrs};
+use std::os::fd::AsRawFd;
+use std::time::Duration;
+
+use super::fd_traits;
+use crate::io::source::View;
+use crate::io::Source;
+
+/// A UDP socket. Like [`std::net::UdpSocket`], but sends and receives that would block park
+/// the calling green thread. Timeouts fail with `ErrorKind::TimedOut`.
+///
+/// ```
+/// use weft::net::UdpSocket;
+///
+/// weft::run(|| -> std::io::Result<()> {
+///     let a = UdpSocket::bind("127.0.0.1:0")?;
+///     let b = UdpSocket::bind("127.0.0.1:0")?;
+///     a.send_to(b"ping", b.local_addr()?)?;
+///     let mut buf = [0u8; 16];
+///     let (n, from) = b.recv_from(&mut buf)?;
+///     assert_eq!((&buf[..n], from), (&b"ping"[..], a.local_addr()?));
+///     Ok(())
+/// })?;
+/// # Ok::<(), std::io::Error>(())
+/// ```
+pub struct UdpSocket {
+    source: Source,
+}
+
+fd_traits!(UdpSocket, std::net::UdpSocket);
+
+impl UdpSocket {
+    /// Creates a socket bound to `addr` (the first address that works).
+    pub fn bind<A: ToSocketAddrs>(addr: A) -> io::Result<UdpSocket> {
+        // Binding never blocks, so std's own bind is used, then the socket is converted.
+        let socket = std::net::UdpSocket::bind(addr)?;
+        Ok(UdpSocket {
+            source: Source::new(socket.into())?,
+        })
+    }
+
+    /// Sets the default peer for `send` and `recv`, and filters incoming datagrams to it.
+    pub fn connect<A: ToSocketAddrs>(&self, addr: A) -> io::Result<()> {
+        self.std().connect(addr)
+    }
+
+    /// Sends a datagram to the connected peer.
+    pub fn send(&self, buf: &[u8]) -> io::Result<usize> {
+        let std = self.std();
+        self.source.write_io("send", || std.send(buf))
+    }
+
+    /// Receives a datagram from the connected peer.
+    pub fn recv(&self, buf: &mut [u8]) -> io::Result<usize> {
+        let std = self.std();
+        self.source.read_io("recv", || std.recv(buf))
+    }
+
+    /// Receives a datagram without removing it from the queue.
+    pub fn peek(&self, buf: &mut [u8]) -> io::Result<usize> {
+        let std = self.std();
+        self.source.read_io("peek", || std.peek(buf))
+    }
+
+    /// Sends a datagram to `addr` (its first resolved address).
+    pub fn send_to<A: ToSocketAddrs>(&self, buf: &[u8], addr: A) -> io::Result<usize> {
+        let addr = addr.to_socket_addrs()?.next().ok_or_else(|| {
+            io::Error::new(io::ErrorKind::InvalidInput, "no addresses to send data to")
+        })?;
+        let std = self.std();
+        self.source.write_io("send_to", || std.send_to(buf, addr))
+    }
+
+    /// Receives a datagram and the address it came from.
+    pub fn recv_from(&self, buf: &mut [u8]) -> io::Result<(usize, SocketAddr)> {
+        let std = self.std();
+        self.source.read_io("recv_from", || std.recv_from(buf))
+    }
+
+    /// Like [`recv_from`](Self::recv_from), leaving the datagram queued.
+    pub fn peek_from(&self, buf: &mut [u8]) -> io::Result<(usize, SocketAddr)> {
+        let std = self.std();
+        self.source.read_io("peek_from", || std.peek_from(buf))
+    }
+
+    /// The local address.
+    pub fn local_addr(&self) -> io::Result<SocketAddr> {
+        self.std().local_addr()
+    }
+
+    /// The connected peer's address.
+    pub fn peer_addr(&self) -> io::Result<SocketAddr> {
+        self.std().peer_addr()
+    }
+
+    /// Sets `SO_BROADCAST`.
+    pub fn set_broadcast(&self, broadcast: bool) -> io::Result<()> {
+        self.std().set_broadcast(broadcast)
+    }
+
+    /// Reads `SO_BROADCAST`.
+    pub fn broadcast(&self) -> io::Result<bool> {
+        self.std().broadcast()
+    }
+
+    /// Sets `IP_TTL`.
+    pub fn set_ttl(&self, ttl: u32) -> io::Result<()> {
+        self.std().set_ttl(ttl)
+    }
+
+    /// Reads `IP_TTL`.
+    pub fn ttl(&self) -> io::Result<u32> {
+        self.std().ttl()
+    }
+
+    /// Sets the receive timeout (`None`: wait forever; zero is `InvalidInput`).
+    pub fn set_read_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
+        self.std().set_read_timeout(timeout)
+    }
+
+    /// Sets the send timeout (`None`: wait forever; zero is `InvalidInput`).
+    pub fn set_write_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
+        self.std().set_write_timeout(timeout)
+    }
+
+    /// The receive timeout.
+    pub fn read_timeout(&self) -> io::Result<Option<Duration>> {
+        self.std().read_timeout()
+    }
+
+    /// The send timeout.
+    pub fn write_timeout(&self) -> io::Result<Option<Duration>> {
+        self.std().write_timeout()
+    }
+
+    /// Reads and clears the pending socket error (`SO_ERROR`).
+    pub fn take_error(&self) -> io::Result<Option<io::Error>> {
+        self.std().take_error()
+    }
+
+    /// A second handle to the same socket, with its own registration.
+    pub fn try_clone(&self) -> io::Result<UdpSocket> {
+        Ok(UdpSocket {
+            source: self.source.try_clone()?,
+        })
+    }
+
+    fn std(&self) -> View<'_, std::net::UdpSocket> {
+        self.source.view()
+    }
+}
+
+impl fmt::Debug for UdpSocket {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut d = f.debug_struct("UdpSocket");
+        if let Ok(addr) = self.local_addr() {
+            d.field("addr", &addr);
+        }
+        d.field("fd", &self.source.as_raw_fd()).finish()
+    }
+}

@@ -1,0 +1,476 @@
+//! The reactor: one edge-triggered epoll instance, the timers, and the protocol that parks a
+//! green thread until its fd is ready.
+//!
+//! # Registration
+//!
+//! Every fd weft wraps is registered once, when wrapped, for `IN | OUT | RDHUP` edge-triggered,
+//! and deregistered before it is closed ([`Registration`]'s `Drop`; owners declare the
+//! registration before the fd so it drops first). Its state is a slab [`Entry`] with a
+//! readiness sequence and a waiter list per direction (see [`slab`] for why epoll's tag is an
+//! index plus a generation, never a pointer).
+//!
+//! # Waiting without losing a wake-up
+//!
+//! A green thread doing IO in direction `d`:
+//!
+//! 1. reads `seq[d]` (the number of readiness edges the poller has recorded),
+//! 2. tries the syscall; anything but `EAGAIN` is the answer,
+//! 3. locks the entry; if `seq[d]` moved since (1), an edge arrived after the snapshot, so it
+//!    unlocks and goes back to (1); otherwise it adds itself to the waiters of `d`, unlocks,
+//! 4. parks until `seq[d]` moves (or its deadline passes).
+//!
+//! The poller, for an event on the entry, locks it, bumps `seq[d]` and drains and unparks the
+//! waiters of `d`. Edge-triggered epoll reports every transition to ready *after* the
+//! syscall in (2) saw `EAGAIN`, so such an edge either bumps the sequence before (3) checks it
+//! or finds the waiter in the list. Because a bump drains the list under the same lock, a
+//! waiter that sees its sequence move knows it was removed; only a timed-out waiter removes
+//! itself.
+//!
+//! # Who polls
+//!
+//! One thread at a time holds the poll token ([`Reactor::poller`]):
+//!
+//! * a worker with nothing to run takes it as the *blocking* poller and sleeps in
+//!   `epoll_wait` with a timeout bounded by the next timer; other idle workers sleep on their
+//!   thread token. New work for the blocking poller writes the eventfd (see
+//!   [`Reactor::wake`]), and so does a new timer earlier than its timeout;
+//! * a busy worker polls with timeout 0 every 61 ticks, and when its queues run dry, so IO
+//!   completes even while every worker computes;
+//! * the monitor thread polls with timeout 0 when nobody has polled for a while (a worker
+//!   stuck in a long computation, or blocked while unwinding).
+//!
+//! Whoever polls also fires due timers. A non-blocking poll holds the token for one
+//! `epoll_wait(0)`; a worker that wants to block waits that out rather than give up the
+//! role, so while any worker sleeps, one of them sleeps in `epoll_wait`.
+//!
+//! # Plain threads
+//!
+//! Outside a green thread (and in a green thread that is unwinding from a panic, which must
+//! not switch), waiting is `poll(2)` on the fd itself, so the same types work everywhere.
+
+pub(crate) mod slab;
+pub(crate) mod timer;
+
+use std::cell::UnsafeCell;
+use std::io;
+use std::os::fd::{AsFd, OwnedFd, RawFd};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, Ordering::*};
+use std::sync::{Mutex, MutexGuard, OnceLock};
+use std::time::{Duration, Instant};
+
+use crate::park::{self, Unparker};
+use crate::scheduler::context;
+use crate::sys;
+pub(crate) use slab::Direction;
+use slab::{Entry, Slab};
+use timer::{TimerKey, Timers};
+
+/// epoll tag of the eventfd (no slab index reaches `u32::MAX` in the low half with this
+/// generation, because slab indices stay below 2^24).
+const WAKER: u64 = u64::MAX;
+/// Events harvested per `epoll_wait`.
+const EVENTS: usize = 1024;
+
+/// Poll-token states.
+const FREE: u8 = 0;
+const POLLING: u8 = 1;
+const BLOCKING: u8 = 2;
+
+pub(crate) struct Reactor {
+    epoll: OwnedFd,
+    waker: OwnedFd,
+    /// True while an eventfd signal is written and not yet drained: further wakes are free.
+    wake_pending: AtomicBool,
+    slab: Slab,
+    timers: Mutex<Timers>,
+    /// The poll token: FREE, POLLING (a timeout-0 poll) or BLOCKING (a worker asleep in it).
+    poller: AtomicU8,
+    /// Used only by the token holder.
+    events: UnsafeCell<Vec<libc::epoll_event>>,
+    due: UnsafeCell<Vec<Unparker>>,
+    /// Completed polls, for the monitor's "has anyone polled lately" check.
+    polls: AtomicU64,
+}
+
+// SAFETY: the `UnsafeCell` fields are touched only by the holder of the poll token, which
+// is acquired with Acquire and released with Release (see `poll_now`, `PollerGuard`), so
+// successive holders are ordered; every other field is Sync on its own.
+unsafe impl Sync for Reactor {}
+
+static REACTOR: OnceLock<Reactor> = OnceLock::new();
+static INIT: Mutex<()> = Mutex::new(());
+
+/// The reactor, created on first use. Creation needs two fds (epoll and eventfd), so it can
+/// fail with the process's fd limit reached.
+pub(crate) fn get() -> io::Result<&'static Reactor> {
+    if let Some(reactor) = REACTOR.get() {
+        return Ok(reactor);
+    }
+    let _init = INIT.lock().unwrap_or_else(|p| p.into_inner());
+    if let Some(reactor) = REACTOR.get() {
+        return Ok(reactor);
+    }
+    let mut fresh = Some(Reactor::new()?);
+    Ok(REACTOR.get_or_init(|| fresh.take().expect("initialised once")))
+}
+
+/// The reactor if something has created it; never creates it.
+pub(crate) fn try_get() -> Option<&'static Reactor> {
+    REACTOR.get()
+}
+
+/// Whether a wait on this thread should park a green thread (true) or block the OS thread.
+fn waits_green() -> bool {
+    !context::current_task().is_null() && !std::thread::panicking()
+}
+
+impl Reactor {
+    fn new() -> io::Result<Reactor> {
+        let epoll = sys::fdio::epoll_create()?;
+        let waker = sys::fdio::eventfd()?;
+        // Level-triggered: the eventfd stays readable until the poller drains it, so a wake
+        // written just before the poller blocks is still seen.
+        sys::fdio::epoll_add(epoll.as_fd(), raw(&waker), libc::EPOLLIN as u32, WAKER)?;
+        Ok(Reactor {
+            epoll,
+            waker,
+            wake_pending: AtomicBool::new(false),
+            slab: Slab::new(),
+            timers: Mutex::new(Timers::new()),
+            poller: AtomicU8::new(FREE),
+            events: UnsafeCell::new(vec![libc::epoll_event { events: 0, u64: 0 }; EVENTS]),
+            due: UnsafeCell::new(Vec::new()),
+            polls: AtomicU64::new(0),
+        })
+    }
+
+    fn timers(&self) -> MutexGuard<'_, Timers> {
+        // Heap and slot updates leave the structure consistent at every await-free step.
+        self.timers.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Interrupts the blocking poller, if any. Cheap when a signal is already pending.
+    pub(crate) fn wake(&self) {
+        // AcqRel: a wake that finds `true` relies on the pending signal (or on the poller
+        // being awake between its drain and its reset, after which it re-checks its queues).
+        if !self.wake_pending.swap(true, AcqRel) {
+            sys::fdio::eventfd_signal(self.waker.as_fd());
+        }
+    }
+
+    /// A timeout-0 poll, if nobody else is polling. Returns the number of green threads it
+    /// woke, or `None` if the token was taken.
+    pub(crate) fn poll_now(&self) -> Option<usize> {
+        // Acquire/Release on the token order the uses of `events` and `due` by its holders.
+        if self
+            .poller
+            .compare_exchange(FREE, POLLING, Acquire, Relaxed)
+            .is_err()
+        {
+            return None;
+        }
+        // SAFETY: we hold the token.
+        let woken = unsafe { self.poll_locked(false) };
+        self.poller.store(FREE, Release);
+        Some(woken)
+    }
+
+    /// For a worker about to sleep: the blocking-poller role, or `None` if another worker
+    /// already has it. A timeout-0 poll in progress is waited out (it lasts one syscall).
+    pub(crate) fn try_become_poller(&'static self) -> Option<PollerGuard> {
+        loop {
+            match self
+                .poller
+                .compare_exchange(FREE, BLOCKING, Acquire, Relaxed)
+            {
+                Ok(_) => return Some(PollerGuard { reactor: self }),
+                Err(BLOCKING) => return None,
+                Err(_) => std::thread::yield_now(),
+            }
+        }
+    }
+
+    /// Whether a worker is (about to be) asleep in `epoll_wait`.
+    pub(crate) fn has_blocking_poller(&self) -> bool {
+        self.poller.load(Relaxed) == BLOCKING
+    }
+
+    /// Completed polls so far (for the monitor).
+    pub(crate) fn polls(&self) -> u64 {
+        self.polls.load(Relaxed)
+    }
+
+    /// One `epoll_wait`, then delivery of its events and of due timers.
+    ///
+    /// # Safety
+    /// The caller holds the poll token.
+    unsafe fn poll_locked(&self, blocking: bool) -> usize {
+        let timeout = if blocking {
+            let mut timers = self.timers();
+            let next = timers.next_deadline();
+            // Under the timers lock, so an earlier timer armed from now on wakes us.
+            timers.blocked_until = Some(next);
+            next.map(|deadline| deadline.saturating_duration_since(Instant::now()))
+        } else {
+            Some(Duration::ZERO)
+        };
+        // SAFETY: the token holder has exclusive use of the buffers (caller's contract).
+        let (events, due) = unsafe { (&mut *self.events.get(), &mut *self.due.get()) };
+        // Errors other than EINTR (which reads as 0) cannot happen with a valid epoll fd and
+        // buffer; treating one as "no events" keeps the worker running.
+        let n = sys::fdio::epoll_wait(self.epoll.as_fd(), events, timeout).unwrap_or(0);
+        if blocking {
+            self.timers().blocked_until = None;
+        }
+        let mut woken = 0;
+        for event in &events[..n] {
+            let (flags, data) = (event.events, event.u64);
+            if data == WAKER {
+                sys::fdio::eventfd_drain(self.waker.as_fd());
+                // After the drain: a wake that lands between the two finds `true` and skips
+                // its signal, which is fine because this thread is awake and re-checks.
+                self.wake_pending.store(false, Release);
+                continue;
+            }
+            let read = flags
+                & (libc::EPOLLIN
+                    | libc::EPOLLPRI
+                    | libc::EPOLLRDHUP
+                    | libc::EPOLLHUP
+                    | libc::EPOLLERR) as u32
+                != 0;
+            let write = flags & (libc::EPOLLOUT | libc::EPOLLHUP | libc::EPOLLERR) as u32 != 0;
+            if let Some(entry) = self.slab.get(data as u32) {
+                woken += entry.deliver((data >> 32) as u32, read, write);
+            }
+        }
+        self.timers().take_expired(Instant::now(), due);
+        woken += due.len();
+        for waiter in due.drain(..) {
+            waiter.unpark();
+        }
+        // Relaxed: a progress counter read by the monitor as a heuristic.
+        self.polls.fetch_add(1, Relaxed);
+        woken
+    }
+
+    /// Arms a timer that unparks `waiter` at `deadline`.
+    pub(crate) fn arm_timer(&self, deadline: Instant, waiter: Unparker) -> TimerKey {
+        let (key, wake) = self.timers().insert(deadline, waiter);
+        if wake {
+            self.wake();
+        }
+        key
+    }
+
+    pub(crate) fn cancel_timer(&self, key: TimerKey) {
+        self.timers().cancel(key);
+    }
+}
+
+/// The blocking-poller role; released on drop.
+pub(crate) struct PollerGuard {
+    reactor: &'static Reactor,
+}
+
+impl PollerGuard {
+    /// Sleeps in `epoll_wait` until an fd event, a due timer or a [`Reactor::wake`].
+    pub(crate) fn block(&self) -> usize {
+        // SAFETY: the guard is the token.
+        unsafe { self.reactor.poll_locked(true) }
+    }
+}
+
+impl Drop for PollerGuard {
+    fn drop(&mut self) {
+        self.reactor.poller.store(FREE, Release);
+    }
+}
+
+fn raw(fd: &OwnedFd) -> RawFd {
+    use std::os::fd::AsRawFd;
+    fd.as_raw_fd()
+}
+
+/// Parks the current green thread until `deadline` (at the earliest), or until unparked.
+/// Spurious returns are possible; callers re-check their condition. On a plain thread, or
+/// while unwinding, it blocks the OS thread with `std::thread::park_timeout`.
+pub(crate) fn park_until(deadline: Instant) {
+    if !waits_green() {
+        let now = Instant::now();
+        if deadline > now {
+            std::thread::park_timeout(deadline - now);
+        }
+        return;
+    }
+    let reactor = match get() {
+        Ok(reactor) => reactor,
+        Err(_) => {
+            // No reactor (fd limit reached): degrade to blocking the worker for the sleep
+            // rather than failing a call that has no error to return.
+            let now = Instant::now();
+            if deadline > now {
+                std::thread::sleep(deadline - now);
+            }
+            return;
+        }
+    };
+    let key = reactor.arm_timer(deadline, Unparker::current());
+    park::park_current();
+    reactor.cancel_timer(key);
+}
+
+/// An fd's registration with the reactor, and the waiting protocol of the module docs.
+pub(crate) struct Registration {
+    reactor: &'static Reactor,
+    index: u32,
+    generation: u32,
+    fd: RawFd,
+}
+
+impl Registration {
+    /// Registers `fd` (which must already be non-blocking) for edge-triggered readiness.
+    /// The caller must drop the registration before closing `fd`.
+    pub(crate) fn new(fd: RawFd) -> io::Result<Registration> {
+        let reactor = get()?;
+        let (index, generation) = reactor.slab.allocate()?;
+        let data = (u64::from(generation) << 32) | u64::from(index);
+        let interest = (libc::EPOLLIN | libc::EPOLLOUT | libc::EPOLLRDHUP | libc::EPOLLET) as u32;
+        if let Err(err) = sys::fdio::epoll_add(reactor.epoll.as_fd(), fd, interest, data) {
+            reactor.slab.release(index);
+            return Err(if err.raw_os_error() == Some(libc::EPERM) {
+                io::Error::new(
+                    io::ErrorKind::Unsupported,
+                    format!(
+                        "weft: fd {fd} does not support readiness polling ({err}); regular \
+                         files and directories are always ready, so use blocking IO for them"
+                    ),
+                )
+            } else {
+                err
+            });
+        }
+        Ok(Registration {
+            reactor,
+            index,
+            generation,
+            fd,
+        })
+    }
+
+    fn entry(&self) -> &Entry {
+        self.reactor
+            .slab
+            .get(self.index)
+            .expect("a live registration's entry exists")
+    }
+
+    /// Runs `op` until it returns something other than `WouldBlock`, waiting for readiness in
+    /// `dir` between tries. `timeout` is asked for only when the first try would block; when
+    /// it passes, the result is an `ErrorKind::TimedOut` error saying `what` timed out.
+    pub(crate) fn io<R>(
+        &self,
+        dir: Direction,
+        timeout: impl FnOnce() -> io::Result<Option<Duration>>,
+        what: &str,
+        mut op: impl FnMut() -> io::Result<R>,
+    ) -> io::Result<R> {
+        let entry = self.entry();
+        let mut seen = entry.seq(dir);
+        match op() {
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+            done => return done,
+        }
+        let deadline = timeout()?.map(|t| Instant::now() + t);
+        loop {
+            if !self.wait(dir, seen, deadline) {
+                return Err(timed_out(what));
+            }
+            seen = entry.seq(dir);
+            match op() {
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                done => return done,
+            }
+        }
+    }
+
+    /// The readiness sequence of `dir`, to pass to [`wait`](Self::wait) after a try.
+    pub(crate) fn seq(&self, dir: Direction) -> u32 {
+        self.entry().seq(dir)
+    }
+
+    /// Waits until `dir` may have become ready since the sequence was `seen`. Returns false
+    /// if `deadline` passed first. May return true spuriously; callers retry their syscall.
+    pub(crate) fn wait(&self, dir: Direction, seen: u32, deadline: Option<Instant>) -> bool {
+        if !waits_green() {
+            return self.wait_blocking(dir, deadline);
+        }
+        let entry = self.entry();
+        let key = {
+            let mut waiters = entry.lock();
+            if entry.seq(dir) != seen {
+                return true;
+            }
+            waiters.add(dir, Unparker::current())
+        };
+        let timer = deadline.map(|d| self.reactor.arm_timer(d, Unparker::current()));
+        let ready = loop {
+            park::park_current();
+            if entry.seq(dir) != seen {
+                break true; // the poller drained us from the list
+            }
+            if deadline.is_some_and(|d| Instant::now() >= d) {
+                break false;
+            }
+        };
+        if !ready {
+            entry.lock().remove(dir, key);
+        }
+        if let Some(timer) = timer {
+            self.reactor.cancel_timer(timer);
+        }
+        ready
+    }
+
+    /// The plain-thread wait: `poll(2)` on the fd.
+    fn wait_blocking(&self, dir: Direction, deadline: Option<Instant>) -> bool {
+        let events = match dir {
+            Direction::Read => libc::POLLIN | libc::POLLPRI | libc::POLLRDHUP,
+            Direction::Write => libc::POLLOUT,
+        };
+        let timeout = match deadline {
+            Some(deadline) => match deadline.checked_duration_since(Instant::now()) {
+                Some(left) if !left.is_zero() => Some(left),
+                _ => return false,
+            },
+            None => None,
+        };
+        // An error here (EBADF cannot happen on a live registration; ENOMEM) is reported as
+        // "maybe ready": the caller's next syscall surfaces the real state.
+        sys::fdio::poll_fd(self.fd, events, timeout).unwrap_or(true)
+    }
+}
+
+impl Drop for Registration {
+    fn drop(&mut self) {
+        // Before the fd closes (owners declare the registration first). An error means the fd
+        // is already gone from the set, which is what we want anyway.
+        let _ = sys::fdio::epoll_del(self.reactor.epoll.as_fd(), self.fd);
+        self.reactor.slab.release(self.index);
+    }
+}
+
+impl std::fmt::Debug for Registration {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Registration")
+            .field("fd", &self.fd)
+            .field("index", &self.index)
+            .field("generation", &self.generation)
+            .finish()
+    }
+}
+
+/// The error every timed-out wait returns: `TimedOut`, never `WouldBlock`.
+pub(crate) fn timed_out(what: &str) -> io::Error {
+    io::Error::new(io::ErrorKind::TimedOut, format!("weft: {what} timed out"))
+}

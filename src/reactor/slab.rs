@@ -1,0 +1,172 @@
+//! Per-fd readiness state, in a slab whose entries never move or die.
+//!
+//! epoll hands back a 64-bit tag with every event. A pointer would dangle once the fd's owner
+//! closes it, and a late event (already harvested by the poller when the close happened)
+//! would then touch freed memory or another fd's state. So the tag is `generation << 32 |
+//! index`. Entries live in pages that are allocated on demand and never freed; an index is
+//! reused only after its generation has moved on, and the poller acts on an event only if
+//! the generation still matches, checked under the entry's lock (which is also where a
+//! release moves the generation). A late event for a closed or reused fd is thus dropped,
+//! never delivered to the entry's next owner.
+
+use std::sync::atomic::{AtomicU32, Ordering::Relaxed};
+use std::sync::{Mutex, MutexGuard, OnceLock};
+
+use crate::park::Unparker;
+
+/// Entries per page.
+const PAGE_BITS: u32 = 12;
+const PAGE_LEN: usize = 1 << PAGE_BITS;
+/// Pages at most: 4096 × 4096 = 16 Mi registered fds, far beyond any fd limit.
+const MAX_PAGES: usize = 4096;
+
+/// Read or write: the two directions an fd has separate waiters for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Direction {
+    Read = 0,
+    Write = 1,
+}
+
+/// One registered fd's readiness state.
+pub(crate) struct Entry {
+    /// Changed only under `waiters`' lock, when the entry is released.
+    generation: AtomicU32,
+    /// Per direction, the number of readiness events seen so far. Bumped by the poller under
+    /// `waiters`' lock; read without the lock by a waiter before it tries its syscall.
+    seq: [AtomicU32; 2],
+    waiters: Mutex<Waiters>,
+}
+
+/// Green threads parked on an entry, per direction, each with a key to find it again.
+#[derive(Default)]
+pub(crate) struct Waiters {
+    lists: [Vec<(u64, Unparker)>; 2],
+    next_key: u64,
+}
+
+impl Waiters {
+    pub(crate) fn add(&mut self, dir: Direction, unparker: Unparker) -> u64 {
+        let key = self.next_key;
+        self.next_key = self.next_key.wrapping_add(1);
+        self.lists[dir as usize].push((key, unparker));
+        key
+    }
+
+    pub(crate) fn remove(&mut self, dir: Direction, key: u64) {
+        let list = &mut self.lists[dir as usize];
+        if let Some(pos) = list.iter().position(|(k, _)| *k == key) {
+            list.swap_remove(pos);
+        }
+    }
+}
+
+impl Entry {
+    fn new() -> Entry {
+        Entry {
+            generation: AtomicU32::new(0),
+            seq: [AtomicU32::new(0), AtomicU32::new(0)],
+            waiters: Mutex::new(Waiters::default()),
+        }
+    }
+
+    /// The readiness sequence of `dir`. Acquire pairs with the poller's Release bump; the
+    /// value itself is all the waiter needs (the readiness lives in the kernel).
+    pub(crate) fn seq(&self, dir: Direction) -> u32 {
+        self.seq[dir as usize].load(std::sync::atomic::Ordering::Acquire)
+    }
+
+    pub(crate) fn lock(&self) -> MutexGuard<'_, Waiters> {
+        // The lists stay consistent even if a holder panicked (only pushes and removals).
+        self.waiters.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Poller side: records readiness for the given directions and wakes their waiters, if
+    /// the event belongs to the entry's current generation. Returns how many it woke.
+    pub(crate) fn deliver(&self, generation: u32, read: bool, write: bool) -> usize {
+        let mut waiters = self.lock();
+        if self.generation.load(Relaxed) != generation {
+            return 0; // a late event for an fd that has been closed since
+        }
+        let mut woken = 0;
+        for (dir, ready) in [(Direction::Read, read), (Direction::Write, write)] {
+            if !ready {
+                continue;
+            }
+            // Release: pairs with `seq`'s Acquire. Under the lock, so a waiter that checked
+            // the sequence under the lock and then queued itself is in the list drained here.
+            self.seq[dir as usize].fetch_add(1, std::sync::atomic::Ordering::Release);
+            for (_, unparker) in waiters.lists[dir as usize].drain(..) {
+                unparker.unpark();
+                woken += 1;
+            }
+        }
+        woken
+    }
+}
+
+/// Allocation state, behind one lock: registration happens once per fd, not per IO.
+struct Free {
+    indices: Vec<u32>,
+    next_unused: u32,
+}
+
+pub(crate) struct Slab {
+    pages: Box<[OnceLock<Box<[Entry]>>]>,
+    free: Mutex<Free>,
+}
+
+impl Slab {
+    pub(crate) fn new() -> Slab {
+        Slab {
+            pages: (0..MAX_PAGES).map(|_| OnceLock::new()).collect(),
+            free: Mutex::new(Free {
+                indices: Vec::new(),
+                next_unused: 0,
+            }),
+        }
+    }
+
+    /// The entry at `index`, if its page exists.
+    pub(crate) fn get(&self, index: u32) -> Option<&Entry> {
+        let page = self.pages.get((index >> PAGE_BITS) as usize)?.get()?;
+        page.get(index as usize & (PAGE_LEN - 1))
+    }
+
+    /// Takes a free entry; returns its index and current generation.
+    pub(crate) fn allocate(&self) -> std::io::Result<(u32, u32)> {
+        let mut free = self.free.lock().unwrap_or_else(|p| p.into_inner());
+        let index = match free.indices.pop() {
+            Some(index) => index,
+            None => {
+                let index = free.next_unused;
+                if index as usize >= MAX_PAGES * PAGE_LEN {
+                    return Err(std::io::Error::new(
+                        std::io::ErrorKind::OutOfMemory,
+                        "weft: the reactor's registration table is full",
+                    ));
+                }
+                self.pages[(index >> PAGE_BITS) as usize]
+                    .get_or_init(|| (0..PAGE_LEN).map(|_| Entry::new()).collect());
+                free.next_unused = index + 1;
+                index
+            }
+        };
+        drop(free);
+        let entry = self.get(index).expect("allocated entries have pages");
+        // Relaxed: the entry is ours alone now; the value was last written under its lock.
+        Ok((index, entry.generation.load(Relaxed)))
+    }
+
+    /// Returns an entry: moves its generation on (so late events are dropped) and forgets any
+    /// waiters (there can be none: a waiter borrows the owner of the registration).
+    pub(crate) fn release(&self, index: u32) {
+        if let Some(entry) = self.get(index) {
+            let mut waiters = entry.lock();
+            let next = entry.generation.load(Relaxed).wrapping_add(1);
+            entry.generation.store(next, Relaxed);
+            waiters.lists.iter_mut().for_each(Vec::clear);
+        }
+        let mut free = self.free.lock().unwrap_or_else(|p| p.into_inner());
+        free.indices.push(index);
+    }
+}
