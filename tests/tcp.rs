@@ -356,3 +356,25 @@ fn socket_options_pass_through() {
     (&stream).read_exact(&mut again).unwrap();
     assert_eq!(&again, b"peek");
 }
+
+#[test]
+fn shutdown_wakes_a_reader_blocked_on_a_clone() {
+    common::workers(2);
+    common::watchdog(60, || {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let read = weft::run(move || {
+            let stream = TcpStream::connect(addr).unwrap();
+            let (_server_side, _) = listener.accept().unwrap();
+            let mut reader = stream.try_clone().unwrap();
+            let blocked = weft::spawn(move || reader.read(&mut [0u8; 16]));
+            // Let the reader block, then shut the socket down through the other handle
+            // and drop it: the reader wakes with end of file, not a hang.
+            weft::sleep(Duration::from_millis(10));
+            stream.shutdown(Shutdown::Both).unwrap();
+            drop(stream);
+            blocked.join().unwrap()
+        });
+        assert_eq!(read.unwrap(), 0);
+    });
+}

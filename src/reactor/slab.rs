@@ -170,3 +170,52 @@ impl Slab {
         free.indices.push(index);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicBool, Ordering::SeqCst};
+    use std::sync::Arc;
+
+    #[test]
+    fn a_late_event_for_a_released_entry_reaches_nobody() {
+        let slab = Slab::new();
+        let (index, old_generation) = slab.allocate().unwrap();
+        slab.release(index);
+        // The index is reused by the next registration, under a new generation.
+        let (again, generation) = slab.allocate().unwrap();
+        assert_eq!(again, index);
+        assert_ne!(generation, old_generation);
+        let entry = slab.get(index).unwrap();
+        let woken = Arc::new(AtomicBool::new(false));
+        let flag = woken.clone();
+        let waiter = std::thread::spawn(move || {
+            std::thread::park();
+            flag.store(true, SeqCst);
+        });
+        let before = entry.seq(Direction::Read);
+        entry
+            .lock()
+            .add(Direction::Read, Unparker::Thread(waiter.thread().clone()));
+        // The stale event is dropped: no sequence bump, no wake-up, waiter still queued.
+        assert_eq!(entry.deliver(old_generation, true, true), 0);
+        assert_eq!(entry.seq(Direction::Read), before);
+        assert!(!woken.load(SeqCst));
+        // The current generation's event wakes the new owner's waiter.
+        assert_eq!(entry.deliver(generation, true, false), 1);
+        assert_eq!(entry.seq(Direction::Read), before.wrapping_add(1));
+        waiter.join().unwrap();
+        assert!(woken.load(SeqCst));
+    }
+
+    #[test]
+    fn directions_are_independent() {
+        let slab = Slab::new();
+        let (index, generation) = slab.allocate().unwrap();
+        let entry = slab.get(index).unwrap();
+        let (r, w) = (entry.seq(Direction::Read), entry.seq(Direction::Write));
+        entry.deliver(generation, false, true);
+        assert_eq!(entry.seq(Direction::Read), r);
+        assert_eq!(entry.seq(Direction::Write), w.wrapping_add(1));
+    }
+}
