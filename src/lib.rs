@@ -41,8 +41,8 @@
 //!
 //! * Use [`net`], [`io::NonBlocking`] and [`sleep`] for IO and waiting: they park the green
 //!   thread on the reactor. A green thread that blocks in a plain syscall or computes for
-//!   long blocks its worker
-//!   (its queued but not-yet-started green threads are stolen by other workers).
+//!   long blocks its worker (its queued but not-yet-started green threads are stolen by
+//!   other workers).
 //! * Each green thread costs about one 4 KiB page when idle. Stacks are carved from large
 //!   mappings with `MADV_GUARD_INSTALL` guards (Linux ≥ 6.13), so `vm.max_map_count` does not
 //!   bound the number of green threads; on older kernels the `mprotect` fallback costs two
