@@ -133,3 +133,107 @@ macro_rules! fd_traits {
     };
 }
 pub(crate) use fd_traits;
+
+/// The four timeout methods, inside an `impl` block of a type with a `std()` view whose std
+/// type has them. The timeout lives in the socket (`SO_RCVTIMEO`/`SO_SNDTIMEO`).
+macro_rules! timeout_methods {
+    () => {
+        /// Sets the read (receive) timeout; `None` waits forever, a zero duration is an
+        /// `InvalidInput` error. Operations that time out fail with `ErrorKind::TimedOut`.
+        pub fn set_read_timeout(
+            &self,
+            timeout: Option<std::time::Duration>,
+        ) -> std::io::Result<()> {
+            self.std().set_read_timeout(timeout)
+        }
+
+        /// Sets the write (send) timeout; `None` waits forever, a zero duration is an
+        /// `InvalidInput` error. Operations that time out fail with `ErrorKind::TimedOut`.
+        pub fn set_write_timeout(
+            &self,
+            timeout: Option<std::time::Duration>,
+        ) -> std::io::Result<()> {
+            self.std().set_write_timeout(timeout)
+        }
+
+        /// The read (receive) timeout.
+        pub fn read_timeout(&self) -> std::io::Result<Option<std::time::Duration>> {
+            self.std().read_timeout()
+        }
+
+        /// The write (send) timeout.
+        pub fn write_timeout(&self) -> std::io::Result<Option<std::time::Duration>> {
+            self.std().write_timeout()
+        }
+    };
+}
+pub(crate) use timeout_methods;
+
+/// `Read` and `Write` for a stream socket type and for shared references to it. Reads go
+/// through the std view; writes use `send` with `MSG_NOSIGNAL`, so a closed peer is an
+/// `EPIPE` error, never a `SIGPIPE`.
+macro_rules! stream_io {
+    ($ty:ident) => {
+        impl std::io::Read for &$ty {
+            fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+                let std = self.std();
+                self.source.read_io("read", || (&*std).read(buf))
+            }
+
+            fn read_vectored(
+                &mut self,
+                bufs: &mut [std::io::IoSliceMut<'_>],
+            ) -> std::io::Result<usize> {
+                let std = self.std();
+                self.source.read_io("read", || (&*std).read_vectored(bufs))
+            }
+        }
+
+        impl std::io::Write for &$ty {
+            fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+                let sock = self.source.sock();
+                self.source
+                    .write_io("write", || sock.send_with_flags(buf, libc::MSG_NOSIGNAL))
+            }
+
+            fn write_vectored(&mut self, bufs: &[std::io::IoSlice<'_>]) -> std::io::Result<usize> {
+                let sock = self.source.sock();
+                self.source.write_io("write", || {
+                    sock.send_vectored_with_flags(bufs, libc::MSG_NOSIGNAL)
+                })
+            }
+
+            fn flush(&mut self) -> std::io::Result<()> {
+                Ok(())
+            }
+        }
+
+        impl std::io::Read for $ty {
+            fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+                (&*self).read(buf)
+            }
+
+            fn read_vectored(
+                &mut self,
+                bufs: &mut [std::io::IoSliceMut<'_>],
+            ) -> std::io::Result<usize> {
+                (&*self).read_vectored(bufs)
+            }
+        }
+
+        impl std::io::Write for $ty {
+            fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+                (&*self).write(buf)
+            }
+
+            fn write_vectored(&mut self, bufs: &[std::io::IoSlice<'_>]) -> std::io::Result<usize> {
+                (&*self).write_vectored(bufs)
+            }
+
+            fn flush(&mut self) -> std::io::Result<()> {
+                Ok(())
+            }
+        }
+    };
+}
+pub(crate) use stream_io;

@@ -1,14 +1,14 @@
 //! TCP: [`TcpListener`] and [`TcpStream`].
 
 use std::fmt;
-use std::io::{self, IoSlice, IoSliceMut, Read, Write};
+use std::io;
 use std::net::{Shutdown, SocketAddr, ToSocketAddrs};
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::time::{Duration, Instant};
 
 use socket2::{Domain, Protocol, SockAddr, Socket, Type};
 
-use super::{each_addr, fd_traits, zero_timeout};
+use super::{each_addr, fd_traits, stream_io, timeout_methods, zero_timeout};
 use crate::io::Source;
 use crate::reactor::{timed_out, Direction};
 use crate::sys;
@@ -247,27 +247,7 @@ impl TcpStream {
         self.std().ttl()
     }
 
-    /// Sets the read timeout (`None`: wait forever). A zero duration is an `InvalidInput`
-    /// error. Reads that time out fail with `ErrorKind::TimedOut`.
-    pub fn set_read_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
-        self.std().set_read_timeout(timeout)
-    }
-
-    /// Sets the write timeout (`None`: wait forever). A zero duration is an `InvalidInput`
-    /// error. Writes that time out fail with `ErrorKind::TimedOut`.
-    pub fn set_write_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
-        self.std().set_write_timeout(timeout)
-    }
-
-    /// The read timeout.
-    pub fn read_timeout(&self) -> io::Result<Option<Duration>> {
-        self.std().read_timeout()
-    }
-
-    /// The write timeout.
-    pub fn write_timeout(&self) -> io::Result<Option<Duration>> {
-        self.std().write_timeout()
-    }
+    timeout_methods!();
 
     /// Reads without consuming: the data stays queued for the next read. Waits like `read`.
     pub fn peek(&self, buf: &mut [u8]) -> io::Result<usize> {
@@ -293,61 +273,7 @@ impl TcpStream {
     }
 }
 
-impl Read for &TcpStream {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let std = self.std();
-        self.source.read_io("read", || (&*std).read(buf))
-    }
-
-    fn read_vectored(&mut self, bufs: &mut [IoSliceMut<'_>]) -> io::Result<usize> {
-        let std = self.std();
-        self.source.read_io("read", || (&*std).read_vectored(bufs))
-    }
-}
-
-impl Write for &TcpStream {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        let sock = self.source.sock();
-        // MSG_NOSIGNAL: a closed peer is an EPIPE error, never a SIGPIPE.
-        self.source
-            .write_io("write", || sock.send_with_flags(buf, libc::MSG_NOSIGNAL))
-    }
-
-    fn write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
-        let sock = self.source.sock();
-        self.source.write_io("write", || {
-            sock.send_vectored_with_flags(bufs, libc::MSG_NOSIGNAL)
-        })
-    }
-
-    fn flush(&mut self) -> io::Result<()> {
-        Ok(())
-    }
-}
-
-impl Read for TcpStream {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        (&*self).read(buf)
-    }
-
-    fn read_vectored(&mut self, bufs: &mut [IoSliceMut<'_>]) -> io::Result<usize> {
-        (&*self).read_vectored(bufs)
-    }
-}
-
-impl Write for TcpStream {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        (&*self).write(buf)
-    }
-
-    fn write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
-        (&*self).write_vectored(bufs)
-    }
-
-    fn flush(&mut self) -> io::Result<()> {
-        Ok(())
-    }
-}
+stream_io!(TcpStream);
 
 impl fmt::Debug for TcpListener {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

@@ -4,9 +4,8 @@ use std::fmt;
 use std::io;
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::os::fd::AsRawFd;
-use std::time::Duration;
 
-use super::fd_traits;
+use super::{fd_traits, timeout_methods};
 use crate::io::source::View;
 use crate::io::Source;
 
@@ -117,25 +116,7 @@ impl UdpSocket {
         self.std().ttl()
     }
 
-    /// Sets the receive timeout (`None`: wait forever; zero is `InvalidInput`).
-    pub fn set_read_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
-        self.std().set_read_timeout(timeout)
-    }
-
-    /// Sets the send timeout (`None`: wait forever; zero is `InvalidInput`).
-    pub fn set_write_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
-        self.std().set_write_timeout(timeout)
-    }
-
-    /// The receive timeout.
-    pub fn read_timeout(&self) -> io::Result<Option<Duration>> {
-        self.std().read_timeout()
-    }
-
-    /// The send timeout.
-    pub fn write_timeout(&self) -> io::Result<Option<Duration>> {
-        self.std().write_timeout()
-    }
+    timeout_methods!();
 
     /// Reads and clears the pending socket error (`SO_ERROR`).
     pub fn take_error(&self) -> io::Result<Option<io::Error>> {

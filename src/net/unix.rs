@@ -2,7 +2,7 @@
 //! `std::os::unix::net` the way the rest of [`weft::net`](crate::net) mirrors `std::net`.
 
 use std::fmt;
-use std::io::{self, IoSlice, IoSliceMut, Read, Write};
+use std::io;
 use std::net::Shutdown;
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::os::unix::net::SocketAddr;
@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use socket2::{Domain, SockAddr, Socket, Type};
 
-use super::fd_traits;
+use super::{fd_traits, stream_io, timeout_methods};
 use crate::io::source::View;
 use crate::io::Source;
 use crate::reactor::Direction;
@@ -158,25 +158,7 @@ impl UnixStream {
         self.std().shutdown(how)
     }
 
-    /// Sets the read timeout (`None`: forever; zero is `InvalidInput`).
-    pub fn set_read_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
-        self.std().set_read_timeout(timeout)
-    }
-
-    /// Sets the write timeout (`None`: forever; zero is `InvalidInput`).
-    pub fn set_write_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
-        self.std().set_write_timeout(timeout)
-    }
-
-    /// The read timeout.
-    pub fn read_timeout(&self) -> io::Result<Option<Duration>> {
-        self.std().read_timeout()
-    }
-
-    /// The write timeout.
-    pub fn write_timeout(&self) -> io::Result<Option<Duration>> {
-        self.std().write_timeout()
-    }
+    timeout_methods!();
 
     /// Reads and clears the pending socket error (`SO_ERROR`).
     pub fn take_error(&self) -> io::Result<Option<io::Error>> {
@@ -195,60 +177,7 @@ impl UnixStream {
     }
 }
 
-impl Read for &UnixStream {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let std = self.std();
-        self.source.read_io("read", || (&*std).read(buf))
-    }
-
-    fn read_vectored(&mut self, bufs: &mut [IoSliceMut<'_>]) -> io::Result<usize> {
-        let std = self.std();
-        self.source.read_io("read", || (&*std).read_vectored(bufs))
-    }
-}
-
-impl Write for &UnixStream {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        let sock = self.source.sock();
-        self.source
-            .write_io("write", || sock.send_with_flags(buf, libc::MSG_NOSIGNAL))
-    }
-
-    fn write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
-        let sock = self.source.sock();
-        self.source.write_io("write", || {
-            sock.send_vectored_with_flags(bufs, libc::MSG_NOSIGNAL)
-        })
-    }
-
-    fn flush(&mut self) -> io::Result<()> {
-        Ok(())
-    }
-}
-
-impl Read for UnixStream {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        (&*self).read(buf)
-    }
-
-    fn read_vectored(&mut self, bufs: &mut [IoSliceMut<'_>]) -> io::Result<usize> {
-        (&*self).read_vectored(bufs)
-    }
-}
-
-impl Write for UnixStream {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        (&*self).write(buf)
-    }
-
-    fn write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
-        (&*self).write_vectored(bufs)
-    }
-
-    fn flush(&mut self) -> io::Result<()> {
-        Ok(())
-    }
-}
+stream_io!(UnixStream);
 
 impl UnixDatagram {
     /// Creates a datagram socket bound to `path`.
@@ -320,25 +249,7 @@ impl UnixDatagram {
         self.std().peer_addr()
     }
 
-    /// Sets the receive timeout (`None`: forever; zero is `InvalidInput`).
-    pub fn set_read_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
-        self.std().set_read_timeout(timeout)
-    }
-
-    /// Sets the send timeout (`None`: forever; zero is `InvalidInput`).
-    pub fn set_write_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
-        self.std().set_write_timeout(timeout)
-    }
-
-    /// The receive timeout.
-    pub fn read_timeout(&self) -> io::Result<Option<Duration>> {
-        self.std().read_timeout()
-    }
-
-    /// The send timeout.
-    pub fn write_timeout(&self) -> io::Result<Option<Duration>> {
-        self.std().write_timeout()
-    }
+    timeout_methods!();
 
     /// Shuts down reading, writing or both.
     pub fn shutdown(&self, how: Shutdown) -> io::Result<()> {
