@@ -30,11 +30,7 @@ impl Source {
     /// Takes ownership of `fd`, makes it non-blocking and registers it.
     pub(crate) fn new(fd: OwnedFd) -> io::Result<Source> {
         sys::fdio::set_nonblocking(fd.as_raw_fd())?;
-        let registration = Registration::new(fd.as_raw_fd())?;
-        Ok(Source {
-            registration: OnceLock::from(registration),
-            fd,
-        })
+        Source::new_nonblocking(fd)
     }
 
     /// Takes ownership of an fd that is already non-blocking (saves the `fcntl`).
@@ -56,7 +52,9 @@ impl Source {
         Source { registration, fd }
     }
 
-    fn registration(&self) -> io::Result<&Registration> {
+    /// The registration (made now if a `From` conversion could not make it), for callers
+    /// that drive [`Registration::wait`] themselves.
+    pub(crate) fn reg(&self) -> io::Result<&Registration> {
         if let Some(registration) = self.registration.get() {
             return Ok(registration);
         }
@@ -77,7 +75,7 @@ impl Source {
         what: &str,
         op: impl FnMut() -> io::Result<R>,
     ) -> io::Result<R> {
-        self.registration()?.io(dir, timeout, what, op)
+        self.reg()?.io(dir, timeout, what, op)
     }
 
     /// Reads with the socket's `SO_RCVTIMEO` as the timeout.
@@ -86,12 +84,7 @@ impl Source {
         what: &str,
         op: impl FnMut() -> io::Result<R>,
     ) -> io::Result<R> {
-        self.io(
-            Direction::Read,
-            || socket2::SockRef::from(&self.fd).read_timeout(),
-            what,
-            op,
-        )
+        self.io(Direction::Read, || self.sock().read_timeout(), what, op)
     }
 
     /// Writes with the socket's `SO_SNDTIMEO` as the timeout.
@@ -100,17 +93,7 @@ impl Source {
         what: &str,
         op: impl FnMut() -> io::Result<R>,
     ) -> io::Result<R> {
-        self.io(
-            Direction::Write,
-            || socket2::SockRef::from(&self.fd).write_timeout(),
-            what,
-            op,
-        )
-    }
-
-    /// The registration, for callers that drive [`Registration::wait`] themselves.
-    pub(crate) fn reg(&self) -> io::Result<&Registration> {
-        self.registration()
+        self.io(Direction::Write, || self.sock().write_timeout(), what, op)
     }
 
     /// A borrowed std (or socket2) object over the same fd, for the many calls that do not

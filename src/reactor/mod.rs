@@ -324,7 +324,6 @@ pub(crate) fn park_until(deadline: Instant) {
 pub(crate) struct Registration {
     reactor: &'static Reactor,
     index: u32,
-    generation: u32,
     fd: RawFd,
 }
 
@@ -350,12 +349,7 @@ impl Registration {
                 err
             });
         }
-        Ok(Registration {
-            reactor,
-            index,
-            generation,
-            fd,
-        })
+        Ok(Registration { reactor, index, fd })
     }
 
     fn entry(&self) -> &Entry {
@@ -465,7 +459,6 @@ impl std::fmt::Debug for Registration {
         f.debug_struct("Registration")
             .field("fd", &self.fd)
             .field("index", &self.index)
-            .field("generation", &self.generation)
             .finish()
     }
 }

@@ -282,17 +282,11 @@ impl Local {
     fn next_task(&self) -> Arc<Task> {
         loop {
             let tick = self.advance_tick();
-            if let Some(task) = self.find_runnable(tick) {
-                if self.searching.get() {
-                    self.stop_searching();
-                }
-                return task;
-            }
-            // Step 5: completed IO or due timers may have woken green threads.
-            if reactor::try_get().and_then(|r| r.poll_now()).unwrap_or(0) > 0 {
-                continue;
-            }
-            if let Some(task) = self.search() {
+            let task = self
+                .find_runnable(tick)
+                .or_else(|| self.poll_reactor())
+                .or_else(|| self.search());
+            if let Some(task) = task {
                 if self.searching.get() {
                     self.stop_searching();
                 }
@@ -331,6 +325,16 @@ impl Local {
             from_deque().or_else(from_pinned)
         };
         local.or_else(|| self.pop_injector())
+    }
+
+    /// Step 5: completed IO or due timers may have woken green threads; if the poll woke
+    /// any, look again (they are queued here or in other workers' inboxes).
+    fn poll_reactor(&self) -> Option<Arc<Task>> {
+        let woken = reactor::try_get().and_then(|r| r.poll_now()).unwrap_or(0);
+        if woken == 0 {
+            return None;
+        }
+        self.find_runnable(self.advance_tick())
     }
 
     fn drain_inbox(&self) {
