@@ -58,28 +58,54 @@
 #![deny(clippy::undocumented_unsafe_blocks)]
 #![warn(missing_docs, missing_debug_implementations)]
 
+#[cfg(not(loom))]
 mod builder;
+pub mod chan;
+#[cfg(not(loom))]
 mod config;
+#[cfg(not(loom))]
 mod coroutine;
+#[cfg(not(loom))]
 pub mod io;
+#[cfg(not(loom))]
 mod join;
+mod loom;
+#[cfg(not(loom))]
 pub mod net;
 mod park;
+#[cfg(not(loom))]
 mod reactor;
+#[cfg(not(loom))]
 mod scheduler;
+#[cfg(not(loom))]
 mod scope;
+#[cfg(not(loom))]
 mod stack;
+#[cfg(not(loom))]
 mod stats;
+pub mod sync;
+#[cfg(not(loom))]
 mod sys;
+#[cfg(not(loom))]
 mod time;
+mod wait;
 
+// The runtime's public API; the loom build (see `src/loom.rs`) has only `chan` and `sync`.
+#[cfg(not(loom))]
 pub use builder::{spawn, Builder};
+#[cfg(not(loom))]
 pub use config::{Config, ConfigError, MAX_WORKERS};
+#[cfg(not(loom))]
 pub use coroutine::{current, is_coroutine, park, yield_now, Coroutine, CoroutineId};
+#[cfg(not(loom))]
 pub use join::JoinHandle;
+#[cfg(not(loom))]
 pub use scope::{scope, Scope, ScopedJoinHandle};
+#[cfg(not(loom))]
 pub use stack::{DEFAULT_STACK_SIZE, MAX_STACK_SIZE, MIN_STACK_SIZE};
+#[cfg(not(loom))]
 pub use stats::{stats, Stats};
+#[cfg(not(loom))]
 pub use time::{park_timeout, sleep, sleep_until};
 
 /// Spawns a green thread, like Go's `go` statement: `weft::go!(closure)` is
@@ -106,6 +132,7 @@ macro_rules! go {
 /// });
 /// assert_eq!(n, 42);
 /// ```
+#[cfg(not(loom))]
 pub fn run<F, T>(f: F) -> T
 where
     F: FnOnce() -> T + Send,
@@ -118,6 +145,7 @@ where
 }
 
 // Compile-time guarantees of the public contract: handles cross threads freely.
+#[cfg(not(loom))]
 const _: () = {
     const fn send_sync<T: Send + Sync>() {}
     send_sync::<Coroutine>();
@@ -128,4 +156,13 @@ const _: () = {
     send_sync::<net::TcpListener>();
     send_sync::<net::UdpSocket>();
     send_sync::<net::unix::UnixStream>();
+    send_sync::<chan::Sender<u32>>();
+    send_sync::<chan::Receiver<u32>>();
+    send_sync::<sync::Mutex<u32>>();
+    send_sync::<sync::RwLock<u32>>();
+    send_sync::<sync::Condvar>();
+    send_sync::<sync::Semaphore>();
+    send_sync::<sync::Barrier>();
+    send_sync::<sync::WaitGroup>();
+    send_sync::<sync::OnceLock<u32>>();
 };

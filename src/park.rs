@@ -44,11 +44,16 @@
 //! panic there would abort as a double panic). Blocking the worker costs throughput, never
 //! correctness.
 
+#[cfg(not(loom))]
 use std::mem;
 use std::sync::atomic::Ordering::{AcqRel, Acquire, Relaxed, Release};
+#[cfg(not(loom))]
 use std::sync::Arc;
 
+use crate::loom::sync::atomic::AtomicU32;
+#[cfg(not(loom))]
 use crate::scheduler::{self, context, task::Suspend, task::Task};
+#[cfg(not(loom))]
 use crate::sys;
 
 pub(crate) const EMPTY: u32 = 0;
@@ -56,24 +61,63 @@ pub(crate) const NOTIFIED: u32 = 1;
 pub(crate) const PARKED: u32 = 2;
 pub(crate) const BLOCKED: u32 = 3;
 
+/// Transition 1: consumes a pending token without a switch; `true` if there was one.
+#[inline]
+pub(crate) fn take_token(state: &AtomicU32) -> bool {
+    // Acquire: pairs with the unparker's AcqRel swap, so what it wrote before unparking is
+    // visible once the token is consumed.
+    state
+        .compare_exchange(NOTIFIED, EMPTY, Acquire, Relaxed)
+        .is_ok()
+}
+
+/// Transition 2, worker side, after the switch: `true` if the task is now `PARKED` (the
+/// state owns the scheduling reference), `false` if a token raced in and the task must run.
+#[inline]
+pub(crate) fn commit(state: &AtomicU32) -> bool {
+    // Release: publishes the task's saved context to the unparker that takes it out of PARKED.
+    state
+        .compare_exchange(EMPTY, PARKED, Release, Relaxed)
+        .is_ok()
+}
+
+/// Transition 3: sets the token and returns the previous state, which tells the caller
+/// what else it owes (queue the task if `PARKED`, wake the futex if `BLOCKED`).
+#[inline]
+pub(crate) fn notify(state: &AtomicU32) -> u32 {
+    // AcqRel: Release publishes the unparker's writes to the task; Acquire pairs with
+    // `commit`'s Release when the previous state is PARKED.
+    state.swap(NOTIFIED, AcqRel)
+}
+
+/// Transition 4: the resumed task consumes the token that woke it.
+#[inline]
+pub(crate) fn consume_token(state: &AtomicU32) {
+    // Acquire: pairs with the Release half of `notify`.
+    state.swap(EMPTY, Acquire);
+}
+
 /// A handle that wakes one green thread or OS thread from [`park_current`].
 #[derive(Clone)]
 pub(crate) enum Unparker {
+    #[cfg(not(loom))]
     Green(Arc<Task>),
-    Thread(std::thread::Thread),
+    Thread(crate::loom::thread::Thread),
 }
 
 impl Unparker {
     /// The unparker of whoever is running now.
     pub(crate) fn current() -> Unparker {
-        match current_task() {
-            Some(task) => Unparker::Green(task),
-            None => Unparker::Thread(std::thread::current()),
+        #[cfg(not(loom))]
+        if let Some(task) = current_task() {
+            return Unparker::Green(task);
         }
+        Unparker::Thread(crate::loom::thread::current())
     }
 
     pub(crate) fn unpark(&self) {
         match self {
+            #[cfg(not(loom))]
             Unparker::Green(task) => unpark_task(task),
             Unparker::Thread(thread) => thread.unpark(),
         }
@@ -81,6 +125,7 @@ impl Unparker {
 }
 
 /// The running green thread, as a new reference, or `None` on a plain thread.
+#[cfg(not(loom))]
 pub(crate) fn current_task() -> Option<Arc<Task>> {
     let ptr = context::current_task();
     if ptr.is_null() {
@@ -95,6 +140,13 @@ pub(crate) fn current_task() -> Option<Arc<Task>> {
 }
 
 /// Blocks the caller until its token is available, then consumes it.
+#[cfg(loom)]
+pub(crate) fn park_current() {
+    crate::loom::thread::park();
+}
+
+/// Blocks the caller until its token is available, then consumes it.
+#[cfg(not(loom))]
 pub(crate) fn park_current() {
     let task = context::current_task();
     if task.is_null() {
@@ -102,12 +154,7 @@ pub(crate) fn park_current() {
     }
     // SAFETY: the current task is alive while it runs (see `current_task`), and we are it.
     let task = unsafe { &*task };
-    // Transition 1: a pending token is consumed without a switch.
-    if task
-        .park_state
-        .compare_exchange(NOTIFIED, EMPTY, Acquire, Relaxed)
-        .is_ok()
-    {
+    if take_token(&task.park_state) {
         return;
     }
     if std::thread::panicking() {
@@ -115,11 +162,11 @@ pub(crate) fn park_current() {
     }
     // Transition 2: the worker commits the park after the switch (see `commit_park`).
     suspend(task, Suspend::Park);
-    // Transition 4.
-    task.park_state.swap(EMPTY, Acquire);
+    consume_token(&task.park_state);
 }
 
 /// Hands control to the worker with `why`; returns when the task is resumed.
+#[cfg(not(loom))]
 pub(crate) fn suspend(task: &Task, why: Suspend) {
     let yielder = task.yielder.get();
     // SAFETY: `yielder` was recorded by this task when it started and lives on its stack,
@@ -129,24 +176,22 @@ pub(crate) fn suspend(task: &Task, why: Suspend) {
 
 /// Worker side of transition 2, run after the task suspended with `Suspend::Park`. Returns
 /// the scheduling reference back if the task must run again at once (an unpark raced in).
+#[cfg(not(loom))]
 pub(crate) fn commit_park(task: Arc<Task>) -> Option<Arc<Task>> {
-    match task
-        .park_state
-        .compare_exchange(EMPTY, PARKED, Release, Relaxed)
-    {
-        Ok(_) => {
-            // The park state now owns the scheduling reference; `unpark_task` reclaims it.
-            mem::forget(task);
-            None
-        }
+    if commit(&task.park_state) {
+        // The park state now owns the scheduling reference; `unpark_task` reclaims it.
+        mem::forget(task);
+        None
+    } else {
         // NOTIFIED: the token arrived during the switch; the task consumes it on resume.
-        Err(_) => Some(task),
+        Some(task)
     }
 }
 
 /// Transition 3.
+#[cfg(not(loom))]
 pub(crate) fn unpark_task(task: &Arc<Task>) {
-    match task.park_state.swap(NOTIFIED, AcqRel) {
+    match notify(&task.park_state) {
         PARKED => {
             // SAFETY: we took the task out of PARKED, so the reference the worker forgot in
             // `commit_park` is ours now, and no one else can claim it.
@@ -159,6 +204,7 @@ pub(crate) fn unpark_task(task: &Arc<Task>) {
 }
 
 #[cold]
+#[cfg(not(loom))]
 fn park_blocking_os_thread(task: &Task) {
     if task
         .park_state
@@ -170,5 +216,5 @@ fn park_blocking_os_thread(task: &Task) {
         }
     }
     // Either the CAS saw NOTIFIED, or an unpark moved BLOCKED to NOTIFIED: consume it.
-    task.park_state.swap(EMPTY, Acquire);
+    consume_token(&task.park_state);
 }

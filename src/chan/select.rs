@@ -1,0 +1,454 @@
+//! The machinery behind [`select!`](crate::select): waiting on several channel operations
+//! and completing exactly one.
+//!
+//! # Protocol
+//!
+//! 1. *Try pass.* In a random order (a fresh uniform shuffle per select, so each ready arm
+//!    is equally likely to win), try each operation without waiting; the first that
+//!    completes wins. This pass is the only place a select completes an operation itself.
+//! 2. Unless the select may wait, report that nothing was ready.
+//! 3. *Register pass.* Queue one [`Waiter`] on every arm's channel, the arm's index as its
+//!    token, in the same order. Registering does not complete anything: if an arm looks ready
+//!    under its channel's lock (a message arrived since the try pass), stop registering and
+//!    abort the wait instead.
+//! 4. *Wait* until a waker claims the waiter (it completed that arm's operation: the value is
+//!    in the arm's slot, or was taken from it), or until the select's deadline or a timer
+//!    arm's due time passes.
+//! 5. Unregister from every channel. If the wait was claimed, the claiming arm wins.
+//!    Otherwise (aborted: a ready hint, a due timer, or the deadline) go back to step 1;
+//!    after the deadline, step 1 runs once more and then the select reports a timeout.
+//!
+//! Completing operations only in the try pass, or by a waker that won the claim, is what
+//! keeps a select from completing two arms: a select never has to take back an operation.
+//! A stale ready hint (a queued party that was claimed elsewhere) is dropped by the next try
+//! pass, whose claim on it fails, so the retry loop ends.
+
+use std::cell::Cell;
+use std::fmt;
+use std::ptr::NonNull;
+use std::time::{Duration, Instant};
+
+use super::{Flavor, Receiver, RecvError, SendError, Sender, Stuck, TryRecvError};
+use crate::wait::{self, Waiter, MAX_TOKEN};
+
+/// How long a select may wait.
+#[derive(Debug, Clone, Copy)]
+pub enum Timeout {
+    /// Until an arm completes.
+    Never,
+    /// Not at all (`default => …`).
+    Now,
+    /// At most this long (`default(timeout) => …`).
+    After(Duration),
+}
+
+/// One operation of a select.
+trait Arm {
+    /// Completes the operation if it can without waiting.
+    fn try_complete(&mut self) -> bool;
+    /// Queues `waiter` with `token`; `true` if the operation looks ready now.
+    ///
+    /// # Safety
+    ///
+    /// `self` and `waiter` stay put until [`Arm::unregister`] has run.
+    unsafe fn register(&mut self, waiter: &Waiter, token: usize) -> bool;
+    fn unregister(&mut self, waiter: &Waiter);
+    /// A waker claimed the wait with this arm's token: settle the result from the slot.
+    fn complete_claimed(&mut self);
+    /// When the arm becomes ready on its own (a timer), if it does.
+    fn due(&self) -> Option<Instant>;
+}
+
+/// A type-erased arm, as [`select`] takes it.
+pub struct ArmRef<'a>(&'a mut dyn Arm);
+
+impl fmt::Debug for ArmRef<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("ArmRef")
+    }
+}
+
+/// A `recv(rx) -> res` arm.
+pub struct RecvArm<'a, T> {
+    rx: &'a Receiver<T>,
+    slot: Option<T>,
+    result: Option<Result<T, RecvError>>,
+}
+
+/// A `send(tx, value) -> res` arm. The value is moved in before the select starts and is
+/// dropped if another arm wins.
+pub struct SendArm<'a, T> {
+    tx: &'a Sender<T>,
+    slot: Option<T>,
+    result: Option<Result<(), SendError<T>>>,
+}
+
+/// Builds a receive arm.
+pub fn recv<T>(rx: &Receiver<T>) -> RecvArm<'_, T> {
+    RecvArm {
+        rx,
+        slot: None,
+        result: None,
+    }
+}
+
+/// Builds a send arm.
+pub fn send<T>(tx: &Sender<T>, value: T) -> SendArm<'_, T> {
+    SendArm {
+        tx,
+        slot: Some(value),
+        result: None,
+    }
+}
+
+impl<'a, T> RecvArm<'a, T> {
+    /// The arm as [`select`] takes it.
+    pub fn as_arm(&mut self) -> ArmRef<'_> {
+        ArmRef(self)
+    }
+
+    /// The outcome, if this arm won.
+    pub fn into_result(self) -> Option<Result<T, RecvError>> {
+        self.result
+    }
+}
+
+impl<'a, T> SendArm<'a, T> {
+    /// The arm as [`select`] takes it.
+    pub fn as_arm(&mut self) -> ArmRef<'_> {
+        ArmRef(self)
+    }
+
+    /// The outcome, if this arm won.
+    pub fn into_result(self) -> Option<Result<(), SendError<T>>> {
+        self.result
+    }
+}
+
+impl<T> fmt::Debug for RecvArm<'_, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RecvArm").finish_non_exhaustive()
+    }
+}
+
+impl<T> fmt::Debug for SendArm<'_, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SendArm").finish_non_exhaustive()
+    }
+}
+
+impl<T> Arm for RecvArm<'_, T> {
+    fn try_complete(&mut self) -> bool {
+        match self.rx.try_recv() {
+            Ok(value) => self.result = Some(Ok(value)),
+            Err(TryRecvError::Disconnected) => self.result = Some(Err(RecvError)),
+            Err(TryRecvError::Empty) => return false,
+        }
+        true
+    }
+
+    unsafe fn register(&mut self, waiter: &Waiter, token: usize) -> bool {
+        match &self.rx.flavor {
+            // SAFETY: the caller keeps `self` (and so the slot) and `waiter` in place until
+            // `unregister`.
+            Flavor::Chan(chan) => unsafe {
+                chan.register(false, NonNull::from(&mut self.slot), waiter, token)
+            },
+            Flavor::Timer(timer, _) => timer.deadline().is_some_and(|at| Instant::now() >= at),
+        }
+    }
+
+    fn unregister(&mut self, waiter: &Waiter) {
+        if let Flavor::Chan(chan) = &self.rx.flavor {
+            chan.unregister(waiter);
+        }
+    }
+
+    fn complete_claimed(&mut self) {
+        self.result = Some(match self.slot.take() {
+            Some(value) => Ok(value),
+            // Woken by disconnection. Receivers wait only while the buffer is empty, so this
+            // finds the disconnection (or a message that raced in before it).
+            None => self.rx.try_recv().map_err(|err| {
+                debug_assert_eq!(err, TryRecvError::Disconnected);
+                RecvError
+            }),
+        });
+    }
+
+    fn due(&self) -> Option<Instant> {
+        match &self.rx.flavor {
+            Flavor::Chan(_) => None,
+            Flavor::Timer(timer, _) => timer.deadline(),
+        }
+    }
+}
+
+impl<T> Arm for SendArm<'_, T> {
+    fn try_complete(&mut self) -> bool {
+        let value = self
+            .slot
+            .take()
+            .expect("a send arm holds its value until it wins");
+        match self.tx.chan.try_send(value) {
+            Ok(claimed) => {
+                drop(claimed);
+                self.result = Some(Ok(()));
+            }
+            Err((value, Stuck::Disconnected)) => self.result = Some(Err(SendError(value))),
+            Err((value, Stuck::Wait)) => {
+                self.slot = Some(value);
+                return false;
+            }
+        }
+        true
+    }
+
+    unsafe fn register(&mut self, waiter: &Waiter, token: usize) -> bool {
+        // SAFETY: as for `RecvArm::register`.
+        unsafe {
+            self.tx
+                .chan
+                .register(true, NonNull::from(&mut self.slot), waiter, token)
+        }
+    }
+
+    fn unregister(&mut self, waiter: &Waiter) {
+        self.tx.chan.unregister(waiter);
+    }
+
+    fn complete_claimed(&mut self) {
+        // A receiver took the value, or the receivers went away and left it.
+        self.result = Some(match self.slot.take() {
+            None => Ok(()),
+            Some(value) => Err(SendError(value)),
+        });
+    }
+
+    fn due(&self) -> Option<Instant> {
+        None
+    }
+}
+
+/// Runs the protocol in the module docs over `arms`; the winning arm records its result.
+/// Returns the winner's index, or `None` if the timeout passed (or, for [`Timeout::Now`],
+/// nothing was ready).
+pub fn select(arms: &mut [ArmRef<'_>], timeout: Timeout) -> Option<usize> {
+    assert!(arms.len() <= MAX_TOKEN, "too many select arms");
+    let deadline = match timeout {
+        Timeout::Never => None,
+        Timeout::Now => Some(Instant::now()),
+        Timeout::After(duration) => wait::deadline_after(duration),
+    };
+    let mut order: Vec<usize> = (0..arms.len()).collect();
+    shuffle(&mut order);
+    loop {
+        // Step 1: the try pass.
+        for &index in &order {
+            if arms[index].0.try_complete() {
+                return Some(index);
+            }
+        }
+        // Step 2.
+        if deadline.is_some_and(|deadline| Instant::now() >= deadline) {
+            return None;
+        }
+        // Step 3: the register pass.
+        let waiter = Waiter::new();
+        let mut registered = 0;
+        let mut looks_ready = false;
+        for &index in &order {
+            registered += 1;
+            // SAFETY: the arms are borrowed for this whole call and `waiter` lives in this
+            // frame; both stay put until the unregister loop below has run.
+            if unsafe { arms[index].0.register(&waiter, index) } {
+                looks_ready = true;
+                break;
+            }
+        }
+        // Step 4.
+        let outcome = if looks_ready {
+            if waiter.abort() {
+                None
+            } else {
+                waiter.wait(None)
+            }
+        } else {
+            let due = order.iter().filter_map(|&index| arms[index].0.due()).min();
+            let wake_at = match (deadline, due) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            };
+            waiter.wait(wake_at)
+        };
+        // Step 5.
+        for &index in &order[..registered] {
+            arms[index].0.unregister(&waiter);
+        }
+        if let Some(index) = outcome {
+            arms[index].0.complete_claimed();
+            return Some(index);
+        }
+    }
+}
+
+/// Fisher–Yates with a per-thread xorshift generator: a uniform permutation, so every ready
+/// arm has the same chance to be tried first.
+fn shuffle(order: &mut [usize]) {
+    for i in (1..order.len()).rev() {
+        let j = random_below(i + 1);
+        order.swap(i, j);
+    }
+}
+
+/// A uniform-enough number in `0..bound` (bound is tiny, so the modulo bias is negligible).
+/// Never inlined, and the thread-local is touched only inside: its address never outlives
+/// the call, so it cannot be carried across a switch (see `asm-notes/thread-locals.md`).
+#[inline(never)]
+fn random_below(bound: usize) -> usize {
+    thread_local! {
+        static STATE: Cell<u64> = const { Cell::new(0) };
+    }
+    STATE.with(|state| {
+        let mut x = state.get();
+        if x == 0 {
+            // Seed from the cell's address and the clock; any non-zero value works.
+            let nanos = Instant::now().elapsed().as_nanos() as u64;
+            x = (state as *const Cell<u64> as u64) ^ nanos ^ 0x9E37_79B9_7F4A_7C15;
+            x |= 1;
+        }
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        state.set(x);
+        ((x >> 32) as usize) % bound
+    })
+}
+
+/// Waits on several channel operations and runs the arm of the one that completes, like
+/// Go's `select`.
+///
+/// ```text
+/// weft::select! {
+///     recv(rx) -> msg => …,            // msg: Result<T, RecvError>
+///     send(tx, value) -> res => …,     // res: Result<(), SendError<T>>
+///     default => …,                    // optional: run if nothing is ready now
+/// }
+/// ```
+///
+/// `default(timeout) => …` instead waits at most `timeout` before running its arm. Without a
+/// `default` the select waits until an arm completes. When several arms are ready, each is
+/// chosen with equal chance. An arm's result pattern must be irrefutable (bind it, then
+/// match). A `send` arm's value is evaluated before the select starts and dropped if
+/// another arm is chosen. Arm bodies may `break`, `continue` or `return` as in any block.
+/// A disconnected channel counts as ready: its arm runs with the error.
+///
+/// ```
+/// use std::time::Duration;
+/// use weft::chan;
+///
+/// let (tx, rx) = chan::unbounded();
+/// let (done_tx, done) = chan::bounded::<()>(0);
+/// weft::go!(move || {
+///     for i in 0..3 {
+///         tx.send(i).unwrap();
+///     }
+///     drop(done_tx);
+/// });
+/// let mut seen = Vec::new();
+/// let mut finished = false;
+/// while !(finished && rx.is_empty()) {
+///     weft::select! {
+///         recv(rx) -> msg => seen.push(msg.unwrap()),
+///         recv(done) -> _ => finished = true,
+///         default(Duration::from_secs(10)) => panic!("stuck"),
+///     }
+/// }
+/// assert_eq!(seen, [0, 1, 2]);
+/// ```
+#[macro_export]
+macro_rules! select {
+    // Parsing: each step moves one arm into the accumulator, paired with an identifier made
+    // in that step (so every arm gets its own hygienic variable).
+    (@parse [$($arms:tt)*] [$($default:tt)*]
+        recv($rx:expr) -> $res:pat => $body:block $($rest:tt)*) => {
+        $crate::select!(@parse [$($arms)* (arm (recv(&$rx)) ($res) ($body))] [$($default)*]
+            $($rest)*)
+    };
+    (@parse [$($arms:tt)*] [$($default:tt)*]
+        recv($rx:expr) -> $res:pat => $body:expr $(, $($rest:tt)*)?) => {
+        $crate::select!(@parse [$($arms)* (arm (recv(&$rx)) ($res) ($body))] [$($default)*]
+            $($($rest)*)?)
+    };
+    (@parse [$($arms:tt)*] [$($default:tt)*]
+        send($tx:expr, $value:expr) -> $res:pat => $body:block $($rest:tt)*) => {
+        $crate::select!(@parse [$($arms)* (arm (send(&$tx, $value)) ($res) ($body))]
+            [$($default)*] $($rest)*)
+    };
+    (@parse [$($arms:tt)*] [$($default:tt)*]
+        send($tx:expr, $value:expr) -> $res:pat => $body:expr $(, $($rest:tt)*)?) => {
+        $crate::select!(@parse [$($arms)* (arm (send(&$tx, $value)) ($res) ($body))]
+            [$($default)*] $($($rest)*)?)
+    };
+    (@parse [$($arms:tt)*] []
+        default => $body:block $($rest:tt)*) => {
+        $crate::select!(@parse [$($arms)*]
+            [($crate::chan::select::Timeout::Now) ($body)] $($rest)*)
+    };
+    (@parse [$($arms:tt)*] []
+        default => $body:expr $(, $($rest:tt)*)?) => {
+        $crate::select!(@parse [$($arms)*]
+            [($crate::chan::select::Timeout::Now) ($body)] $($($rest)*)?)
+    };
+    (@parse [$($arms:tt)*] []
+        default($timeout:expr) => $body:block $($rest:tt)*) => {
+        $crate::select!(@parse [$($arms)*]
+            [($crate::chan::select::Timeout::After($timeout)) ($body)] $($rest)*)
+    };
+    (@parse [$($arms:tt)*] []
+        default($timeout:expr) => $body:expr $(, $($rest:tt)*)?) => {
+        $crate::select!(@parse [$($arms)*]
+            [($crate::chan::select::Timeout::After($timeout)) ($body)] $($($rest)*)?)
+    };
+    // A comma after a block body is optional.
+    (@parse [$($arms:tt)*] [$($default:tt)*] , $($rest:tt)*) => {
+        $crate::select!(@parse [$($arms)*] [$($default)*] $($rest)*)
+    };
+    // Parsed: no default.
+    (@parse [$($arms:tt)*] []) => {
+        $crate::select!(@emit [$($arms)*] ($crate::chan::select::Timeout::Never)
+            (::core::unreachable!("select! returned without completing an arm")))
+    };
+    // Parsed: with a default arm.
+    (@parse [$($arms:tt)*] [($timeout:expr) ($default:expr)]) => {
+        $crate::select!(@emit [$($arms)*] ($timeout) ($default))
+    };
+    (@parse [$($arms:tt)*] [$($default:tt)*] $($unknown:tt)+) => {
+        ::core::compile_error!(
+            "select! arms are `recv(rx) -> res => body`, `send(tx, value) -> res => body`, \
+             and at most one `default => body` or `default(timeout) => body`"
+        )
+    };
+    (@emit [$(($arm:ident ($kind:ident($($args:tt)*)) ($res:pat) ($body:expr)))*]
+        ($timeout:expr) ($default:expr)) => {{
+        $( let mut $arm = $crate::chan::select::$kind($($args)*); )*
+        $crate::chan::select::select(&mut [$($arm.as_arm()),*], $timeout);
+        // Taking the results ends the arms' borrows of the channels before any body runs.
+        $( let $arm = $arm.into_result(); )*
+        $crate::select!(@dispatch [$(($arm ($res) ($body)))*] ($default))
+    }};
+    (@dispatch [] ($default:expr)) => {
+        $default
+    };
+    (@dispatch [($arm:ident ($res:pat) ($body:expr)) $($rest:tt)*] ($default:expr)) => {
+        if let ::core::option::Option::Some(outcome) = $arm {
+            let $res = outcome;
+            $body
+        } else {
+            $crate::select!(@dispatch [$($rest)*] ($default))
+        }
+    };
+    ($($arms:tt)*) => {
+        $crate::select!(@parse [] [] $($arms)*)
+    };
+}

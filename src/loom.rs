@@ -1,0 +1,42 @@
+//! The `loom` facade: the synchronisation types the waiting protocols are written against.
+//!
+//! Normally these are std's own types. Built with `RUSTFLAGS="--cfg loom"`, they are loom's,
+//! and only the modules whose protocols are model-checked are compiled: the park state
+//! machine ([`crate::park`]), the wait cells ([`crate::wait`]), the channels and the locks.
+//! Everything that needs the scheduler or the reactor is left out of that build, and a wait
+//! with a deadline becomes a yield that may time out, so loom explores the race between a
+//! waker and a waiter that gives up.
+//!
+//! Run the models with:
+//!
+//! ```text
+//! RUSTFLAGS="--cfg loom" cargo test --release --lib loom_
+//! ```
+
+#[cfg(not(loom))]
+pub(crate) mod sync {
+    pub(crate) use std::sync::{Mutex, MutexGuard};
+
+    pub(crate) mod atomic {
+        pub(crate) use std::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize};
+    }
+}
+
+#[cfg(loom)]
+pub(crate) mod sync {
+    pub(crate) use loom::sync::{Mutex, MutexGuard};
+
+    pub(crate) mod atomic {
+        pub(crate) use loom::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize};
+    }
+}
+
+#[cfg(loom)]
+pub(crate) mod thread {
+    pub(crate) use loom::thread::{current, park, yield_now, Thread};
+}
+
+#[cfg(not(loom))]
+pub(crate) mod thread {
+    pub(crate) use std::thread::{current, Thread};
+}

@@ -1,0 +1,171 @@
+//! [`Condvar`]: a FIFO of waiters, each queued *before* it releases the mutex.
+//!
+//! `wait` queues its waiter under the condvar's queue lock, then unlocks the mutex, then
+//! parks. A notifier that changed the condition did so under the mutex, so either it ran
+//! before the waiter checked the condition (and the waiter never waits), or after the waiter
+//! queued itself (and the notify finds it). No notification is lost. A waiter that times
+//! out aborts its wait cell; if a notify claimed it first, the wake-up counts as a
+//! notification, not a timeout, so a `notify_one` is never swallowed by a timeout.
+
+use std::fmt;
+use std::time::{Duration, Instant};
+
+use super::{const_unless_loom, lock_queue, MutexGuard};
+use crate::wait::{self, WaitQueue, Waiter};
+use std::sync::{LockResult, PoisonError};
+
+/// A condition variable for [`Mutex`](super::Mutex), shaped like `std::sync::Condvar`.
+///
+/// ```
+/// use std::sync::Arc;
+/// use weft::sync::{Condvar, Mutex};
+///
+/// let pair = Arc::new((Mutex::new(false), Condvar::new()));
+/// let pair2 = pair.clone();
+/// weft::go!(move || {
+///     let (ready, cv) = &*pair2;
+///     *ready.lock().unwrap() = true;
+///     cv.notify_one();
+/// });
+/// let (ready, cv) = &*pair;
+/// let guard = cv.wait_while(ready.lock().unwrap(), |ready| !*ready).unwrap();
+/// assert!(*guard);
+/// ```
+pub struct Condvar {
+    waiters: crate::loom::sync::Mutex<WaitQueue<()>>,
+}
+
+/// Whether a timed wait on a [`Condvar`] ended by timing out.
+#[derive(Debug, PartialEq, Eq, Copy, Clone)]
+pub struct WaitTimeoutResult(bool);
+
+impl WaitTimeoutResult {
+    /// `true` if the wait timed out rather than being notified.
+    pub fn timed_out(&self) -> bool {
+        self.0
+    }
+}
+
+impl Condvar {
+    const_unless_loom! {
+        /// A new condition variable.
+        pub fn new() -> Condvar {
+            Condvar {
+                waiters: crate::loom::sync::Mutex::new(WaitQueue::new()),
+            }
+        }
+    }
+
+    /// Unlocks `guard`'s mutex, parks until notified, and locks it again. As with std,
+    /// wake-ups may be spurious: check the condition in a loop, or use
+    /// [`Condvar::wait_while`].
+    pub fn wait<'a, T: ?Sized>(&self, guard: MutexGuard<'a, T>) -> LockResult<MutexGuard<'a, T>> {
+        match self.wait_until(guard, None) {
+            Ok((guard, _)) => Ok(guard),
+            Err(poisoned) => Err(PoisonError::new(poisoned.into_inner().0)),
+        }
+    }
+
+    /// Waits until `condition` returns `false`, checking it first.
+    pub fn wait_while<'a, T: ?Sized, F>(
+        &self,
+        mut guard: MutexGuard<'a, T>,
+        mut condition: F,
+    ) -> LockResult<MutexGuard<'a, T>>
+    where
+        F: FnMut(&mut T) -> bool,
+    {
+        while condition(&mut *guard) {
+            guard = self.wait(guard)?;
+        }
+        Ok(guard)
+    }
+
+    /// Like [`Condvar::wait`], giving up after `timeout`.
+    pub fn wait_timeout<'a, T: ?Sized>(
+        &self,
+        guard: MutexGuard<'a, T>,
+        timeout: Duration,
+    ) -> LockResult<(MutexGuard<'a, T>, WaitTimeoutResult)> {
+        self.wait_until(guard, wait::deadline_after(timeout))
+    }
+
+    /// Like [`Condvar::wait_while`], giving up after `timeout`; the result says whether the
+    /// condition was still true at the end.
+    pub fn wait_timeout_while<'a, T: ?Sized, F>(
+        &self,
+        mut guard: MutexGuard<'a, T>,
+        timeout: Duration,
+        mut condition: F,
+    ) -> LockResult<(MutexGuard<'a, T>, WaitTimeoutResult)>
+    where
+        F: FnMut(&mut T) -> bool,
+    {
+        let deadline = wait::deadline_after(timeout);
+        loop {
+            if !condition(&mut *guard) {
+                return Ok((guard, WaitTimeoutResult(false)));
+            }
+            if deadline.is_some_and(|deadline| Instant::now() >= deadline) {
+                return Ok((guard, WaitTimeoutResult(true)));
+            }
+            guard = match self.wait_until(guard, deadline) {
+                Ok((guard, _)) => guard,
+                Err(err) => {
+                    let (guard, result) = err.into_inner();
+                    return Err(PoisonError::new((guard, result)));
+                }
+            };
+        }
+    }
+
+    fn wait_until<'a, T: ?Sized>(
+        &self,
+        guard: MutexGuard<'a, T>,
+        deadline: Option<Instant>,
+    ) -> LockResult<(MutexGuard<'a, T>, WaitTimeoutResult)> {
+        let mutex = guard.mutex;
+        let waiter = Waiter::new();
+        lock_queue(&self.waiters).push(&waiter, ());
+        drop(guard);
+        let notified = waiter.wait(deadline).is_some();
+        if !notified {
+            lock_queue(&self.waiters).remove(&waiter);
+        }
+        let result = WaitTimeoutResult(!notified);
+        match mutex.lock() {
+            Ok(guard) => Ok((guard, result)),
+            Err(poisoned) => Err(PoisonError::new((poisoned.into_inner(), result))),
+        }
+    }
+
+    /// Wakes the longest-waiting party, if any.
+    pub fn notify_one(&self) {
+        let claimed = lock_queue(&self.waiters).pop_claim();
+        drop(claimed);
+    }
+
+    /// Wakes every waiting party.
+    pub fn notify_all(&self) {
+        let mut claimed = Vec::new();
+        {
+            let mut waiters = lock_queue(&self.waiters);
+            while let Some((_, claim)) = waiters.pop_claim() {
+                claimed.push(claim);
+            }
+        }
+        drop(claimed);
+    }
+}
+
+impl Default for Condvar {
+    fn default() -> Self {
+        Condvar::new()
+    }
+}
+
+impl fmt::Debug for Condvar {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Condvar").finish_non_exhaustive()
+    }
+}

@@ -1,0 +1,114 @@
+//! Locks and coordination primitives that park the green thread instead of blocking its
+//! worker, in std's shapes (poisoning included where std has it).
+//!
+//! | type | what for |
+//! |---|---|
+//! | [`Mutex`], [`RwLock`] | exclusive / shared access, with guards and poisoning |
+//! | [`Condvar`] | waiting for a condition under a [`Mutex`] |
+//! | [`Semaphore`] | limiting concurrency to N permits |
+//! | [`Barrier`] | N parties meeting at one point |
+//! | [`WaitGroup`] | Go's: wait until a set of tasks says it is done |
+//! | [`OnceLock`] | lazy one-time initialisation; latecomers park until it is done |
+//!
+//! A std lock held across a blocking call in a green thread would block the whole worker
+//! (and deadlock if the holder is a green thread on that same worker); these park only the
+//! green thread. In a plain thread they block the thread, so both kinds can share them.
+//!
+//! # Fairness
+//!
+//! An uncontended lock or unlock is a single compare-and-swap. Once anybody waits, the
+//! lock is handed over in FIFO order: the unlocking party gives it directly to the first
+//! waiter, and newcomers queue behind, so no waiter starves. The price is the one
+//! parking_lot avoids with *eventual* fairness: under heavy contention each hand-off waits
+//! for the woken party to be scheduled.
+
+mod barrier;
+mod condvar;
+mod mutex;
+mod once_lock;
+mod rwlock;
+mod semaphore;
+mod wait_group;
+
+pub use self::barrier::{Barrier, BarrierWaitResult};
+pub use self::condvar::{Condvar, WaitTimeoutResult};
+pub use self::mutex::{Mutex, MutexGuard};
+pub use self::once_lock::OnceLock;
+pub use self::rwlock::{RwLock, RwLockReadGuard, RwLockWriteGuard};
+pub use self::semaphore::{Semaphore, SemaphorePermit};
+pub use self::wait_group::WaitGroup;
+pub use std::sync::{LockResult, PoisonError, TryLockError, TryLockResult};
+
+/// Declares a constructor `const` in normal builds; loom's types have no const constructors.
+macro_rules! const_unless_loom {
+    ($(#[$meta:meta])* $vis:vis fn $name:ident($($args:tt)*) -> $ret:ty $body:block) => {
+        #[cfg(not(loom))]
+        $(#[$meta])*
+        $vis const fn $name($($args)*) -> $ret $body
+
+        #[cfg(loom)]
+        $(#[$meta])*
+        $vis fn $name($($args)*) -> $ret $body
+    };
+}
+pub(crate) use const_unless_loom;
+
+/// The poison flag of a lock: set when a guard is dropped by a panicking thread that was not
+/// already panicking when it took the guard (std's rule).
+#[derive(Debug)]
+pub(crate) struct Poison {
+    flag: crate::loom::sync::atomic::AtomicBool,
+}
+
+impl Poison {
+    const_unless_loom! {
+        pub(crate) fn new() -> Poison {
+            Poison {
+                flag: crate::loom::sync::atomic::AtomicBool::new(false),
+            }
+        }
+    }
+
+    /// Whether the current thread is panicking, to remember in a new guard.
+    #[inline]
+    pub(crate) fn panicking() -> bool {
+        std::thread::panicking()
+    }
+
+    /// Called by a guard's drop with what [`Poison::panicking`] said when it was taken.
+    #[inline]
+    pub(crate) fn done(&self, was_panicking: bool) {
+        if !was_panicking && std::thread::panicking() {
+            // Relaxed: the flag is advisory and carries no data; the lock's own release
+            // orders the protected data.
+            self.flag.store(true, std::sync::atomic::Ordering::Relaxed);
+        }
+    }
+
+    #[inline]
+    pub(crate) fn get(&self) -> bool {
+        self.flag.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    pub(crate) fn clear(&self) {
+        self.flag.store(false, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// `Ok(guard)`, or the guard inside a `PoisonError` if the lock is poisoned.
+    #[inline]
+    pub(crate) fn map<G>(&self, guard: G) -> LockResult<G> {
+        if self.get() {
+            Err(PoisonError::new(guard))
+        } else {
+            Ok(guard)
+        }
+    }
+}
+
+/// Locks an internal queue. Internal locks are held for a few instructions and never across
+/// user code or a park, so a poisoned one still holds consistent data.
+pub(crate) fn lock_queue<T>(
+    queue: &crate::loom::sync::Mutex<T>,
+) -> crate::loom::sync::MutexGuard<'_, T> {
+    queue.lock().unwrap_or_else(PoisonError::into_inner)
+}

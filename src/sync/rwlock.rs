@@ -1,0 +1,369 @@
+//! [`RwLock`]: many readers or one writer, FIFO once anybody waits.
+//!
+//! # State word
+//!
+//! | bits | name | meaning |
+//! |---|---|---|
+//! | 0 | `WRITER` | a writer holds the lock |
+//! | 1 | `QUEUED` | the wait queue is non-empty (changed only under the queue's lock) |
+//! | 2.. | readers | how many readers hold the lock, in units of `READER` |
+//!
+//! * *read, fast*: if neither `WRITER` nor `QUEUED`, CAS in one more reader (Acquire).
+//!   Readers do not overtake a queued writer, so writers do not starve.
+//! * *write, fast*: CAS `0 → WRITER` (Acquire).
+//! * *slow lock*, under the queue lock: take the lock as above if nothing is queued,
+//!   otherwise CAS in `QUEUED`, queue, park. A woken waiter owns the lock (handed over).
+//! * *write unlock*: CAS `WRITER → 0` (Release); if `QUEUED`, hand over instead.
+//! * *read unlock*: subtract `READER` (Release). The last reader out with `QUEUED` set hands
+//!   over. Between its subtraction and the hand-off the word reads `QUEUED` alone: nobody
+//!   holds the lock, the fast paths refuse, and slow lockers queue, so nobody barges in.
+//! * *hand-over*, under the queue lock: the first waiter, if a writer, gets the lock alone;
+//!   if readers, every reader at the front of the queue gets it together. The new word
+//!   (holders, plus `QUEUED` if more wait) is stored with Release; the woken holders
+//!   acquire through their wait cells.
+
+use std::cell::UnsafeCell;
+use std::fmt;
+use std::marker::PhantomData;
+use std::ops::{Deref, DerefMut};
+use std::sync::atomic::Ordering::{Acquire, Relaxed, Release};
+
+use super::{const_unless_loom, lock_queue, Poison};
+use crate::loom::sync::atomic::AtomicUsize;
+use crate::wait::{WaitQueue, Waiter};
+use std::sync::{LockResult, TryLockError, TryLockResult};
+
+const WRITER: usize = 0b01;
+const QUEUED: usize = 0b10;
+const READER: usize = 0b100;
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Want {
+    Read,
+    Write,
+}
+
+/// A reader-writer lock that parks green threads, shaped like `std::sync::RwLock`.
+///
+/// ```
+/// use weft::sync::RwLock;
+///
+/// let lock = RwLock::new(vec![1, 2]);
+/// {
+///     let a = lock.read().unwrap();
+///     let b = lock.read().unwrap(); // readers share
+///     assert_eq!(a.len() + b.len(), 4);
+/// }
+/// lock.write().unwrap().push(3);
+/// assert_eq!(*lock.read().unwrap(), [1, 2, 3]);
+/// ```
+pub struct RwLock<T: ?Sized> {
+    state: AtomicUsize,
+    poison: Poison,
+    waiters: crate::loom::sync::Mutex<WaitQueue<Want>>,
+    data: UnsafeCell<T>,
+}
+
+// SAFETY: as std's: moving the lock moves `T` (`T: Send`); sharing it gives `&T` to many
+// readers at once (`T: Sync`) and `&mut T` to one writer, possibly on another thread
+// (`T: Send`).
+unsafe impl<T: ?Sized + Send> Send for RwLock<T> {}
+// SAFETY: as above.
+unsafe impl<T: ?Sized + Send + Sync> Sync for RwLock<T> {}
+
+/// Shared access to an [`RwLock`]'s data.
+#[must_use = "the lock is released as soon as the guard is dropped"]
+pub struct RwLockReadGuard<'a, T: ?Sized> {
+    lock: &'a RwLock<T>,
+    _not_send: PhantomData<*const ()>,
+}
+
+/// Exclusive access to an [`RwLock`]'s data.
+#[must_use = "the lock is released as soon as the guard is dropped"]
+pub struct RwLockWriteGuard<'a, T: ?Sized> {
+    lock: &'a RwLock<T>,
+    was_panicking: bool,
+    _not_send: PhantomData<*const ()>,
+}
+
+// SAFETY: shared guards only hand out `&T`.
+unsafe impl<T: ?Sized + Sync> Sync for RwLockReadGuard<'_, T> {}
+// SAFETY: as above.
+unsafe impl<T: ?Sized + Sync> Sync for RwLockWriteGuard<'_, T> {}
+
+impl<T> RwLock<T> {
+    const_unless_loom! {
+        /// A new unlocked lock.
+        pub fn new(value: T) -> RwLock<T> {
+            RwLock {
+                state: AtomicUsize::new(0),
+                poison: Poison::new(),
+                waiters: crate::loom::sync::Mutex::new(WaitQueue::new()),
+                data: UnsafeCell::new(value),
+            }
+        }
+    }
+
+    /// Consumes the lock and returns its data (poisoned if a writer panicked).
+    pub fn into_inner(self) -> LockResult<T> {
+        let poisoned = self.poison.get();
+        let value = self.data.into_inner();
+        if poisoned {
+            Err(std::sync::PoisonError::new(value))
+        } else {
+            Ok(value)
+        }
+    }
+}
+
+impl<T: ?Sized> RwLock<T> {
+    /// Locks for reading, parking while a writer holds the lock or waits for it.
+    #[inline]
+    pub fn read(&self) -> LockResult<RwLockReadGuard<'_, T>> {
+        if !self.try_read_fast() {
+            self.lock_slow(Want::Read);
+        }
+        self.poison.map(self.read_guard())
+    }
+
+    /// Locks for writing, parking while anybody else holds the lock.
+    #[inline]
+    pub fn write(&self) -> LockResult<RwLockWriteGuard<'_, T>> {
+        if self
+            .state
+            .compare_exchange(0, WRITER, Acquire, Relaxed)
+            .is_err()
+        {
+            self.lock_slow(Want::Write);
+        }
+        self.poison.map(self.write_guard())
+    }
+
+    /// Locks for reading if that needs no waiting.
+    pub fn try_read(&self) -> TryLockResult<RwLockReadGuard<'_, T>> {
+        if self.try_read_fast() {
+            self.poison
+                .map(self.read_guard())
+                .map_err(TryLockError::from)
+        } else {
+            Err(TryLockError::WouldBlock)
+        }
+    }
+
+    /// Locks for writing if that needs no waiting.
+    pub fn try_write(&self) -> TryLockResult<RwLockWriteGuard<'_, T>> {
+        if self
+            .state
+            .compare_exchange(0, WRITER, Acquire, Relaxed)
+            .is_ok()
+        {
+            self.poison
+                .map(self.write_guard())
+                .map_err(TryLockError::from)
+        } else {
+            Err(TryLockError::WouldBlock)
+        }
+    }
+
+    /// Whether a writer panicked.
+    pub fn is_poisoned(&self) -> bool {
+        self.poison.get()
+    }
+
+    /// Clears the poison flag.
+    pub fn clear_poison(&self) {
+        self.poison.clear();
+    }
+
+    /// The data, through a unique borrow: no locking needed.
+    pub fn get_mut(&mut self) -> LockResult<&mut T> {
+        let poisoned = self.poison.get();
+        let data = self.data.get_mut();
+        if poisoned {
+            Err(std::sync::PoisonError::new(data))
+        } else {
+            Ok(data)
+        }
+    }
+
+    fn read_guard(&self) -> RwLockReadGuard<'_, T> {
+        RwLockReadGuard {
+            lock: self,
+            _not_send: PhantomData,
+        }
+    }
+
+    fn write_guard(&self) -> RwLockWriteGuard<'_, T> {
+        RwLockWriteGuard {
+            lock: self,
+            was_panicking: Poison::panicking(),
+            _not_send: PhantomData,
+        }
+    }
+
+    #[inline]
+    fn try_read_fast(&self) -> bool {
+        let mut state = self.state.load(Relaxed);
+        while state & (WRITER | QUEUED) == 0 {
+            // Acquire: pairs with the Release of the last write unlock.
+            match self
+                .state
+                .compare_exchange_weak(state, state + READER, Acquire, Relaxed)
+            {
+                Ok(_) => return true,
+                Err(actual) => state = actual,
+            }
+        }
+        false
+    }
+
+    #[cold]
+    fn lock_slow(&self, want: Want) {
+        let waiter = Waiter::new();
+        {
+            let mut waiters = lock_queue(&self.waiters);
+            let mut state = self.state.load(Relaxed);
+            loop {
+                let free = match want {
+                    Want::Read => state & (WRITER | QUEUED) == 0,
+                    Want::Write => state == 0,
+                };
+                let (new, acquired) = match (free, want) {
+                    (true, Want::Read) => (state + READER, true),
+                    (true, Want::Write) => (WRITER, true),
+                    (false, _) => (state | QUEUED, false),
+                };
+                match self.state.compare_exchange(state, new, Acquire, Relaxed) {
+                    Ok(_) if acquired => return,
+                    Ok(_) => break,
+                    Err(actual) => state = actual,
+                }
+            }
+            waiters.push(&waiter, want);
+        }
+        waiter.wait(None);
+    }
+
+    fn read_unlock(&self) {
+        // Release: orders this reader's accesses before the next writer's.
+        let previous = self.state.fetch_sub(READER, Release);
+        if previous == READER | QUEUED {
+            self.hand_over();
+        }
+    }
+
+    fn write_unlock(&self) {
+        if self
+            .state
+            .compare_exchange(WRITER, 0, Release, Relaxed)
+            .is_err()
+        {
+            self.hand_over();
+        }
+    }
+
+    /// Gives the lock to the front of the queue; the caller's hold has ended.
+    #[cold]
+    fn hand_over(&self) {
+        let mut claimed = Vec::new();
+        {
+            let mut waiters = lock_queue(&self.waiters);
+            let mut holders = 0;
+            match waiters.front() {
+                Some(Want::Write) => {
+                    if let Some((_, claim)) = waiters.pop_claim() {
+                        claimed.push(claim);
+                        holders = WRITER;
+                    }
+                }
+                Some(Want::Read) => {
+                    while waiters.front() == Some(&Want::Read) {
+                        if let Some((_, claim)) = waiters.pop_claim() {
+                            claimed.push(claim);
+                            holders += READER;
+                        }
+                    }
+                }
+                None => {}
+            }
+            let queued = if waiters.is_empty() { 0 } else { QUEUED };
+            self.state.store(holders | queued, Release);
+        }
+        drop(claimed);
+    }
+}
+
+impl<T: Default> Default for RwLock<T> {
+    fn default() -> Self {
+        RwLock::new(T::default())
+    }
+}
+
+impl<T> From<T> for RwLock<T> {
+    fn from(value: T) -> Self {
+        RwLock::new(value)
+    }
+}
+
+impl<T: ?Sized + fmt::Debug> fmt::Debug for RwLock<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut d = f.debug_struct("RwLock");
+        match self.try_read() {
+            Ok(guard) => d.field("data", &&*guard),
+            Err(TryLockError::Poisoned(err)) => d.field("data", &&**err.get_ref()),
+            Err(TryLockError::WouldBlock) => d.field("data", &format_args!("<locked>")),
+        };
+        d.field("poisoned", &self.poison.get())
+            .finish_non_exhaustive()
+    }
+}
+
+impl<T: ?Sized> Deref for RwLockReadGuard<'_, T> {
+    type Target = T;
+
+    fn deref(&self) -> &T {
+        // SAFETY: a read guard proves no writer holds the lock.
+        unsafe { &*self.lock.data.get() }
+    }
+}
+
+impl<T: ?Sized> Deref for RwLockWriteGuard<'_, T> {
+    type Target = T;
+
+    fn deref(&self) -> &T {
+        // SAFETY: a write guard proves nobody else holds the lock.
+        unsafe { &*self.lock.data.get() }
+    }
+}
+
+impl<T: ?Sized> DerefMut for RwLockWriteGuard<'_, T> {
+    fn deref_mut(&mut self) -> &mut T {
+        // SAFETY: as for `deref`, and the guard is borrowed uniquely.
+        unsafe { &mut *self.lock.data.get() }
+    }
+}
+
+impl<T: ?Sized> Drop for RwLockReadGuard<'_, T> {
+    fn drop(&mut self) {
+        self.lock.read_unlock();
+    }
+}
+
+impl<T: ?Sized> Drop for RwLockWriteGuard<'_, T> {
+    fn drop(&mut self) {
+        self.lock.poison.done(self.was_panicking);
+        self.lock.write_unlock();
+    }
+}
+
+impl<T: ?Sized + fmt::Debug> fmt::Debug for RwLockReadGuard<'_, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(&**self, f)
+    }
+}
+
+impl<T: ?Sized + fmt::Debug> fmt::Debug for RwLockWriteGuard<'_, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(&**self, f)
+    }
+}

@@ -1,0 +1,204 @@
+//! [`Semaphore`]: a permit count with FIFO hand-off.
+//!
+//! # State word
+//!
+//! `permits << 1 | QUEUED`, where `QUEUED` says the wait queue is non-empty (changed only
+//! under the queue's lock).
+//!
+//! * *acquire, fast*: if `QUEUED` is clear and a permit is free, CAS one away (Acquire).
+//! * *acquire, slow*, under the queue lock: take a permit the same way if possible,
+//!   otherwise CAS in `QUEUED`, queue, park. A woken waiter was handed a permit.
+//! * *release, fast*: if `QUEUED` is clear, CAS one permit in (Release).
+//! * *release, slow*, under the queue lock: hand the permit to the first waiter instead
+//!   (the count does not change), clearing `QUEUED` if it was the last.
+//!
+//! While `QUEUED` is set the count is zero: waiters queue only when no permit is free, and
+//! releases hand permits over rather than adding them.
+
+use std::fmt;
+use std::sync::atomic::Ordering::{Acquire, Relaxed, Release};
+
+use super::{const_unless_loom, lock_queue};
+use crate::loom::sync::atomic::AtomicUsize;
+use crate::wait::{WaitQueue, Waiter};
+
+const QUEUED: usize = 1;
+const PERMIT: usize = 2;
+
+/// A counting semaphore: at most N holders at a time, served in arrival order once anybody
+/// waits.
+///
+/// ```
+/// use std::sync::Arc;
+/// use weft::sync::Semaphore;
+///
+/// let connections = Arc::new(Semaphore::new(2));
+/// let handles: Vec<_> = (0..6)
+///     .map(|_| {
+///         let connections = connections.clone();
+///         weft::go!(move || {
+///             let _permit = connections.acquire(); // at most two hold one at once
+///             weft::yield_now();
+///         })
+///     })
+///     .collect();
+/// for h in handles {
+///     h.join().unwrap();
+/// }
+/// assert_eq!(connections.available(), 2);
+/// ```
+pub struct Semaphore {
+    state: AtomicUsize,
+    waiters: crate::loom::sync::Mutex<WaitQueue<()>>,
+}
+
+/// One permit of a [`Semaphore`]; released when dropped.
+#[must_use = "the permit is released as soon as it is dropped"]
+pub struct SemaphorePermit<'a> {
+    semaphore: &'a Semaphore,
+}
+
+impl Semaphore {
+    /// The most permits a semaphore can count.
+    pub const MAX_PERMITS: usize = usize::MAX >> 1;
+
+    const_unless_loom! {
+        /// A semaphore with `permits` free permits.
+        ///
+        /// # Panics
+        ///
+        /// If `permits` exceeds [`Semaphore::MAX_PERMITS`].
+        pub fn new(permits: usize) -> Semaphore {
+            assert!(permits <= Semaphore::MAX_PERMITS, "Semaphore::new: too many permits");
+            Semaphore {
+                state: AtomicUsize::new(permits << 1),
+                waiters: crate::loom::sync::Mutex::new(WaitQueue::new()),
+            }
+        }
+    }
+
+    /// Takes a permit, parking until one is free.
+    #[inline]
+    pub fn acquire(&self) -> SemaphorePermit<'_> {
+        if !self.try_acquire_fast() {
+            self.acquire_slow();
+        }
+        SemaphorePermit { semaphore: self }
+    }
+
+    /// Takes a permit if one is free and nobody is waiting for one.
+    pub fn try_acquire(&self) -> Option<SemaphorePermit<'_>> {
+        self.try_acquire_fast()
+            .then_some(SemaphorePermit { semaphore: self })
+    }
+
+    /// The number of free permits.
+    pub fn available(&self) -> usize {
+        self.state.load(Relaxed) >> 1
+    }
+
+    /// Adds a permit: wakes the longest waiter with it, or adds it to the free count.
+    ///
+    /// # Panics
+    ///
+    /// If the count would exceed [`Semaphore::MAX_PERMITS`].
+    pub fn release(&self) {
+        let mut state = self.state.load(Relaxed);
+        while state & QUEUED == 0 {
+            assert!(
+                state >> 1 < Semaphore::MAX_PERMITS,
+                "Semaphore::release: too many permits"
+            );
+            // Release: orders the holder's accesses before the next acquirer's.
+            match self
+                .state
+                .compare_exchange_weak(state, state + PERMIT, Release, Relaxed)
+            {
+                Ok(_) => return,
+                Err(actual) => state = actual,
+            }
+        }
+        self.release_slow();
+    }
+
+    #[inline]
+    fn try_acquire_fast(&self) -> bool {
+        let mut state = self.state.load(Relaxed);
+        while state & QUEUED == 0 && state >= PERMIT {
+            // Acquire: pairs with the Release of the permit's release.
+            match self
+                .state
+                .compare_exchange_weak(state, state - PERMIT, Acquire, Relaxed)
+            {
+                Ok(_) => return true,
+                Err(actual) => state = actual,
+            }
+        }
+        false
+    }
+
+    #[cold]
+    fn acquire_slow(&self) {
+        let waiter = Waiter::new();
+        {
+            let mut waiters = lock_queue(&self.waiters);
+            let mut state = self.state.load(Relaxed);
+            loop {
+                let (new, acquired) = if state & QUEUED == 0 && state >= PERMIT {
+                    (state - PERMIT, true)
+                } else {
+                    (state | QUEUED, false)
+                };
+                match self.state.compare_exchange(state, new, Acquire, Relaxed) {
+                    Ok(_) if acquired => return,
+                    Ok(_) => break,
+                    Err(actual) => state = actual,
+                }
+            }
+            waiters.push(&waiter, ());
+        }
+        waiter.wait(None);
+    }
+
+    #[cold]
+    fn release_slow(&self) {
+        let claimed = {
+            let mut waiters = lock_queue(&self.waiters);
+            let claimed = waiters.pop_claim();
+            if waiters.is_empty() {
+                let add = if claimed.is_some() { 0 } else { PERMIT };
+                // Under the queue lock nobody else changes QUEUED, and the count is zero.
+                self.state.store(add, Release);
+            }
+            claimed
+        };
+        drop(claimed);
+    }
+}
+
+impl SemaphorePermit<'_> {
+    /// Keeps the permit taken forever (the semaphore's count shrinks by one).
+    pub fn forget(self) {
+        std::mem::forget(self);
+    }
+}
+
+impl Drop for SemaphorePermit<'_> {
+    fn drop(&mut self) {
+        self.semaphore.release();
+    }
+}
+
+impl fmt::Debug for Semaphore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Semaphore")
+            .field("available", &self.available())
+            .finish_non_exhaustive()
+    }
+}
+
+impl fmt::Debug for SemaphorePermit<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SemaphorePermit").finish_non_exhaustive()
+    }
+}

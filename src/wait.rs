@@ -1,0 +1,265 @@
+//! Wait cells: how one party waits for any of several events, and how exactly one waker
+//! completes the wait. Every channel and lock in weft queues [`Waiter`]s, and all of them
+//! park through [`crate::park`], so the same code waits in a green thread or a plain thread.
+//!
+//! # The cell
+//!
+//! A [`Waiter`] lives on the waiting party's stack for the length of one wait. Queues hold
+//! [`WaiterRef`]s to it (with a *token* naming the operation: the select arm, say), always
+//! behind the queue's lock. The cell's `state` word:
+//!
+//! | state             | meaning                                                           |
+//! |-------------------|-------------------------------------------------------------------|
+//! | `WAITING`         | nobody has completed the wait                                     |
+//! | `ABORTED`         | the owner gave up (deadline passed, or it retries); final         |
+//! | `CLAIMED(token)`  | a waker won the wait for `token` and is still writing its result  |
+//! | `DONE(token)`     | the waker is finished and never touches the cell again; final     |
+//!
+//! Transitions:
+//!
+//! 1. *claim* (a waker, holding the lock of a queue that holds a ref to the cell): CAS
+//!    `WAITING → CLAIMED(token)`. At most one claim or abort ever succeeds. The winner
+//!    removes the ref from its queue, moves the result (a value into or out of the owner's
+//!    slot) still under the lock, then — after unlocking — stores `DONE(token)` (Release)
+//!    and unparks the owner through a clone of its unparker taken before that store.
+//! 2. *abort* (the owner): CAS `WAITING → ABORTED`. On success no waker will ever complete
+//!    the wait; the owner then removes its refs from every queue, under each queue's lock.
+//!    On failure a waker claimed it first, and the owner waits for `DONE`.
+//! 3. *wait* (the owner): park until the state is `DONE`, or the deadline passes and abort
+//!    succeeds. Spurious wake-ups and stale unpark tokens only cause a re-check.
+//!
+//! # Why the cell may live on the owner's stack
+//!
+//! The owner leaves (and its stack frame dies) only when the state is final *and* no queue
+//! holds a ref: after `DONE` the claimer has stopped touching the cell and popped its ref,
+//! and the owner unregisters every other ref under the queue locks, which excludes anyone
+//! still reading them. After `ABORTED` the owner unregisters everything the same way. A
+//! waker that reads a ref while holding its queue's lock therefore always sees a live cell.
+//!
+//! # Orderings
+//!
+//! Results travel under the queue lock and are published by `DONE`: the waker's Release
+//! store pairs with the owner's Acquire load, so the owner sees everything the waker wrote
+//! into its slot. The claim and abort CASes decide only *who* finishes the wait; they carry
+//! no data (the lock orders the slot accesses before a claim), so they are Relaxed.
+
+use std::collections::VecDeque;
+use std::marker::PhantomData;
+use std::ptr::NonNull;
+use std::sync::atomic::Ordering::{Acquire, Relaxed, Release};
+use std::time::Instant;
+
+use crate::loom::sync::atomic::AtomicUsize;
+use crate::park::{self, Unparker};
+
+const WAITING: usize = 0;
+const ABORTED: usize = 1;
+const TAG_MASK: usize = 0b11;
+const TAG_CLAIMED: usize = 0b10;
+const TAG_DONE: usize = 0b11;
+const TOKEN_SHIFT: usize = 2;
+
+/// The largest token a cell can carry.
+pub(crate) const MAX_TOKEN: usize = usize::MAX >> TOKEN_SHIFT;
+
+/// One party's wait; see the module docs. Must stay where it is while any queue holds a
+/// [`WaiterRef`] to it, which [`Waiter::wait`] and the unregistering callers guarantee.
+pub(crate) struct Waiter {
+    state: AtomicUsize,
+    unparker: Unparker,
+    /// A waiter is pinned by the protocol and shared by raw pointer: keep it `!Unpin`-like
+    /// in spirit and `!Send` in fact, so it cannot be moved to another thread mid-wait.
+    _not_send: PhantomData<*const ()>,
+}
+
+impl Waiter {
+    /// A fresh cell for the current green thread or plain thread.
+    pub(crate) fn new() -> Waiter {
+        Waiter {
+            state: AtomicUsize::new(WAITING),
+            unparker: Unparker::current(),
+            _not_send: PhantomData,
+        }
+    }
+
+    /// A reference for a queue. The caller must remove it from that queue before the waiter
+    /// is dropped, unless a claimer popped it.
+    pub(crate) fn as_ref(&self) -> WaiterRef {
+        WaiterRef(NonNull::from(self))
+    }
+
+    /// Transition 2. `true`: nobody can complete the wait any more.
+    pub(crate) fn abort(&self) -> bool {
+        self.state
+            .compare_exchange(WAITING, ABORTED, Relaxed, Relaxed)
+            .is_ok()
+    }
+
+    /// Transition 3: blocks until a waker completes the wait, returning its token, or until
+    /// `deadline` passes with no claim, returning `None` (the wait is then aborted).
+    pub(crate) fn wait(&self, deadline: Option<Instant>) -> Option<usize> {
+        loop {
+            // Acquire: pairs with the claimer's Release store of DONE (see the module docs).
+            let state = self.state.load(Acquire);
+            match state & TAG_MASK {
+                TAG_DONE => return Some(state >> TOKEN_SHIFT),
+                // The claimer is between its claim and DONE; it unparks us after DONE.
+                TAG_CLAIMED => park::park_current(),
+                _ => match deadline {
+                    None => park::park_current(),
+                    Some(deadline) if Instant::now() >= deadline => {
+                        if self.abort() {
+                            return None;
+                        }
+                        // Claimed meanwhile: wait for DONE on the next turn.
+                    }
+                    Some(deadline) => park_until(deadline),
+                },
+            }
+        }
+    }
+}
+
+impl std::fmt::Debug for Waiter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Waiter")
+            .field("state", &self.state.load(Relaxed))
+            .finish()
+    }
+}
+
+/// A queue's reference to a [`Waiter`] on some stack. Equality is identity.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) struct WaiterRef(NonNull<Waiter>);
+
+// SAFETY: a `WaiterRef` is only dereferenced under the lock of the queue holding it, while
+// the protocol in the module docs keeps the waiter alive; the `Waiter`'s fields are an
+// atomic and an `Unparker`, which are `Send + Sync`.
+unsafe impl Send for WaiterRef {}
+// SAFETY: as for `Send`: shared access only reads the atomic and clones the unparker.
+unsafe impl Sync for WaiterRef {}
+
+impl WaiterRef {
+    /// Transition 1: claims the wait for `token`. The returned [`Claimed`] finishes the wait
+    /// when dropped; drop it after releasing the queue lock.
+    ///
+    /// # Safety
+    ///
+    /// The caller holds the lock of a queue from which it has just taken (or still holds)
+    /// this ref, so the owner has not unregistered it and the waiter is alive.
+    pub(crate) unsafe fn try_claim(self, token: usize) -> Option<Claimed> {
+        debug_assert!(token <= MAX_TOKEN);
+        // SAFETY: alive by the caller's contract.
+        let waiter = unsafe { self.0.as_ref() };
+        waiter
+            .state
+            .compare_exchange(
+                WAITING,
+                (token << TOKEN_SHIFT) | TAG_CLAIMED,
+                Relaxed,
+                Relaxed,
+            )
+            .ok()?;
+        Some(Claimed {
+            state: NonNull::from(&waiter.state),
+            done: (token << TOKEN_SHIFT) | TAG_DONE,
+            unparker: waiter.unparker.clone(),
+        })
+    }
+}
+
+/// A won claim: dropping it stores `DONE` and wakes the owner.
+pub(crate) struct Claimed {
+    state: NonNull<AtomicUsize>,
+    done: usize,
+    unparker: Unparker,
+}
+
+impl Drop for Claimed {
+    fn drop(&mut self) {
+        // SAFETY: the owner cannot leave while its state is CLAIMED (it waits for DONE), so
+        // the cell is alive up to and including this store, and we never touch it after.
+        // Release: publishes the result written into the owner's slot.
+        unsafe { self.state.as_ref() }.store(self.done, Release);
+        self.unparker.unpark();
+    }
+}
+
+impl std::fmt::Debug for Claimed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Claimed").field("done", &self.done).finish()
+    }
+}
+
+/// The deadline of `timeout` from now; `None` if it is too far away to express.
+pub(crate) fn deadline_after(timeout: std::time::Duration) -> Option<Instant> {
+    Instant::now().checked_add(timeout)
+}
+
+#[cfg(not(loom))]
+fn park_until(deadline: Instant) {
+    crate::reactor::park_until(deadline);
+}
+
+/// Under loom there is no clock to wait for: a timed park yields, and the waiter may time
+/// out on its next check, so the models explore a waker racing an owner that gives up.
+#[cfg(loom)]
+fn park_until(_deadline: Instant) {
+    crate::loom::thread::yield_now();
+}
+
+/// Sleeps the current green thread or plain thread until `deadline`.
+#[cfg(not(loom))]
+pub(crate) fn sleep_until(deadline: Instant) {
+    crate::time::sleep_until(deadline);
+}
+
+#[cfg(loom)]
+pub(crate) fn sleep_until(_deadline: Instant) {
+    crate::loom::thread::yield_now();
+}
+
+/// A FIFO of waiters for a lock-like primitive, kept under that primitive's own lock. `K`
+/// says what each waiter wants (a read or a write lock, say).
+pub(crate) struct WaitQueue<K> {
+    entries: VecDeque<(WaiterRef, K)>,
+}
+
+impl<K> WaitQueue<K> {
+    pub(crate) const fn new() -> WaitQueue<K> {
+        WaitQueue {
+            entries: VecDeque::new(),
+        }
+    }
+
+    pub(crate) fn push(&mut self, waiter: &Waiter, kind: K) {
+        self.entries.push_back((waiter.as_ref(), kind));
+    }
+
+    pub(crate) fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    pub(crate) fn front(&self) -> Option<&K> {
+        self.entries.front().map(|(_, kind)| kind)
+    }
+
+    /// Pops waiters from the front until one can be claimed (skipping those that gave up).
+    /// Drop the returned claim after releasing the queue's lock.
+    pub(crate) fn pop_claim(&mut self) -> Option<(K, Claimed)> {
+        while let Some((waiter, kind)) = self.entries.pop_front() {
+            // SAFETY: the caller holds the queue's lock (it has `&mut self`), and the ref was
+            // still queued, so its owner has not unregistered it: the waiter is alive.
+            if let Some(claimed) = unsafe { waiter.try_claim(0) } {
+                return Some((kind, claimed));
+            }
+        }
+        None
+    }
+
+    /// Removes `waiter` (after its wait was aborted).
+    pub(crate) fn remove(&mut self, waiter: &Waiter) {
+        let me = waiter.as_ref();
+        self.entries.retain(|(entry, _)| *entry != me);
+    }
+}
