@@ -308,7 +308,7 @@ fn mpmc_nothing_lost_nothing_duplicated() {
         for join in consumers {
             let got = join();
             // Per consumer, each producer's values arrive in increasing order.
-            let mut last = vec![None; PRODUCERS];
+            let mut last = [None; PRODUCERS];
             for value in got {
                 assert!(!seen[value], "{value} received twice");
                 seen[value] = true;

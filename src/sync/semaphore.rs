@@ -89,7 +89,7 @@ impl Semaphore {
     /// Takes a permit if one is free and nobody is waiting for one.
     pub fn try_acquire(&self) -> Option<SemaphorePermit<'_>> {
         self.try_acquire_fast()
-            .then_some(SemaphorePermit { semaphore: self })
+            .then(|| SemaphorePermit { semaphore: self })
     }
 
     /// The number of free permits.
