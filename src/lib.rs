@@ -39,8 +39,8 @@
 //!
 //! # Limits
 //!
-//! * Use [`net`], [`io::NonBlocking`] and [`sleep`] for IO and waiting: they park the green
-//!   thread on the reactor. A green thread that blocks in a plain syscall or computes for
+//! * Use [`net`], [`io::NonBlocking`], [`sleep`], [`chan`] and [`sync`] for IO and waiting:
+//!   they park the green thread (on the reactor or a wait queue). A green thread that blocks in a plain syscall or computes for
 //!   long blocks its worker (its queued but not-yet-started green threads are stolen by
 //!   other workers).
 //! * Each green thread costs about one 4 KiB page when idle. Stacks are carved from large

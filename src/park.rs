@@ -59,16 +59,21 @@ use crate::sys;
 pub(crate) const EMPTY: u32 = 0;
 pub(crate) const NOTIFIED: u32 = 1;
 pub(crate) const PARKED: u32 = 2;
+#[cfg_attr(loom, allow(dead_code))] // only the scheduler build blocks OS threads
 pub(crate) const BLOCKED: u32 = 3;
 
 /// Transition 1: consumes a pending token without a switch; `true` if there was one.
 #[inline]
 pub(crate) fn take_token(state: &AtomicU32) -> bool {
-    // Acquire: pairs with the unparker's AcqRel swap, so what it wrote before unparking is
-    // visible once the token is consumed.
-    state
-        .compare_exchange(NOTIFIED, EMPTY, Acquire, Relaxed)
-        .is_ok()
+    // A plain load first: parking with no token waiting (the usual case) then costs no
+    // locked instruction here. A token that lands after the load is not missed: the
+    // worker's commit CAS finds it and re-queues the task.
+    // Acquire on the CAS: pairs with the unparker's AcqRel swap, so what it wrote before
+    // unparking is visible once the token is consumed.
+    state.load(Relaxed) == NOTIFIED
+        && state
+            .compare_exchange(NOTIFIED, EMPTY, Acquire, Relaxed)
+            .is_ok()
 }
 
 /// Transition 2, worker side, after the switch: `true` if the task is now `PARKED` (the
@@ -120,6 +125,45 @@ impl Unparker {
             #[cfg(not(loom))]
             Unparker::Green(task) => unpark_task(task),
             Unparker::Thread(thread) => thread.unpark(),
+        }
+    }
+}
+
+/// Who is running now, *borrowed*: for a green thread, its task without a new reference.
+/// A waiting party keeps one in its wait cell, and a waker turns it into an [`Unparker`]
+/// (taking the reference then), so a wait that nobody completes touches no reference count.
+pub(crate) enum Parker {
+    #[cfg(not(loom))]
+    Green(std::ptr::NonNull<Task>),
+    Thread(crate::loom::thread::Thread),
+}
+
+impl Parker {
+    pub(crate) fn current() -> Parker {
+        #[cfg(not(loom))]
+        if let Some(task) = std::ptr::NonNull::new(context::current_task() as *mut Task) {
+            return Parker::Green(task);
+        }
+        Parker::Thread(crate::loom::thread::current())
+    }
+
+    /// An owned unparker for the same party.
+    ///
+    /// # Safety
+    ///
+    /// The party this was taken from is still waiting, so its task is alive (a waiting task
+    /// cannot finish; its scheduling reference is held by its worker or its park state).
+    pub(crate) unsafe fn unparker(&self) -> Unparker {
+        match self {
+            #[cfg(not(loom))]
+            Parker::Green(task) => {
+                // SAFETY: alive by the caller's contract; we take a reference of our own.
+                unsafe {
+                    Arc::increment_strong_count(task.as_ptr());
+                    Unparker::Green(Arc::from_raw(task.as_ptr()))
+                }
+            }
+            Parker::Thread(thread) => Unparker::Thread(thread.clone()),
         }
     }
 }
@@ -217,4 +261,56 @@ fn park_blocking_os_thread(task: &Task) {
     }
     // Either the CAS saw NOTIFIED, or an unpark moved BLOCKED to NOTIFIED: consume it.
     consume_token(&task.park_state);
+}
+
+/// Model checks of the green-thread park transitions (run: see `src/loom.rs`). The task's
+/// side runs on the model's main thread: the fast path, and the worker's commit after the
+/// switch (same OS thread); unparkers run on other threads. In every interleaving the task
+/// must be resumed exactly once: by its own fast path, by the worker when the commit finds
+/// a token, or by the unparker that took it out of `PARKED`.
+#[cfg(all(test, loom))]
+mod loom_tests {
+    use super::*;
+    use loom::sync::atomic::AtomicUsize;
+    use loom::sync::Arc;
+
+    fn park_against(unparkers: usize) {
+        loom::model(move || {
+            let state = Arc::new(AtomicU32::new(EMPTY));
+            let resumes = Arc::new(AtomicUsize::new(0));
+            let threads: Vec<_> = (0..unparkers)
+                .map(|_| {
+                    let (state, resumes) = (state.clone(), resumes.clone());
+                    loom::thread::spawn(move || {
+                        if notify(&state) == PARKED {
+                            // This unparker owns the scheduling reference: it queues the task.
+                            resumes.fetch_add(1, Relaxed);
+                        }
+                    })
+                })
+                .collect();
+            if take_token(&state) || !commit(&state) {
+                // Ran on without parking, or the worker re-queued it at once.
+                resumes.fetch_add(1, Relaxed);
+            }
+            for thread in threads {
+                thread.join().unwrap();
+            }
+            assert_eq!(resumes.load(Relaxed), 1);
+            // Resumed tasks consume the token; nothing is left over for the next park
+            // except a token from an unpark that came after the one that woke it.
+            consume_token(&state);
+            assert_eq!(state.load(Relaxed), EMPTY);
+        });
+    }
+
+    #[test]
+    fn loom_park_races_one_unpark() {
+        park_against(1);
+    }
+
+    #[test]
+    fn loom_park_races_two_unparks() {
+        park_against(2);
+    }
 }

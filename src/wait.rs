@@ -50,7 +50,7 @@ use std::sync::atomic::Ordering::{Acquire, Relaxed, Release};
 use std::time::Instant;
 
 use crate::loom::sync::atomic::AtomicUsize;
-use crate::park::{self, Unparker};
+use crate::park::{self, Parker, Unparker};
 
 const WAITING: usize = 0;
 const ABORTED: usize = 1;
@@ -66,7 +66,7 @@ pub(crate) const MAX_TOKEN: usize = usize::MAX >> TOKEN_SHIFT;
 /// [`WaiterRef`] to it, which [`Waiter::wait`] and the unregistering callers guarantee.
 pub(crate) struct Waiter {
     state: AtomicUsize,
-    unparker: Unparker,
+    parker: Parker,
     /// A waiter is pinned by the protocol and shared by raw pointer: keep it `!Unpin`-like
     /// in spirit and `!Send` in fact, so it cannot be moved to another thread mid-wait.
     _not_send: PhantomData<*const ()>,
@@ -77,7 +77,7 @@ impl Waiter {
     pub(crate) fn new() -> Waiter {
         Waiter {
             state: AtomicUsize::new(WAITING),
-            unparker: Unparker::current(),
+            parker: Parker::current(),
             _not_send: PhantomData,
         }
     }
@@ -98,6 +98,7 @@ impl Waiter {
     /// Transition 3: blocks until a waker completes the wait, returning its token, or until
     /// `deadline` passes with no claim, returning `None` (the wait is then aborted).
     pub(crate) fn wait(&self, deadline: Option<Instant>) -> Option<usize> {
+        let mut timed_parks = 0;
         loop {
             // Acquire: pairs with the claimer's Release store of DONE (see the module docs).
             let state = self.state.load(Acquire);
@@ -107,13 +108,16 @@ impl Waiter {
                 TAG_CLAIMED => park::park_current(),
                 _ => match deadline {
                     None => park::park_current(),
-                    Some(deadline) if Instant::now() >= deadline => {
+                    Some(deadline) if expired(deadline, timed_parks) => {
                         if self.abort() {
                             return None;
                         }
                         // Claimed meanwhile: wait for DONE on the next turn.
                     }
-                    Some(deadline) => park_until(deadline),
+                    Some(deadline) => {
+                        park_until(deadline);
+                        timed_parks += 1;
+                    }
                 },
             }
         }
@@ -134,9 +138,9 @@ pub(crate) struct WaiterRef(NonNull<Waiter>);
 
 // SAFETY: a `WaiterRef` is only dereferenced under the lock of the queue holding it, while
 // the protocol in the module docs keeps the waiter alive; the `Waiter`'s fields are an
-// atomic and an `Unparker`, which are `Send + Sync`.
+// atomic and a `Parker`, which wakers only turn into an owned `Unparker`.
 unsafe impl Send for WaiterRef {}
-// SAFETY: as for `Send`: shared access only reads the atomic and clones the unparker.
+// SAFETY: as for `Send`: shared access only touches the atomic and the parker.
 unsafe impl Sync for WaiterRef {}
 
 impl WaiterRef {
@@ -163,7 +167,8 @@ impl WaiterRef {
         Some(Claimed {
             state: NonNull::from(&waiter.state),
             done: (token << TOKEN_SHIFT) | TAG_DONE,
-            unparker: waiter.unparker.clone(),
+            // SAFETY: the state was WAITING, so the owner is still waiting.
+            unparker: unsafe { waiter.parker.unparker() },
         })
     }
 }
@@ -194,6 +199,17 @@ impl std::fmt::Debug for Claimed {
 /// The deadline of `timeout` from now; `None` if it is too far away to express.
 pub(crate) fn deadline_after(timeout: std::time::Duration) -> Option<Instant> {
     Instant::now().checked_add(timeout)
+}
+
+#[cfg(not(loom))]
+fn expired(deadline: Instant, _timed_parks: u32) -> bool {
+    Instant::now() >= deadline
+}
+
+/// Under loom a deadline passes after one timed park (see `park_until` below).
+#[cfg(loom)]
+fn expired(deadline: Instant, timed_parks: u32) -> bool {
+    timed_parks > 0 || Instant::now() >= deadline
 }
 
 #[cfg(not(loom))]

@@ -1,5 +1,6 @@
 //! FIFO hand-off, observed deterministically on one worker: after each spawn the spawner
-//! yields, so the new green thread runs until it parks, and the queues fill in spawn order.
+//! yields until the new green thread has started, and so (one worker) has run until it
+//! parked: the queues fill in spawn order.
 
 mod common;
 
@@ -9,7 +10,24 @@ use std::sync::Arc;
 use weft::chan;
 use weft::sync::{Condvar, Mutex, RwLock, Semaphore, TryLockError};
 
-/// Spawns `n` green threads running `f(i)`, letting each run until it parks before the next.
+/// Spawns a green thread running `f` and yields until it has run up to its first park.
+fn spawn_and_let_park<T: Send + 'static>(
+    f: impl FnOnce() -> T + Send + 'static,
+) -> weft::JoinHandle<T> {
+    let started = Arc::new(AtomicUsize::new(0));
+    let s = started.clone();
+    let handle = weft::spawn(move || {
+        s.store(1, Ordering::SeqCst);
+        f()
+    });
+    // One worker: once we see the flag, the new green thread has suspended, i.e. parked.
+    while started.load(Ordering::SeqCst) == 0 {
+        weft::yield_now();
+    }
+    handle
+}
+
+/// Spawns `n` green threads running `f(i)`, each parked before the next one starts.
 fn spawn_in_order(
     n: usize,
     f: impl Fn(usize) + Send + Sync + 'static,
@@ -18,9 +36,7 @@ fn spawn_in_order(
     (0..n)
         .map(|i| {
             let f = f.clone();
-            let handle = weft::spawn(move || f(i));
-            weft::yield_now();
-            handle
+            spawn_and_let_park(move || f(i))
         })
         .collect()
 }
@@ -54,20 +70,19 @@ fn a_lock_hog_cannot_starve_a_waiter() {
             let hog_rounds = Arc::new(AtomicUsize::new(0));
             let guard = lock.lock().unwrap();
             let (l, r) = (lock.clone(), hog_rounds.clone());
-            let hog = weft::spawn(move || {
+            // The hog queues for the lock first, then the waiter.
+            let hog = spawn_and_let_park(move || {
                 for _ in 0..100 {
                     let _g = l.lock().unwrap();
                     r.fetch_add(1, Ordering::SeqCst);
                     weft::yield_now();
                 }
             });
-            weft::yield_now(); // the hog queues for the lock
             let (l, r) = (lock.clone(), hog_rounds.clone());
-            let waiter = weft::spawn(move || {
+            let waiter = spawn_and_let_park(move || {
                 let _g = l.lock().unwrap();
                 r.load(Ordering::SeqCst)
             });
-            weft::yield_now(); // the waiter queues behind the hog
             drop(guard);
             // The hog gets one turn, then must queue behind the waiter.
             assert_eq!(waiter.join().unwrap(), 1);
@@ -84,16 +99,14 @@ fn rwlock_readers_queue_behind_a_waiting_writer() {
             let lock = Arc::new(RwLock::new(Vec::new()));
             let read = lock.read().unwrap();
             let l = lock.clone();
-            let writer = weft::spawn(move || l.write().unwrap().push("writer"));
-            weft::yield_now();
+            let writer = spawn_and_let_park(move || l.write().unwrap().push("writer"));
             // A reader arriving now would overtake the queued writer: it must wait instead.
             assert!(matches!(lock.try_read(), Err(TryLockError::WouldBlock)));
             let l = lock.clone();
-            let reader = weft::spawn(move || {
+            let reader = spawn_and_let_park(move || {
                 let seen = l.read().unwrap().clone();
                 seen
             });
-            weft::yield_now();
             drop(read);
             writer.join().unwrap();
             assert_eq!(reader.join().unwrap(), ["writer"]);

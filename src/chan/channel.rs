@@ -306,3 +306,100 @@ impl<T> Inner<T> {
         })
     }
 }
+
+/// Model checks of the wait queue (run: see `src/loom.rs`). Parties are plain (loom) threads
+/// and timed waits time out after one yield, so loom explores a waker claiming a wait while
+/// its owner aborts it. The invariant: a message is received exactly when its send
+/// succeeded, and nobody is left parked.
+#[cfg(all(test, loom))]
+mod loom_tests {
+    use std::time::Duration;
+
+    use crate::chan::{bounded, RecvTimeoutError, SendTimeoutError};
+
+    #[test]
+    fn loom_rendezvous_hands_over() {
+        loom::model(|| {
+            let (tx, rx) = bounded::<u32>(0);
+            let sender = loom::thread::spawn(move || tx.send(7).is_ok());
+            assert_eq!(rx.recv(), Ok(7));
+            assert!(sender.join().unwrap());
+        });
+    }
+
+    #[test]
+    fn loom_timeouts_race_the_handover() {
+        loom::model(|| {
+            let (tx, rx) = bounded::<u32>(0);
+            let hour = Duration::from_secs(3600);
+            // The sender hands its `Sender` back, so the channel stays connected throughout.
+            let sender = loom::thread::spawn(move || match tx.send_timeout(1, hour) {
+                Ok(()) => (true, tx),
+                Err(SendTimeoutError::Timeout(1)) => (false, tx),
+                Err(other) => panic!("unexpected {other:?}"),
+            });
+            let received = match rx.recv_timeout(hour) {
+                Ok(1) => true,
+                Err(RecvTimeoutError::Timeout) => false,
+                other => panic!("unexpected {other:?}"),
+            };
+            let (sent, _tx) = sender.join().unwrap();
+            assert_eq!(sent, received, "a message was lost or invented");
+        });
+    }
+
+    #[test]
+    fn loom_disconnect_wakes_a_parked_receiver() {
+        loom::model(|| {
+            let (tx, rx) = bounded::<u32>(1);
+            let sender = loom::thread::spawn(move || {
+                tx.send(1).unwrap();
+                drop(tx);
+            });
+            assert_eq!(rx.recv(), Ok(1));
+            assert!(rx.recv().is_err());
+            sender.join().unwrap();
+        });
+    }
+
+    /// A select over two channels races one sender with a timeout (the other channel stays
+    /// quiet): the select wins the message exactly when the send succeeded.
+    #[test]
+    fn loom_select_races_a_timed_send() {
+        loom::model(|| {
+            let (tx_a, rx_a) = bounded::<u32>(0);
+            let (_tx_b, rx_b) = bounded::<u32>(0);
+            let hour = Duration::from_secs(3600);
+            let a = loom::thread::spawn(move || (tx_a.send_timeout(1, hour).is_ok(), tx_a));
+            let got = crate::select! {
+                recv(rx_a) -> msg => msg.ok(),
+                recv(rx_b) -> msg => msg.ok(),
+                default(hour) => None,
+            };
+            let (sent, _tx_a) = a.join().unwrap();
+            assert_eq!(sent, got == Some(1));
+        });
+    }
+
+    /// Two senders race for one select: it completes exactly one arm, and the other message
+    /// is still there for a plain receive.
+    #[test]
+    fn loom_select_completes_exactly_one_arm() {
+        let mut model = loom::model::Builder::new();
+        model.preemption_bound = Some(2);
+        model.check(|| {
+            let (tx_a, rx_a) = bounded::<u32>(0);
+            let (tx_b, rx_b) = bounded::<u32>(0);
+            let a = loom::thread::spawn(move || tx_a.send(1).unwrap());
+            let b = loom::thread::spawn(move || tx_b.send(2).unwrap());
+            let first = crate::select! {
+                recv(rx_a) -> msg => msg.unwrap(),
+                recv(rx_b) -> msg => msg.unwrap(),
+            };
+            let second = if first == 1 { rx_b.recv() } else { rx_a.recv() };
+            assert_eq!(first + second.unwrap(), 3);
+            a.join().unwrap();
+            b.join().unwrap();
+        });
+    }
+}

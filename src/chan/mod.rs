@@ -351,14 +351,7 @@ impl<T> Receiver<T> {
 
     fn recv_until(&self, deadline: Option<Instant>) -> Result<T, RecvTimeoutError> {
         match &self.flavor {
-            Flavor::Chan(chan) => match chan.try_recv() {
-                Ok((value, claimed)) => {
-                    drop(claimed);
-                    Ok(value)
-                }
-                Err(Stuck::Disconnected) => Err(RecvTimeoutError::Disconnected),
-                Err(Stuck::Wait) => recv_wait(chan, deadline),
-            },
+            Flavor::Chan(chan) => recv_chan(chan, deadline),
             Flavor::Timer(timer, make) => loop {
                 if let Some(at) = timer.try_fire() {
                     return Ok(make(at));
@@ -435,12 +428,20 @@ impl<T> Receiver<T> {
     }
 }
 
-/// The slow path of a receive.
-#[cold]
-fn recv_wait<T>(chan: &Channel<T>, deadline: Option<Instant>) -> Result<T, RecvTimeoutError> {
+/// A receive: take a message, or queue and park, in one lock acquisition. (Unlike a send,
+/// a receive has no separate try first: a green thread's wait cell costs next to nothing,
+/// and a receive that must wait, as in every ping-pong, saves a lock round trip.)
+fn recv_chan<T>(chan: &Channel<T>, deadline: Option<Instant>) -> Result<T, RecvTimeoutError> {
     loop {
         if deadline.is_some_and(|deadline| Instant::now() >= deadline) {
-            return Err(RecvTimeoutError::Timeout);
+            return match chan.try_recv() {
+                Ok((value, claimed)) => {
+                    drop(claimed);
+                    Ok(value)
+                }
+                Err(Stuck::Wait) => Err(RecvTimeoutError::Timeout),
+                Err(Stuck::Disconnected) => Err(RecvTimeoutError::Disconnected),
+            };
         }
         let waiter = Waiter::new();
         let mut slot = None;

@@ -23,7 +23,6 @@
 //! A stale ready hint (a queued party that was claimed elsewhere) is dropped by the next try
 //! pass, whose claim on it fails, so the retry loop ends.
 
-use std::cell::Cell;
 use std::fmt;
 use std::ptr::NonNull;
 use std::time::{Duration, Instant};
@@ -242,6 +241,8 @@ pub fn select(arms: &mut [ArmRef<'_>], timeout: Timeout) -> Option<usize> {
     };
     let mut order: Vec<usize> = (0..arms.len()).collect();
     shuffle(&mut order);
+    // Set when a wait ended because the select's own deadline passed.
+    let mut timed_out = false;
     loop {
         // Step 1: the try pass.
         for &index in &order {
@@ -250,7 +251,7 @@ pub fn select(arms: &mut [ArmRef<'_>], timeout: Timeout) -> Option<usize> {
             }
         }
         // Step 2.
-        if deadline.is_some_and(|deadline| Instant::now() >= deadline) {
+        if timed_out || deadline.is_some_and(|deadline| Instant::now() >= deadline) {
             return None;
         }
         // Step 3: the register pass.
@@ -279,7 +280,10 @@ pub fn select(arms: &mut [ArmRef<'_>], timeout: Timeout) -> Option<usize> {
                 (Some(a), Some(b)) => Some(a.min(b)),
                 (a, b) => a.or(b),
             };
-            waiter.wait(wake_at)
+            let outcome = waiter.wait(wake_at);
+            // An aborted wait means `wake_at` passed; if that was the deadline, time is up.
+            timed_out = outcome.is_none() && deadline.is_some() && wake_at == deadline;
+            outcome
         };
         // Step 5.
         for &index in &order[..registered] {
@@ -290,6 +294,12 @@ pub fn select(arms: &mut [ArmRef<'_>], timeout: Timeout) -> Option<usize> {
             return Some(index);
         }
     }
+}
+
+/// Loom needs every execution of a model to be deterministic: a fixed order.
+#[cfg(loom)]
+fn random_below(_bound: usize) -> usize {
+    0
 }
 
 /// Fisher–Yates with a per-thread xorshift generator: a uniform permutation, so every ready
@@ -304,8 +314,11 @@ fn shuffle(order: &mut [usize]) {
 /// A uniform-enough number in `0..bound` (bound is tiny, so the modulo bias is negligible).
 /// Never inlined, and the thread-local is touched only inside: its address never outlives
 /// the call, so it cannot be carried across a switch (see `asm-notes/thread-locals.md`).
+#[cfg(not(loom))]
 #[inline(never)]
 fn random_below(bound: usize) -> usize {
+    use std::cell::Cell;
+
     thread_local! {
         static STATE: Cell<u64> = const { Cell::new(0) };
     }

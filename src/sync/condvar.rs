@@ -169,3 +169,30 @@ impl fmt::Debug for Condvar {
         f.debug_struct("Condvar").finish_non_exhaustive()
     }
 }
+
+/// Model check: a notify racing a waiter that is about to park is never lost (run: see
+/// `src/loom.rs`).
+#[cfg(all(test, loom))]
+mod loom_tests {
+    use loom::sync::Arc;
+
+    use super::Condvar;
+    use crate::sync::Mutex;
+
+    #[test]
+    fn loom_condvar_loses_no_notification() {
+        loom::model(|| {
+            let pair = Arc::new((Mutex::new(false), Condvar::new()));
+            let notifier = {
+                let pair = pair.clone();
+                loom::thread::spawn(move || {
+                    *pair.0.lock().unwrap() = true;
+                    pair.1.notify_one();
+                })
+            };
+            let guard = pair.1.wait_while(pair.0.lock().unwrap(), |ready| !*ready);
+            assert!(*guard.unwrap());
+            notifier.join().unwrap();
+        });
+    }
+}

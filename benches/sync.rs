@@ -1,0 +1,122 @@
+//! Channel and lock costs on ONE worker: ping-pong between two green threads (the DESIGN
+//! goal is ≤ 40 ns per round trip), a channel's send+recv without a switch, an uncontended
+//! Mutex (goal ≤ 20 ns), and hand-offs between green threads contending on one Mutex.
+//!
+//! `cargo bench --bench sync`. Figures are per operation (a round trip for ping-pong).
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+use weft::chan::{self, Receiver, Sender};
+use weft::sync::Mutex;
+
+fn one_worker() {
+    weft::Config::new()
+        .workers(1)
+        .apply()
+        .expect("configure before the first spawn");
+}
+
+/// Two green threads on one worker bounce a message `iters` times; returns the time taken.
+fn ping_pong(iters: u64, make: fn() -> (Sender<u64>, Receiver<u64>)) -> Duration {
+    weft::run(move || {
+        let (ping_tx, ping_rx) = make();
+        let (pong_tx, pong_rx) = make();
+        let echo = weft::spawn(move || {
+            for value in ping_rx.iter() {
+                pong_tx.send(value).unwrap();
+            }
+        });
+        // Warm up: both green threads are running and parked in their receives.
+        ping_tx.send(0).unwrap();
+        pong_rx.recv().unwrap();
+        let start = Instant::now();
+        for i in 0..iters {
+            ping_tx.send(i).unwrap();
+            pong_rx.recv().unwrap();
+        }
+        let elapsed = start.elapsed();
+        drop(ping_tx);
+        echo.join().unwrap();
+        elapsed
+    })
+}
+
+fn channels(c: &mut Criterion) {
+    let mut group = c.benchmark_group("chan");
+    group.throughput(Throughput::Elements(1));
+    group.bench_function("ping_pong_same_worker_unbounded", |b| {
+        b.iter_custom(|iters| ping_pong(iters, chan::unbounded))
+    });
+    group.bench_function("ping_pong_same_worker_rendezvous", |b| {
+        b.iter_custom(|iters| ping_pong(iters, || chan::bounded(0)))
+    });
+    // The channel's own cost: send then receive on one green thread, no switch.
+    group.bench_function("send_recv_no_switch", |b| {
+        b.iter_custom(|iters| {
+            weft::run(move || {
+                let (tx, rx) = chan::bounded(16);
+                let start = Instant::now();
+                for i in 0..iters {
+                    tx.send(i).unwrap();
+                    std::hint::black_box(rx.recv().unwrap());
+                }
+                start.elapsed()
+            })
+        })
+    });
+    group.finish();
+}
+
+fn mutexes(c: &mut Criterion) {
+    let mut group = c.benchmark_group("mutex");
+    group.throughput(Throughput::Elements(1));
+    group.bench_function("uncontended_lock_unlock", |b| {
+        let lock = Mutex::new(0u64);
+        b.iter(|| *lock.lock().unwrap() += 1);
+    });
+    group.bench_function("std_uncontended_lock_unlock", |b| {
+        let lock = std::sync::Mutex::new(0u64);
+        b.iter(|| *lock.lock().unwrap() += 1);
+    });
+    // Four green threads on one worker, each yielding while it holds the lock: every lock
+    // after the first is a FIFO hand-off to a parked waiter. Per lock.
+    group.bench_function("handoff_4_green_threads", |b| {
+        b.iter_custom(|iters| {
+            weft::run(move || {
+                let lock = Arc::new(Mutex::new(0u64));
+                let per_thread = iters / 4 + 1;
+                let start = Instant::now();
+                weft::scope(|s| {
+                    for _ in 0..4 {
+                        let lock = lock.clone();
+                        s.spawn(move || {
+                            for _ in 0..per_thread {
+                                let mut n = lock.lock().unwrap();
+                                *n += 1;
+                                weft::yield_now();
+                            }
+                        });
+                    }
+                });
+                start.elapsed() * (iters as u32).max(1) / ((per_thread * 4) as u32).max(1)
+            })
+        })
+    });
+    group.finish();
+}
+
+fn config() -> Criterion {
+    one_worker();
+    Criterion::default()
+        .warm_up_time(Duration::from_millis(500))
+        .measurement_time(Duration::from_secs(2))
+}
+
+criterion_group! {
+    name = benches;
+    config = config();
+    targets = channels, mutexes
+}
+criterion_main!(benches);
