@@ -1,8 +1,9 @@
-//! A tour of weft's core: spawn many green threads, borrow with scope, see the sticky rule,
-//! read the counters. `cargo run --release --example demo`.
+//! A tour of weft: spawn many green threads, borrow with scope, see the sticky rule, contain
+//! a panic, pass messages through channels and select!, read the counters.
+//! `cargo run --release --example demo`.
 
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 fn main() {
     weft::run(|| {
@@ -67,6 +68,29 @@ fn main() {
             "a panicking green thread reported: {:?}",
             err.downcast_ref::<&str>().unwrap()
         );
+
+        // 5. Channels: a two-stage pipeline, then a select! that times out.
+        let (numbers_tx, numbers) = weft::chan::bounded(64);
+        let (squares_tx, squares) = weft::chan::bounded(64);
+        weft::go!(move || {
+            for n in 1..=10_000u64 {
+                numbers_tx.send(n).unwrap();
+            }
+        });
+        weft::go!(move || {
+            for n in numbers {
+                squares_tx.send(n * n).unwrap();
+            }
+        });
+        let total: u64 = squares.iter().sum();
+        println!("pipeline: the squares of 1..=10,000 sum to {total}");
+        let (_quiet_tx, quiet) = weft::chan::unbounded::<u64>();
+        let timeout = weft::chan::after(Duration::from_millis(5));
+        let outcome = weft::select! {
+            recv(quiet) -> _ => "a message",
+            recv(timeout) -> _ => "the 5 ms timeout",
+        };
+        println!("select: {outcome} came first");
     });
     println!("{:#?}", weft::stats());
 }

@@ -7,8 +7,8 @@
 //!    is equally likely to win), try each operation without waiting; the first that
 //!    completes wins. This pass is the only place a select completes an operation itself.
 //! 2. Unless the select may wait, report that nothing was ready.
-//! 3. *Register pass.* Queue one [`Waiter`] on every arm's channel, the arm's index as its
-//!    token, in the same order. Registering does not complete anything: if an arm looks ready
+//! 3. *Register pass.* Queue one wait cell (`crate::wait::Waiter`) on every arm's channel,
+//!    the arm's index as its token, in the same order. Registering does not complete anything: if an arm looks ready
 //!    under its channel's lock (a message arrived since the try pass), stop registering and
 //!    abort the wait instead.
 //! 4. *Wait* until a waker claims the waiter (it completed that arm's operation: the value is
