@@ -361,20 +361,20 @@ fn random_below(bound: usize) -> usize {
 /// use weft::chan;
 ///
 /// let (tx, rx) = chan::unbounded();
-/// let (done_tx, done) = chan::bounded::<()>(0);
 /// weft::go!(move || {
 ///     for i in 0..3 {
 ///         tx.send(i).unwrap();
 ///     }
-///     drop(done_tx);
 /// });
+/// let timeout = chan::after(Duration::from_secs(10));
 /// let mut seen = Vec::new();
-/// let mut finished = false;
-/// while !(finished && rx.is_empty()) {
+/// loop {
 ///     weft::select! {
-///         recv(rx) -> msg => seen.push(msg.unwrap()),
-///         recv(done) -> _ => finished = true,
-///         default(Duration::from_secs(10)) => panic!("stuck"),
+///         recv(rx) -> msg => match msg {
+///             Ok(value) => seen.push(value),
+///             Err(_) => break, // every sender is gone and the buffer is drained
+///         },
+///         recv(timeout) -> _ => panic!("stuck"),
 ///     }
 /// }
 /// assert_eq!(seen, [0, 1, 2]);
