@@ -19,50 +19,35 @@ fn two_workers() {
         .expect("configure before the first spawn");
 }
 
+/// Spawns an echo green thread and bounces `iters` messages off it through two rendezvous
+/// channels from the caller (a plain thread or a green thread); returns the time taken.
+fn bounce(iters: u64) -> Duration {
+    let (ping_tx, ping_rx) = chan::bounded::<u64>(0);
+    let (pong_tx, pong_rx) = chan::bounded::<u64>(0);
+    let echo = weft::spawn(move || {
+        for value in ping_rx.iter() {
+            pong_tx.send(value).unwrap();
+        }
+    });
+    let start = Instant::now();
+    for i in 0..iters {
+        ping_tx.send(i).unwrap();
+        pong_rx.recv().unwrap();
+    }
+    let elapsed = start.elapsed();
+    drop(ping_tx);
+    echo.join().unwrap();
+    elapsed
+}
+
 fn ping_pong(c: &mut Criterion) {
     let mut group = c.benchmark_group("chan_mt");
     group.throughput(Throughput::Elements(1));
     group.bench_function("ping_pong_green_and_plain_thread", |b| {
-        b.iter_custom(|iters| {
-            let (ping_tx, ping_rx) = chan::bounded::<u64>(0);
-            let (pong_tx, pong_rx) = chan::bounded::<u64>(0);
-            let echo = weft::spawn(move || {
-                for value in ping_rx.iter() {
-                    pong_tx.send(value).unwrap();
-                }
-            });
-            let start = Instant::now();
-            for i in 0..iters {
-                ping_tx.send(i).unwrap();
-                pong_rx.recv().unwrap();
-            }
-            let elapsed = start.elapsed();
-            drop(ping_tx);
-            echo.join().unwrap();
-            elapsed
-        })
+        b.iter_custom(bounce)
     });
     group.bench_function("ping_pong_two_green_threads_2_workers", |b| {
-        b.iter_custom(|iters| {
-            weft::run(move || {
-                let (ping_tx, ping_rx) = chan::bounded::<u64>(0);
-                let (pong_tx, pong_rx) = chan::bounded::<u64>(0);
-                let echo = weft::spawn(move || {
-                    for value in ping_rx.iter() {
-                        pong_tx.send(value).unwrap();
-                    }
-                });
-                let start = Instant::now();
-                for i in 0..iters {
-                    ping_tx.send(i).unwrap();
-                    pong_rx.recv().unwrap();
-                }
-                let elapsed = start.elapsed();
-                drop(ping_tx);
-                echo.join().unwrap();
-                elapsed
-            })
-        })
+        b.iter_custom(|iters| weft::run(move || bounce(iters)))
     });
     group.finish();
 }
