@@ -4,6 +4,8 @@
 //!
 //! `cargo bench --bench sync`. Figures are per operation (a round trip for ping-pong).
 
+mod common;
+
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -18,29 +20,9 @@ fn one_worker() {
         .expect("configure before the first spawn");
 }
 
-/// Two green threads on one worker bounce a message `iters` times; returns the time taken.
+/// Two green threads on one worker bounce a message `iters` times.
 fn ping_pong(iters: u64, make: fn() -> (Sender<u64>, Receiver<u64>)) -> Duration {
-    weft::run(move || {
-        let (ping_tx, ping_rx) = make();
-        let (pong_tx, pong_rx) = make();
-        let echo = weft::spawn(move || {
-            for value in ping_rx.iter() {
-                pong_tx.send(value).unwrap();
-            }
-        });
-        // Warm up: both green threads are running and parked in their receives.
-        ping_tx.send(0).unwrap();
-        pong_rx.recv().unwrap();
-        let start = Instant::now();
-        for i in 0..iters {
-            ping_tx.send(i).unwrap();
-            pong_rx.recv().unwrap();
-        }
-        let elapsed = start.elapsed();
-        drop(ping_tx);
-        echo.join().unwrap();
-        elapsed
-    })
+    weft::run(move || common::bounce(iters, make))
 }
 
 fn channels(c: &mut Criterion) {

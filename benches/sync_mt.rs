@@ -5,6 +5,8 @@
 //!
 //! `cargo bench --bench sync_mt`. Figures are per round trip, per message or per lock.
 
+mod common;
+
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -19,25 +21,9 @@ fn two_workers() {
         .expect("configure before the first spawn");
 }
 
-/// Spawns an echo green thread and bounces `iters` messages off it through two rendezvous
-/// channels from the caller (a plain thread or a green thread); returns the time taken.
+/// Ping-pong over rendezvous channels, from whoever calls it.
 fn bounce(iters: u64) -> Duration {
-    let (ping_tx, ping_rx) = chan::bounded::<u64>(0);
-    let (pong_tx, pong_rx) = chan::bounded::<u64>(0);
-    let echo = weft::spawn(move || {
-        for value in ping_rx.iter() {
-            pong_tx.send(value).unwrap();
-        }
-    });
-    let start = Instant::now();
-    for i in 0..iters {
-        ping_tx.send(i).unwrap();
-        pong_rx.recv().unwrap();
-    }
-    let elapsed = start.elapsed();
-    drop(ping_tx);
-    echo.join().unwrap();
-    elapsed
+    common::bounce(iters, || chan::bounded(0))
 }
 
 fn ping_pong(c: &mut Criterion) {

@@ -112,6 +112,7 @@ pub(crate) enum Unparker {
 
 impl Unparker {
     /// The unparker of whoever is running now.
+    #[cfg_attr(loom, allow(dead_code))] // the loom build has no timers, its only other user
     pub(crate) fn current() -> Unparker {
         #[cfg(not(loom))]
         if let Some(task) = current_task() {

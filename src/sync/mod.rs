@@ -112,3 +112,44 @@ pub(crate) fn lock_queue<T>(
 ) -> crate::loom::sync::MutexGuard<'_, T> {
     queue.lock().unwrap_or_else(PoisonError::into_inner)
 }
+
+/// The slow path every lock here shares. Under the queue lock, either take the lock now
+/// (`take(state)` gives the new state word when that is allowed) or CAS in the `queued` bit
+/// and queue a waiter wanting `kind`; in that case park until a hand-over completes the wait,
+/// after which the caller holds the lock.
+///
+/// The queue lock makes this exclusive with every other slow path and with the hand-overs,
+/// which also run under it; only the one-CAS fast paths race with the loop below, and they
+/// succeed only while `queued` is clear.
+pub(crate) fn acquire_or_wait<K>(
+    state: &crate::loom::sync::atomic::AtomicUsize,
+    queue: &crate::loom::sync::Mutex<crate::wait::WaitQueue<K>>,
+    queued: usize,
+    kind: K,
+    take: impl Fn(usize) -> Option<usize>,
+) {
+    use std::sync::atomic::Ordering::{Acquire, Relaxed};
+
+    let waiter = crate::wait::Waiter::new();
+    {
+        let mut waiters = lock_queue(queue);
+        let mut current = state.load(Relaxed);
+        loop {
+            let (new, acquired) = match take(current) {
+                Some(new) => (new, true),
+                None => (current | queued, false),
+            };
+            // Acquire on taking the lock pairs with the last holder's Release unlock; setting
+            // the queued bit publishes nothing (the queue lock orders the queue itself).
+            match state.compare_exchange(current, new, Acquire, Relaxed) {
+                Ok(_) if acquired => return,
+                Ok(_) => break,
+                Err(actual) => current = actual,
+            }
+        }
+        waiters.push(&waiter, kind);
+    }
+    // Handed over: DONE's Acquire pairs with the hand-over's Release, which follows the
+    // previous holder's critical section.
+    waiter.wait(None);
+}

@@ -26,13 +26,13 @@ use std::marker::PhantomData;
 use std::ops::{Deref, DerefMut};
 use std::sync::atomic::Ordering::{Acquire, Relaxed, Release};
 
-use super::{const_unless_loom, lock_queue, Poison};
-use crate::loom::sync::atomic::AtomicU32;
-use crate::wait::{WaitQueue, Waiter};
+use super::{acquire_or_wait, const_unless_loom, lock_queue, Poison};
+use crate::loom::sync::atomic::AtomicUsize;
+use crate::wait::WaitQueue;
 use std::sync::{LockResult, TryLockError, TryLockResult};
 
-const LOCKED: u32 = 0b01;
-const QUEUED: u32 = 0b10;
+const LOCKED: usize = 0b01;
+const QUEUED: usize = 0b10;
 
 /// A mutual-exclusion lock that parks green threads, shaped like `std::sync::Mutex`.
 ///
@@ -59,7 +59,7 @@ const QUEUED: u32 = 0b10;
 /// assert_eq!(*counter.lock().unwrap(), 800);
 /// ```
 pub struct Mutex<T: ?Sized> {
-    state: AtomicU32,
+    state: AtomicUsize,
     poison: Poison,
     waiters: crate::loom::sync::Mutex<WaitQueue<()>>,
     data: UnsafeCell<T>,
@@ -88,7 +88,7 @@ impl<T> Mutex<T> {
         /// A new unlocked mutex.
         pub fn new(value: T) -> Mutex<T> {
             Mutex {
-                state: AtomicU32::new(0),
+                state: AtomicUsize::new(0),
                 poison: Poison::new(),
                 waiters: crate::loom::sync::Mutex::new(WaitQueue::new()),
                 data: UnsafeCell::new(value),
@@ -168,29 +168,10 @@ impl<T: ?Sized> Mutex<T> {
 
     #[cold]
     fn lock_slow(&self) {
-        let waiter = Waiter::new();
-        {
-            let mut waiters = lock_queue(&self.waiters);
-            let mut state = self.state.load(Relaxed);
-            loop {
-                let (new, acquired) = if state & LOCKED == 0 {
-                    (state | LOCKED, true)
-                } else {
-                    (state | QUEUED, false)
-                };
-                // Acquire on taking the lock pairs with the previous holder's Release
-                // unlock; setting QUEUED publishes nothing (the queue lock orders the queue).
-                match self.state.compare_exchange(state, new, Acquire, Relaxed) {
-                    Ok(_) if acquired => return,
-                    Ok(_) => break,
-                    Err(actual) => state = actual,
-                }
-            }
-            waiters.push(&waiter, ());
-        }
-        // Handed over: DONE's Acquire pairs with the unlocker's Release, after its critical
-        // section.
-        waiter.wait(None);
+        // A free lock has no waiters (unlocking with waiters hands over), so take it if free.
+        acquire_or_wait(&self.state, &self.waiters, QUEUED, (), |state| {
+            (state & LOCKED == 0).then(|| state | LOCKED)
+        });
     }
 
     /// Releases the lock held by a guard that is going away.

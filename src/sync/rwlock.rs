@@ -28,9 +28,9 @@ use std::marker::PhantomData;
 use std::ops::{Deref, DerefMut};
 use std::sync::atomic::Ordering::{Acquire, Relaxed, Release};
 
-use super::{const_unless_loom, lock_queue, Poison};
+use super::{acquire_or_wait, const_unless_loom, lock_queue, Poison};
 use crate::loom::sync::atomic::AtomicUsize;
-use crate::wait::{WaitQueue, Waiter};
+use crate::wait::WaitQueue;
 use std::sync::{LockResult, TryLockError, TryLockResult};
 
 const WRITER: usize = 0b01;
@@ -219,29 +219,16 @@ impl<T: ?Sized> RwLock<T> {
 
     #[cold]
     fn lock_slow(&self, want: Want) {
-        let waiter = Waiter::new();
-        {
-            let mut waiters = lock_queue(&self.waiters);
-            let mut state = self.state.load(Relaxed);
-            loop {
-                let free = match want {
-                    Want::Read => state & (WRITER | QUEUED) == 0,
-                    Want::Write => state == 0,
-                };
-                let (new, acquired) = match (free, want) {
-                    (true, Want::Read) => (state + READER, true),
-                    (true, Want::Write) => (WRITER, true),
-                    (false, _) => (state | QUEUED, false),
-                };
-                match self.state.compare_exchange(state, new, Acquire, Relaxed) {
-                    Ok(_) if acquired => return,
-                    Ok(_) => break,
-                    Err(actual) => state = actual,
-                }
-            }
-            waiters.push(&waiter, want);
-        }
-        waiter.wait(None);
+        acquire_or_wait(
+            &self.state,
+            &self.waiters,
+            QUEUED,
+            want,
+            |state| match want {
+                Want::Read => (state & (WRITER | QUEUED) == 0).then(|| state + READER),
+                Want::Write => (state == 0).then_some(WRITER),
+            },
+        );
     }
 
     fn read_unlock(&self) {

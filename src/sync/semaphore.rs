@@ -18,9 +18,9 @@
 use std::fmt;
 use std::sync::atomic::Ordering::{Acquire, Relaxed, Release};
 
-use super::{const_unless_loom, lock_queue};
+use super::{acquire_or_wait, const_unless_loom, lock_queue};
 use crate::loom::sync::atomic::AtomicUsize;
-use crate::wait::{WaitQueue, Waiter};
+use crate::wait::WaitQueue;
 
 const QUEUED: usize = 1;
 const PERMIT: usize = 2;
@@ -139,25 +139,9 @@ impl Semaphore {
 
     #[cold]
     fn acquire_slow(&self) {
-        let waiter = Waiter::new();
-        {
-            let mut waiters = lock_queue(&self.waiters);
-            let mut state = self.state.load(Relaxed);
-            loop {
-                let (new, acquired) = if state & QUEUED == 0 && state >= PERMIT {
-                    (state - PERMIT, true)
-                } else {
-                    (state | QUEUED, false)
-                };
-                match self.state.compare_exchange(state, new, Acquire, Relaxed) {
-                    Ok(_) if acquired => return,
-                    Ok(_) => break,
-                    Err(actual) => state = actual,
-                }
-            }
-            waiters.push(&waiter, ());
-        }
-        waiter.wait(None);
+        acquire_or_wait(&self.state, &self.waiters, QUEUED, (), |state| {
+            (state & QUEUED == 0 && state >= PERMIT).then(|| state - PERMIT)
+        });
     }
 
     #[cold]
