@@ -170,7 +170,7 @@ impl<T: ?Sized> Mutex<T> {
     fn lock_slow(&self) {
         // A free lock has no waiters (unlocking with waiters hands over), so take it if free.
         acquire_or_wait(&self.state, &self.waiters, QUEUED, (), |state| {
-            (state & LOCKED == 0).then(|| state | LOCKED)
+            (state & LOCKED == 0).then_some(state | LOCKED)
         });
     }
 
