@@ -27,13 +27,17 @@
 //!    scheduling reference. If the CAS finds `NOTIFIED`, an unpark raced in during the
 //!    switch; the worker re-queues the task instead. Committing *after* the switch is what
 //!    makes it impossible for another thread to resume a task that is still running.
-//! 3. *unpark*: `swap(NOTIFIED)` (AcqRel). Previous `EMPTY`/`NOTIFIED`: the token is set,
-//!    nothing else to do. Previous `PARKED`: this caller now owns the forgotten scheduling
-//!    reference and queues the task (its home's inbox if pinned). Previous `BLOCKED`: wake
-//!    the futex.
-//! 4. *resume after a park*: the task swaps the state to `EMPTY` (Acquire, pairing with the
-//!    unparker's release), consuming the token that woke it. Unparks that arrived between
-//!    the wake and this swap collapse into that one token, as with std.
+//! 3. *unpark*: one CAS. From `PARKED` it moves straight to `EMPTY`: the unparker consumes
+//!    the token on the task's behalf and now owns the forgotten scheduling reference, so it
+//!    queues the task (its home's inbox if pinned). From `EMPTY`/`NOTIFIED` it sets
+//!    `NOTIFIED`: the token waits for the task. From `BLOCKED` it sets `NOTIFIED` and wakes
+//!    the futex. (AcqRel: Release publishes the unparker's writes; Acquire pairs with the
+//!    commit's Release.)
+//! 4. *resume after a park*: a task resumed by an unparker finds `EMPTY` and has nothing to
+//!    do. One the worker re-queued because its commit found `NOTIFIED` consumes that token
+//!    (`NOTIFIED → EMPTY`, Acquire). Any later unpark leaves a token behind, which at worst
+//!    makes the next park return early (callers re-check their condition, as with std). A
+//!    park therefore costs two locked instructions in all: the commit and the unpark.
 //!
 //! # Parking while panicking
 //!
@@ -86,35 +90,47 @@ pub(crate) fn commit(state: &AtomicU32) -> bool {
         .is_ok()
 }
 
-/// Transition 3: sets the token and returns the previous state, which tells the caller
-/// what else it owes (queue the task if `PARKED`, wake the futex if `BLOCKED`).
+/// Transition 3: hands over the token and returns the previous state, which tells the
+/// caller what else it owes (queue the task if `PARKED`, wake the futex if `BLOCKED`).
 #[inline]
 pub(crate) fn notify(state: &AtomicU32) -> u32 {
     // AcqRel: Release publishes the unparker's writes to the task; Acquire pairs with
-    // `commit`'s Release when the previous state is PARKED.
-    state.swap(NOTIFIED, AcqRel)
+    // `commit`'s Release when the previous state is PARKED. A RMW even when the token is
+    // already set, so that this unparker's own writes are published too.
+    let mut current = state.load(Relaxed);
+    loop {
+        let next = if current == PARKED { EMPTY } else { NOTIFIED };
+        match state.compare_exchange_weak(current, next, AcqRel, Relaxed) {
+            Ok(previous) => return previous,
+            Err(actual) => current = actual,
+        }
+    }
 }
 
-/// Transition 4: the resumed task consumes the token that woke it.
+/// Transition 4: a task resumed after its park consumes a token left by a racing unpark.
+/// A plain load when there is none (the usual case: its unparker already consumed it).
 #[inline]
 pub(crate) fn consume_token(state: &AtomicU32) {
-    // Acquire: pairs with the Release half of `notify`.
-    state.swap(EMPTY, Acquire);
+    // Acquire: pairs with the Release half of `notify` (the usual case gets its ordering
+    // from the queue the task came back through, which its unparker pushed it into).
+    if state.load(Acquire) == NOTIFIED {
+        state.swap(EMPTY, Acquire);
+    }
 }
 
-/// A handle that wakes one green thread or OS thread from [`park_current`].
+/// A handle that wakes one green thread or OS thread from [`park_current`]. (Not in the
+/// loom build: the modelled protocols wake through a borrowed [`Parker`].)
+#[cfg(not(loom))]
 #[derive(Clone)]
 pub(crate) enum Unparker {
-    #[cfg(not(loom))]
     Green(Arc<Task>),
     Thread(crate::loom::thread::Thread),
 }
 
+#[cfg(not(loom))]
 impl Unparker {
     /// The unparker of whoever is running now.
-    #[cfg_attr(loom, allow(dead_code))] // the loom build has no timers, its only other user
     pub(crate) fn current() -> Unparker {
-        #[cfg(not(loom))]
         if let Some(task) = current_task() {
             return Unparker::Green(task);
         }
@@ -123,7 +139,6 @@ impl Unparker {
 
     pub(crate) fn unpark(&self) {
         match self {
-            #[cfg(not(loom))]
             Unparker::Green(task) => unpark_task(task),
             Unparker::Thread(thread) => thread.unpark(),
         }
@@ -131,8 +146,8 @@ impl Unparker {
 }
 
 /// Who is running now, *borrowed*: for a green thread, its task without a new reference.
-/// A waiting party keeps one in its wait cell, and a waker turns it into an [`Unparker`]
-/// (taking the reference then), so a wait that nobody completes touches no reference count.
+/// A waiting party keeps one in its wait cell and a waker wakes it through that (see
+/// [`Parker::wake`]), so a wait touches no reference count at all.
 pub(crate) enum Parker {
     #[cfg(not(loom))]
     Green(std::ptr::NonNull<Task>),
@@ -148,23 +163,41 @@ impl Parker {
         Parker::Thread(crate::loom::thread::current())
     }
 
-    /// An owned unparker for the same party.
+    /// Transition 3 for the party this was taken from, without taking a reference: a green
+    /// thread's token is handed over in place, a thread is unparked. What is left to do (queue
+    /// a task that was parked) is in the returned [`Woken`], which holds no borrow of the
+    /// party, so the caller may let the party go before finishing the wake.
     ///
     /// # Safety
     ///
-    /// The party this was taken from is still waiting, so its task is alive (a waiting task
-    /// cannot finish; its scheduling reference is held by its worker or its park state).
-    pub(crate) unsafe fn unparker(&self) -> Unparker {
+    /// The party this was taken from is still waiting and cannot stop waiting until the
+    /// caller lets it (see [`crate::wait`]), so its task and thread handle are alive.
+    pub(crate) unsafe fn wake(&self) -> Woken {
         match self {
             #[cfg(not(loom))]
-            Parker::Green(task) => {
-                // SAFETY: alive by the caller's contract; we take a reference of our own.
-                unsafe {
-                    Arc::increment_strong_count(task.as_ptr());
-                    Unparker::Green(Arc::from_raw(task.as_ptr()))
-                }
+            // SAFETY: alive by the caller's contract.
+            Parker::Green(task) => Woken(wake_task(unsafe { task.as_ref() })),
+            Parker::Thread(thread) => {
+                thread.unpark();
+                Woken(
+                    #[cfg(not(loom))]
+                    None,
+                )
             }
-            Parker::Thread(thread) => Unparker::Thread(thread.clone()),
+        }
+    }
+}
+
+/// The second half of a wake: the scheduling reference of a task that was parked, which
+/// must be queued. Under loom there are no tasks.
+#[must_use = "a woken task must be scheduled"]
+pub(crate) struct Woken(#[cfg(not(loom))] Option<Arc<Task>>);
+
+impl Woken {
+    pub(crate) fn schedule(self) {
+        #[cfg(not(loom))]
+        if let Some(task) = self.0 {
+            scheduler::schedule_woken(task);
         }
     }
 }
@@ -235,16 +268,24 @@ pub(crate) fn commit_park(task: Arc<Task>) -> Option<Arc<Task>> {
 
 /// Transition 3.
 #[cfg(not(loom))]
-pub(crate) fn unpark_task(task: &Arc<Task>) {
+pub(crate) fn unpark_task(task: &Task) {
+    if let Some(task) = wake_task(task) {
+        scheduler::schedule_woken(task);
+    }
+}
+
+/// Transition 3 without queueing: returns the scheduling reference if the task was parked.
+#[cfg(not(loom))]
+fn wake_task(task: &Task) -> Option<Arc<Task>> {
     match notify(&task.park_state) {
-        PARKED => {
-            // SAFETY: we took the task out of PARKED, so the reference the worker forgot in
-            // `commit_park` is ours now, and no one else can claim it.
-            let scheduling_ref = unsafe { Arc::from_raw(Arc::as_ptr(task)) };
-            scheduler::schedule_woken(scheduling_ref);
+        // SAFETY: we took the task out of PARKED, so the reference the worker forgot in
+        // `commit_park` is ours now, and no one else can claim it.
+        PARKED => Some(unsafe { Arc::from_raw(task) }),
+        BLOCKED => {
+            sys::futex_wake_all(&task.park_state);
+            None
         }
-        BLOCKED => sys::futex_wake_all(&task.park_state),
-        _ => {}
+        _ => None,
     }
 }
 

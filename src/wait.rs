@@ -19,14 +19,22 @@
 //!
 //! 1. *claim* (a waker, holding the lock of a queue that holds a ref to the cell): CAS
 //!    `WAITING → CLAIMED(token)`. At most one claim or abort ever succeeds. The winner
-//!    removes the ref from its queue, moves the result (a value into or out of the owner's
-//!    slot) still under the lock, then — after unlocking — stores `DONE(token)` (Release)
-//!    and unparks the owner through a clone of its unparker taken before that store.
+//!    removes the ref from its queue and moves the result (a value into or out of the owner's
+//!    slot) still under the lock. After unlocking it wakes the owner (hands over its park
+//!    token) and only then stores `DONE(token)` (Release); if the owner was parked, the
+//!    waker queues it after that store, holding the scheduling reference the wake gave it.
 //! 2. *abort* (the owner): CAS `WAITING → ABORTED`. On success no waker will ever complete
 //!    the wait; the owner then removes its refs from every queue, under each queue's lock.
 //!    On failure a waker claimed it first, and the owner waits for `DONE`.
 //! 3. *wait* (the owner): park until the state is `DONE`, or the deadline passes and abort
-//!    succeeds. Spurious wake-ups and stale unpark tokens only cause a re-check.
+//!    succeeds. Spurious wake-ups and stale unpark tokens only cause a re-check. An owner
+//!    that finds `CLAIMED` spins and yields (it was woken, or is about to be, and `DONE` is
+//!    the waker's next store), so it never parks with nobody left to unpark it.
+//!
+//! Waking *before* `DONE` is what lets the waker use the owner's borrowed [`Parker`]
+//! without taking a reference to its task: until `DONE` the owner cannot leave, so its task
+//! and its stack are alive; after `DONE` the waker touches neither. (Waking after `DONE`
+//! would need a reference of its own, two locked instructions per wake.)
 //!
 //! # Why the cell may live on the owner's stack
 //!
@@ -50,7 +58,7 @@ use std::sync::atomic::Ordering::{Acquire, Relaxed, Release};
 use std::time::Instant;
 
 use crate::loom::sync::atomic::AtomicUsize;
-use crate::park::{self, Parker, Unparker};
+use crate::park::{self, Parker};
 
 const WAITING: usize = 0;
 const ABORTED: usize = 1;
@@ -104,8 +112,9 @@ impl Waiter {
             let state = self.state.load(Acquire);
             match state & TAG_MASK {
                 TAG_DONE => return Some(state >> TOKEN_SHIFT),
-                // The claimer is between its claim and DONE; it unparks us after DONE.
-                TAG_CLAIMED => park::park_current(),
+                // The claimer is between its claim and DONE, and has woken us or is about to:
+                // DONE follows within a few instructions.
+                TAG_CLAIMED => spin_for_done(),
                 _ => match deadline {
                     None => park::park_current(),
                     Some(deadline) if expired(deadline, timed_parks) => {
@@ -136,9 +145,9 @@ impl std::fmt::Debug for Waiter {
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub(crate) struct WaiterRef(NonNull<Waiter>);
 
-// SAFETY: a `WaiterRef` is only dereferenced under the lock of the queue holding it, while
-// the protocol in the module docs keeps the waiter alive; the `Waiter`'s fields are an
-// atomic and a `Parker`, which wakers only turn into an owned `Unparker`.
+// SAFETY: a `WaiterRef` is only dereferenced under the lock of the queue holding it, or by
+// the claimer before it stores DONE, while the protocol in the module docs keeps the waiter
+// alive; wakers only touch the `Waiter`'s atomic and wake through its `Parker`.
 unsafe impl Send for WaiterRef {}
 // SAFETY: as for `Send`: shared access only touches the atomic and the parker.
 unsafe impl Sync for WaiterRef {}
@@ -165,28 +174,30 @@ impl WaiterRef {
             )
             .ok()?;
         Some(Claimed {
-            state: NonNull::from(&waiter.state),
+            waiter: self.0,
             done: (token << TOKEN_SHIFT) | TAG_DONE,
-            // SAFETY: the state was WAITING, so the owner is still waiting.
-            unparker: unsafe { waiter.parker.unparker() },
         })
     }
 }
 
-/// A won claim: dropping it stores `DONE` and wakes the owner.
+/// A won claim: dropping it wakes the owner and then stores `DONE`.
 pub(crate) struct Claimed {
-    state: NonNull<AtomicUsize>,
+    waiter: NonNull<Waiter>,
     done: usize,
-    unparker: Unparker,
 }
 
 impl Drop for Claimed {
     fn drop(&mut self) {
         // SAFETY: the owner cannot leave while its state is CLAIMED (it waits for DONE), so
-        // the cell is alive up to and including this store, and we never touch it after.
+        // the cell, its parker and the party it names are alive up to and including the
+        // DONE store; we never touch them after it.
+        let waiter = unsafe { self.waiter.as_ref() };
+        // SAFETY: as above: the owner is still waiting.
+        let woken = unsafe { waiter.parker.wake() };
         // Release: publishes the result written into the owner's slot.
-        unsafe { self.state.as_ref() }.store(self.done, Release);
-        self.unparker.unpark();
+        waiter.state.store(self.done, Release);
+        // A parked owner can only run once this queues it, which is after the store.
+        woken.schedule();
     }
 }
 
@@ -194,6 +205,22 @@ impl std::fmt::Debug for Claimed {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Claimed").field("done", &self.done).finish()
     }
+}
+
+/// Waits a moment for a claimer to finish; called in a loop that re-checks the state.
+#[cfg(not(loom))]
+fn spin_for_done() {
+    for _ in 0..32 {
+        std::hint::spin_loop();
+    }
+    // The claimer may have been preempted mid-claim, or (if our wake was a stale token) be
+    // a green thread of this very worker that has not dropped its claim yet: let it run.
+    crate::coroutine::yield_now();
+}
+
+#[cfg(loom)]
+fn spin_for_done() {
+    crate::loom::thread::yield_now();
 }
 
 /// The deadline of `timeout` from now; `None` if it is too far away to express.
