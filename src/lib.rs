@@ -80,6 +80,8 @@ mod scheduler;
 #[cfg(not(loom))]
 mod scope;
 #[cfg(not(loom))]
+mod spin;
+#[cfg(not(loom))]
 mod stack;
 #[cfg(not(loom))]
 mod stats;

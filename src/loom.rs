@@ -15,7 +15,8 @@
 
 #[cfg(not(loom))]
 pub(crate) mod sync {
-    pub(crate) use std::sync::{Mutex, MutexGuard};
+    pub(crate) use crate::spin::{SpinGuard, SpinLock};
+    pub(crate) use std::sync::Mutex;
 
     pub(crate) mod atomic {
         pub(crate) use std::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize};
@@ -25,6 +26,21 @@ pub(crate) mod sync {
 #[cfg(loom)]
 pub(crate) mod sync {
     pub(crate) use loom::sync::{Mutex, MutexGuard};
+
+    /// The model of [`crate::spin::SpinLock`]: loom's mutex, which explores the same
+    /// orderings of critical sections.
+    pub(crate) struct SpinLock<T>(Mutex<T>);
+    pub(crate) type SpinGuard<'a, T> = MutexGuard<'a, T>;
+
+    impl<T> SpinLock<T> {
+        pub(crate) fn new(value: T) -> SpinLock<T> {
+            SpinLock(Mutex::new(value))
+        }
+
+        pub(crate) fn lock(&self) -> SpinGuard<'_, T> {
+            self.0.lock().unwrap()
+        }
+    }
 
     pub(crate) mod atomic {
         pub(crate) use loom::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize};

@@ -21,7 +21,7 @@ use std::ptr::NonNull;
 use std::sync::atomic::Ordering::{AcqRel, Relaxed};
 
 use crate::loom::sync::atomic::AtomicUsize;
-use crate::loom::sync::{Mutex, MutexGuard};
+use crate::loom::sync::{SpinGuard, SpinLock};
 use crate::wait::{Claimed, Waiter, WaiterRef};
 
 /// A queued party: who waits, for which operation, and where its value is (or goes).
@@ -54,7 +54,7 @@ pub(crate) enum Stuck {
 }
 
 pub(crate) struct Channel<T> {
-    inner: Mutex<Inner<T>>,
+    inner: SpinLock<Inner<T>>,
     /// `None`: unbounded. `Some(0)`: rendezvous.
     cap: Option<usize>,
     pub(crate) senders: AtomicUsize,
@@ -66,7 +66,7 @@ impl<T> Channel<T> {
         // Pre-size small buffers; a huge capacity grows on demand instead of up front.
         let initial = cap.unwrap_or(0).min(1024);
         Channel {
-            inner: Mutex::new(Inner {
+            inner: SpinLock::new(Inner {
                 buffer: VecDeque::with_capacity(initial),
                 receivers: VecDeque::new(),
                 senders: VecDeque::new(),
@@ -82,13 +82,11 @@ impl<T> Channel<T> {
         self.cap
     }
 
-    fn lock(&self) -> MutexGuard<'_, Inner<T>> {
-        // The lock is never held across a park or user code (values are only moved under
-        // it, and `T`'s destructors run after unlocking), so poisoning cannot happen short
-        // of an allocation failure; recover the data rather than propagate a panic.
-        self.inner
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    /// The channel's one lock (a [`crate::spin::SpinLock`]): never held across a park or
+    /// user code; values are only moved under it, and `T`'s destructors run after unlocking.
+    #[inline]
+    fn lock(&self) -> SpinGuard<'_, Inner<T>> {
+        self.inner.lock()
     }
 
     pub(crate) fn len(&self) -> usize {

@@ -32,7 +32,7 @@ use std::sync::{LockResult, PoisonError};
 /// assert!(*guard);
 /// ```
 pub struct Condvar {
-    waiters: crate::loom::sync::Mutex<WaitQueue<()>>,
+    waiters: crate::loom::sync::SpinLock<WaitQueue<()>>,
 }
 
 /// Whether a timed wait on a [`Condvar`] ended by timing out.
@@ -51,7 +51,7 @@ impl Condvar {
         /// A new condition variable.
         pub fn new() -> Condvar {
             Condvar {
-                waiters: crate::loom::sync::Mutex::new(WaitQueue::new()),
+                waiters: crate::loom::sync::SpinLock::new(WaitQueue::new()),
             }
         }
     }

@@ -105,12 +105,13 @@ impl Poison {
     }
 }
 
-/// Locks an internal queue. Internal locks are held for a few instructions and never across
-/// user code or a park, so a poisoned one still holds consistent data.
+/// Locks an internal queue (a [`crate::spin::SpinLock`]: held for a few instructions, never
+/// across user code or a park).
+#[inline]
 pub(crate) fn lock_queue<T>(
-    queue: &crate::loom::sync::Mutex<T>,
-) -> crate::loom::sync::MutexGuard<'_, T> {
-    queue.lock().unwrap_or_else(PoisonError::into_inner)
+    queue: &crate::loom::sync::SpinLock<T>,
+) -> crate::loom::sync::SpinGuard<'_, T> {
+    queue.lock()
 }
 
 /// The slow path every lock here shares. Under the queue lock, either take the lock now
@@ -123,7 +124,7 @@ pub(crate) fn lock_queue<T>(
 /// succeed only while `queued` is clear.
 pub(crate) fn acquire_or_wait<K>(
     state: &crate::loom::sync::atomic::AtomicUsize,
-    queue: &crate::loom::sync::Mutex<crate::wait::WaitQueue<K>>,
+    queue: &crate::loom::sync::SpinLock<crate::wait::WaitQueue<K>>,
     queued: usize,
     kind: K,
     take: impl Fn(usize) -> Option<usize>,

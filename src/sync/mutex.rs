@@ -61,7 +61,7 @@ const QUEUED: usize = 0b10;
 pub struct Mutex<T: ?Sized> {
     state: AtomicUsize,
     poison: Poison,
-    waiters: crate::loom::sync::Mutex<WaitQueue<()>>,
+    waiters: crate::loom::sync::SpinLock<WaitQueue<()>>,
     data: UnsafeCell<T>,
 }
 
@@ -90,7 +90,7 @@ impl<T> Mutex<T> {
             Mutex {
                 state: AtomicUsize::new(0),
                 poison: Poison::new(),
-                waiters: crate::loom::sync::Mutex::new(WaitQueue::new()),
+                waiters: crate::loom::sync::SpinLock::new(WaitQueue::new()),
                 data: UnsafeCell::new(value),
             }
         }

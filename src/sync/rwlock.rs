@@ -60,7 +60,7 @@ enum Want {
 pub struct RwLock<T: ?Sized> {
     state: AtomicUsize,
     poison: Poison,
-    waiters: crate::loom::sync::Mutex<WaitQueue<Want>>,
+    waiters: crate::loom::sync::SpinLock<WaitQueue<Want>>,
     data: UnsafeCell<T>,
 }
 
@@ -98,7 +98,7 @@ impl<T> RwLock<T> {
             RwLock {
                 state: AtomicUsize::new(0),
                 poison: Poison::new(),
-                waiters: crate::loom::sync::Mutex::new(WaitQueue::new()),
+                waiters: crate::loom::sync::SpinLock::new(WaitQueue::new()),
                 data: UnsafeCell::new(value),
             }
         }

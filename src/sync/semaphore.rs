@@ -49,7 +49,7 @@ const PERMIT: usize = 2;
 /// ```
 pub struct Semaphore {
     state: AtomicUsize,
-    waiters: crate::loom::sync::Mutex<WaitQueue<()>>,
+    waiters: crate::loom::sync::SpinLock<WaitQueue<()>>,
 }
 
 /// One permit of a [`Semaphore`]; released when dropped.
@@ -72,7 +72,7 @@ impl Semaphore {
             assert!(permits <= Semaphore::MAX_PERMITS, "Semaphore::new: too many permits");
             Semaphore {
                 state: AtomicUsize::new(permits << 1),
-                waiters: crate::loom::sync::Mutex::new(WaitQueue::new()),
+                waiters: crate::loom::sync::SpinLock::new(WaitQueue::new()),
             }
         }
     }
