@@ -2,6 +2,9 @@
 //!
 //! `switch_count yield N`: one green thread on one worker calls `yield_now` N times.
 //! `switch_count spawn N`: one green thread on one worker spawns and joins N green threads.
+//! `switch_count pingpong N`: two green threads on one worker bounce a value N times
+//! through two unbounded channels.
+//! `switch_count yield10 N`: ten green threads on one worker yield N times in all.
 //! `switch_count raw N`:   N raw corosensei resume+suspend round trips (the floor).
 //! Count two sizes and subtract to cancel start-up costs.
 
@@ -28,6 +31,38 @@ fn main() {
                 }
             });
         }
+        "pingpong" => {
+            weft::Config::new().workers(1).apply().unwrap();
+            weft::run(move || {
+                let (ping_tx, ping_rx) = weft::chan::unbounded::<u64>();
+                let (pong_tx, pong_rx) = weft::chan::unbounded::<u64>();
+                let echo = weft::spawn(move || {
+                    for value in ping_rx.iter() {
+                        pong_tx.send(value).unwrap();
+                    }
+                });
+                for i in 0..n {
+                    ping_tx.send(i).unwrap();
+                    pong_rx.recv().unwrap();
+                }
+                drop(ping_tx);
+                echo.join().unwrap();
+            });
+        }
+        "yield10" => {
+            weft::Config::new().workers(1).apply().unwrap();
+            weft::run(move || {
+                weft::scope(|s| {
+                    for _ in 0..10 {
+                        s.spawn(move || {
+                            for _ in 0..n / 10 {
+                                weft::yield_now();
+                            }
+                        });
+                    }
+                });
+            });
+        }
         "raw" => {
             let mut coroutine = Coroutine::new(|yielder, ()| loop {
                 yielder.suspend(());
@@ -38,6 +73,6 @@ fn main() {
                 }
             }
         }
-        other => panic!("unknown mode {other}: expected yield, spawn or raw"),
+        other => panic!("unknown mode {other}: expected yield, yield10, spawn, pingpong or raw"),
     }
 }
