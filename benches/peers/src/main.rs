@@ -1,0 +1,131 @@
+//! weft next to its peers: the same scenarios on weft, may, tokio (both schedulers) and plain
+//! std threads, one process per runtime, one table at the end.
+//!
+//! ```text
+//! weft-peers micro RUNTIME               yield, yield_10, spawn_join, ping_pong (ns per op)
+//! weft-peers echo-server RUNTIME ADDR    a 4 KiB-buffer echo server, until killed
+//! weft-peers http-server RUNTIME ADDR    a keep-alive "Hello, world!" server, until killed
+//! weft-peers echo-load ADDR CONNS SECS   the one load generator for every echo server
+//! weft-peers table RESULTS.tsv           the markdown table, with each ratio to weft
+//! ```
+//!
+//! RUNTIME is one of `weft`, `may`, `tokio-ct` (current_thread), `tokio-mt` (multi_thread) and
+//! `std` (one OS thread per task); `http-server` also takes `may_minihttp`. `run.sh` drives it
+//! all. Every output line of `micro` and `echo-load` is `scenario<TAB>ns-per-op`.
+
+mod http;
+mod load;
+mod rt_may;
+mod rt_std;
+mod rt_tokio;
+mod rt_weft;
+mod table;
+
+use std::net::SocketAddr;
+use std::process::exit;
+use std::time::Duration;
+
+/// Worker threads for every multi-threaded server, and for tokio-mt's micro scenarios
+/// (`PEERS_WORKERS`, default 2). The micro scenarios of weft and may run on one worker, as the
+/// design's table does.
+pub fn server_workers() -> usize {
+    std::env::var("PEERS_WORKERS")
+        .ok()
+        .map(|v| {
+            v.parse()
+                .ok()
+                .filter(|&n| n > 0)
+                .unwrap_or_else(|| fail(&format!("PEERS_WORKERS={v}: want a positive integer")))
+        })
+        .unwrap_or(2)
+}
+
+/// Time per operation of `run(iters)`, which performs `iters` operations and returns the time
+/// they took: calibrates `iters` to ~100 ms a sample, then returns the median of 7 samples.
+pub fn per_op(mut run: impl FnMut(u64) -> Duration) -> f64 {
+    let mut iters = 16u64;
+    let one = loop {
+        let took = run(iters);
+        if took >= Duration::from_millis(20) {
+            break took.as_secs_f64() / iters as f64;
+        }
+        iters *= 2;
+    };
+    let iters = ((0.1 / one) as u64).max(1);
+    let mut samples: Vec<f64> = (0..7)
+        .map(|_| run(iters).as_secs_f64() * 1e9 / iters as f64)
+        .collect();
+    samples.sort_by(f64::total_cmp);
+    samples[samples.len() / 2]
+}
+
+/// Prints one result line.
+pub fn report(scenario: &str, ns: f64) {
+    println!("{scenario}\t{ns:.1}");
+}
+
+fn fail(message: &str) -> ! {
+    eprintln!("weft-peers: {message}");
+    exit(2)
+}
+
+fn addr(arg: Option<&String>) -> SocketAddr {
+    let arg = arg.unwrap_or_else(|| fail("missing ADDR (e.g. 127.0.0.1:7001)"));
+    arg.parse()
+        .unwrap_or_else(|e| fail(&format!("ADDR {arg}: {e}")))
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let arg = |i: usize| args.get(i);
+    let runtime = || arg(1).map(String::as_str).unwrap_or("");
+    match arg(0).map(String::as_str) {
+        Some("micro") => match runtime() {
+            "weft" => rt_weft::micro(),
+            "may" => rt_may::micro(),
+            "tokio-ct" => rt_tokio::micro(rt_tokio::Flavor::CurrentThread),
+            "tokio-mt" => rt_tokio::micro(rt_tokio::Flavor::MultiThread),
+            "std" => rt_std::micro(),
+            other => fail(&format!("micro: unknown runtime {other:?}")),
+        },
+        Some(kind @ ("echo-server" | "http-server")) => {
+            let addr = addr(arg(2));
+            let http = kind == "http-server";
+            match runtime() {
+                "weft" => rt_weft::serve(addr, http),
+                "may" => rt_may::serve(addr, http),
+                "may_minihttp" if http => rt_may::serve_minihttp(addr),
+                "tokio-ct" => rt_tokio::serve(rt_tokio::Flavor::CurrentThread, addr, http),
+                "tokio-mt" => rt_tokio::serve(rt_tokio::Flavor::MultiThread, addr, http),
+                "std" => rt_std::serve(addr, http),
+                other => fail(&format!("{kind}: unknown runtime {other:?}")),
+            }
+        }
+        Some("echo-load") => {
+            let addr = addr(arg(1));
+            let number = |i: usize, what: &str| -> u64 {
+                arg(i)
+                    .and_then(|s| s.parse().ok())
+                    .filter(|&n| n > 0)
+                    .unwrap_or_else(|| {
+                        fail(&format!("echo-load: {what} must be a positive integer"))
+                    })
+            };
+            let conns = number(2, "CONNS") as usize;
+            let secs = number(3, "SECS");
+            match load::run(addr, conns, Duration::from_secs(secs)) {
+                Ok(ns) => report(&format!("echo_{conns}"), ns),
+                Err(e) => fail(&format!("echo-load against {addr}: {e}")),
+            }
+        }
+        Some("table") => {
+            let path = arg(1).unwrap_or_else(|| fail("table: missing RESULTS.tsv"));
+            let text = std::fs::read_to_string(path)
+                .unwrap_or_else(|e| fail(&format!("table: {path}: {e}")));
+            print!("{}", table::render(&text));
+        }
+        _ => fail(
+            "usage: weft-peers micro|echo-server|http-server|echo-load|table … (see src/main.rs)",
+        ),
+    }
+}
