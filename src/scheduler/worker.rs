@@ -23,7 +23,8 @@
 //! 5. A timeout-0 poll of the reactor, if it exists and nobody else is polling: IO that
 //!    completed may have made green threads runnable. (Busy workers also poll every
 //!    [`GLOBAL_CHECK_INTERVAL`] ticks, with step 1.)
-//! 6. Search: steal from the other workers (random start) for a bounded spin.
+//! 6. Search: steal from the other workers (random start) for a bounded spin, polling the
+//!    reactor (timeout 0) each round; skipped when every other worker sleeps.
 //! 7. Sleep (see [`super::idle`] for the protocol that makes this safe), then start again.
 //!    The first worker to sleep sleeps in `epoll_wait` as the reactor's blocking poller;
 //!    the others sleep on their thread token. [`Worker::wake`] knows which is which.
@@ -327,8 +328,9 @@ impl Local {
         local.or_else(|| self.pop_injector())
     }
 
-    /// Step 5: completed IO or due timers may have woken green threads; if the poll woke
-    /// any, look again (they are queued here or in other workers' inboxes).
+    /// Step 5, and each round of step 6: completed IO or due timers may have woken green
+    /// threads; if the poll woke any, look again (they are queued here or in other workers'
+    /// inboxes).
     fn poll_reactor(&self) -> Option<Arc<Task>> {
         let woken = reactor::try_get().and_then(|r| r.poll_now()).unwrap_or(0);
         if woken == 0 {
@@ -361,16 +363,31 @@ impl Local {
         }
     }
 
-    /// Step 5: spin on steals for a while; `None` means "go to sleep".
+    /// Step 6: spin on steals for a while; `None` means "go to sleep".
+    ///
+    /// Only while another worker is awake: a sleeping worker produces nothing to steal, and
+    /// what plain threads and the reactor produce reaches a sleeper anyway (the wake protocol
+    /// in [`super::idle`], and the blocking poller). With one worker, or all others asleep, a
+    /// spin would only delay the sleep in `epoll_wait` that notices IO soonest.
     fn search(&self) -> Option<Arc<Task>> {
+        let idle = &self.runtime.idle;
         if !self.searching.get() {
-            if !self.runtime.idle.try_start_searching() {
+            if idle.num_sleeping() + 1 >= self.runtime.workers.len() {
+                return None;
+            }
+            if !idle.try_start_searching() {
                 return None;
             }
             self.searching.set(true);
         }
         for round in 0..SEARCH_ROUNDS {
             if let Some(task) = self.steal_round() {
+                return Some(task);
+            }
+            // IO that completes while we spin must not wait for the spin to end (a request
+            // on an idle server would otherwise wait out the whole search): one timeout-0
+            // `epoll_wait` a round, unless another worker holds the poller role.
+            if let Some(task) = self.poll_reactor() {
                 return Some(task);
             }
             if round < SPIN_ROUNDS {
