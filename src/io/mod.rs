@@ -5,7 +5,7 @@
 
 pub(crate) mod source;
 
-pub(crate) use source::Source;
+pub(crate) use source::{note_timeouts_in_use, Source};
 
 use std::fmt;
 use std::io::{self, IoSlice, IoSliceMut, Read, Write};

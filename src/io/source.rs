@@ -6,6 +6,7 @@ use std::marker::PhantomData;
 use std::mem::ManuallyDrop;
 use std::ops::Deref;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, IntoRawFd, OwnedFd, RawFd};
+use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 use std::sync::{Mutex, OnceLock};
 use std::time::Duration;
 
@@ -26,6 +27,20 @@ pub(crate) struct Source {
 /// Serialises the rare late registrations, so two threads cannot both register one fd.
 static LATE_REGISTRATION: Mutex<()> = Mutex::new(());
 
+/// Whether any socket in the process may carry a read or write timeout: set when one is set
+/// through weft, or an fd arrives from outside (a `From<std::…>` or `FromRawFd` conversion,
+/// which may bring `SO_RCVTIMEO`/`SO_SNDTIMEO` with it). Until then a read or write that
+/// would block skips the `getsockopt` that asks for the timeout: one syscall saved on every
+/// wait of a server that uses no timeouts. Relaxed: a flag set before the timeout itself
+/// (`setsockopt`) by the thread that sets it; another thread racing with that call may miss
+/// the timeout for one wait, as it could miss it in any order of the two calls.
+static TIMEOUTS_IN_USE: AtomicBool = AtomicBool::new(false);
+
+/// Records that some socket may now have a timeout (see [`TIMEOUTS_IN_USE`]).
+pub(crate) fn note_timeouts_in_use() {
+    TIMEOUTS_IN_USE.store(true, Relaxed);
+}
+
 impl Source {
     /// Takes ownership of `fd`, makes it non-blocking and registers it.
     pub(crate) fn new(fd: OwnedFd) -> io::Result<Source> {
@@ -44,6 +59,7 @@ impl Source {
 
     /// Like [`new`](Self::new), but a failed registration is deferred to first use.
     pub(crate) fn new_infallible(fd: OwnedFd) -> Source {
+        note_timeouts_in_use();
         let _ = sys::fdio::set_nonblocking(fd.as_raw_fd());
         let registration = OnceLock::new();
         if let Ok(r) = Registration::new(fd.as_raw_fd()) {
@@ -78,13 +94,31 @@ impl Source {
         self.reg()?.io(dir, timeout, what, op)
     }
 
+    /// The socket's timeout as `get` reads it, or `None` without a syscall when no socket in
+    /// the process can have one.
+    fn timeout(
+        &self,
+        get: impl FnOnce(&socket2::Socket) -> io::Result<Option<Duration>>,
+    ) -> io::Result<Option<Duration>> {
+        if TIMEOUTS_IN_USE.load(Relaxed) {
+            get(&self.sock())
+        } else {
+            Ok(None)
+        }
+    }
+
     /// Reads with the socket's `SO_RCVTIMEO` as the timeout.
     pub(crate) fn read_io<R>(
         &self,
         what: &str,
         op: impl FnMut() -> io::Result<R>,
     ) -> io::Result<R> {
-        self.io(Direction::Read, || self.sock().read_timeout(), what, op)
+        self.io(
+            Direction::Read,
+            || self.timeout(|s| s.read_timeout()),
+            what,
+            op,
+        )
     }
 
     /// Writes with the socket's `SO_SNDTIMEO` as the timeout.
@@ -93,7 +127,12 @@ impl Source {
         what: &str,
         op: impl FnMut() -> io::Result<R>,
     ) -> io::Result<R> {
-        self.io(Direction::Write, || self.sock().write_timeout(), what, op)
+        self.io(
+            Direction::Write,
+            || self.timeout(|s| s.write_timeout()),
+            what,
+            op,
+        )
     }
 
     /// A borrowed std (or socket2) object over the same fd, for the many calls that do not

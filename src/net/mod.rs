@@ -144,6 +144,7 @@ macro_rules! timeout_methods {
             &self,
             timeout: Option<std::time::Duration>,
         ) -> std::io::Result<()> {
+            crate::io::note_timeouts_in_use();
             self.std().set_read_timeout(timeout)
         }
 
@@ -153,6 +154,7 @@ macro_rules! timeout_methods {
             &self,
             timeout: Option<std::time::Duration>,
         ) -> std::io::Result<()> {
+            crate::io::note_timeouts_in_use();
             self.std().set_write_timeout(timeout)
         }
 
