@@ -111,8 +111,8 @@ impl Idle {
         Some(index)
     }
 
-    /// How many workers sleep (or are about to); a heuristic for whether spinning can pay.
-    pub(crate) fn num_sleeping(&self) -> usize {
+    #[cfg(test)]
+    fn num_sleeping(&self) -> usize {
         self.num_sleeping.load(Relaxed)
     }
 
