@@ -50,7 +50,7 @@ pub(crate) struct Task {
     /// Index of the worker that first ran the task, or [`NO_HOME`].
     ///
     /// Written once, by that worker, before the first resume; read by unparkers only after they
-    /// took the task out of `PARKED` with an acquiring swap that pairs with the worker's
+    /// took the task out of `PARKED` with an acquiring CAS that pairs with the worker's
     /// releasing commit of the park, which follows the write. Relaxed accesses are therefore
     /// enough: the happens-before comes from `park_state`.
     pub(crate) home: AtomicUsize,
