@@ -7,15 +7,10 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+mod common;
+
 use corosensei::{Coroutine, CoroutineResult};
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
-
-fn one_worker() {
-    weft::Config::new()
-        .workers(1)
-        .apply()
-        .expect("configure before the first spawn");
-}
 
 /// Runs `f(iters)` inside a green thread and returns the time it measured.
 fn in_green_thread(iters: u64, f: fn(u64) -> Duration) -> Duration {
@@ -52,20 +47,7 @@ fn yield_now(c: &mut Criterion) {
     // Ten green threads yielding round-robin (tokio's yield_many shape); per yield.
     group.bench_function("yield_many_10", |b| {
         b.iter_custom(|iters| {
-            in_green_thread(iters, |iters| {
-                let per_thread = iters / 10 + 1;
-                let start = Instant::now();
-                weft::scope(|s| {
-                    for _ in 0..10 {
-                        s.spawn(move || {
-                            for _ in 0..per_thread {
-                                weft::yield_now();
-                            }
-                        });
-                    }
-                });
-                start.elapsed() * (iters as u32).max(1) / ((per_thread * 10) as u32).max(1)
-            })
+            in_green_thread(iters, |iters| common::spread(iters, 10, weft::yield_now))
         })
     });
     group.finish();
@@ -132,16 +114,9 @@ fn spawn_join(c: &mut Criterion) {
     group.finish();
 }
 
-fn config() -> Criterion {
-    one_worker();
-    Criterion::default()
-        .warm_up_time(Duration::from_millis(500))
-        .measurement_time(Duration::from_secs(2))
-}
-
 criterion_group! {
     name = benches;
-    config = config();
+    config = common::config(1);
     targets = raw_switch, yield_now, spawn_join
 }
 criterion_main!(benches);

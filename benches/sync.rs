@@ -6,19 +6,11 @@
 
 mod common;
 
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use weft::chan::{self, Receiver, Sender};
 use weft::sync::Mutex;
-
-fn one_worker() {
-    weft::Config::new()
-        .workers(1)
-        .apply()
-        .expect("configure before the first spawn");
-}
 
 /// Two green threads on one worker bounce a message `iters` times.
 fn ping_pong(iters: u64, make: fn() -> (Sender<u64>, Receiver<u64>)) -> Duration {
@@ -67,38 +59,21 @@ fn mutexes(c: &mut Criterion) {
     group.bench_function("handoff_4_green_threads", |b| {
         b.iter_custom(|iters| {
             weft::run(move || {
-                let lock = Arc::new(Mutex::new(0u64));
-                let per_thread = iters / 4 + 1;
-                let start = Instant::now();
-                weft::scope(|s| {
-                    for _ in 0..4 {
-                        let lock = lock.clone();
-                        s.spawn(move || {
-                            for _ in 0..per_thread {
-                                let mut n = lock.lock().unwrap();
-                                *n += 1;
-                                weft::yield_now();
-                            }
-                        });
-                    }
-                });
-                start.elapsed() * (iters as u32).max(1) / ((per_thread * 4) as u32).max(1)
+                let lock = Mutex::new(0u64);
+                common::spread(iters, 4, || {
+                    let mut n = lock.lock().unwrap();
+                    *n += 1;
+                    weft::yield_now();
+                })
             })
         })
     });
     group.finish();
 }
 
-fn config() -> Criterion {
-    one_worker();
-    Criterion::default()
-        .warm_up_time(Duration::from_millis(500))
-        .measurement_time(Duration::from_secs(2))
-}
-
 criterion_group! {
     name = benches;
-    config = config();
+    config = common::config(1);
     targets = channels, mutexes
 }
 criterion_main!(benches);

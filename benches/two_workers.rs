@@ -18,13 +18,6 @@ use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use weft::chan;
 use weft::sync::Mutex;
 
-fn two_workers() {
-    weft::Config::new()
-        .workers(2)
-        .apply()
-        .expect("configure before the first spawn");
-}
-
 /// Ping-pong over rendezvous channels, from whoever calls it.
 fn bounce(iters: u64) -> Duration {
     common::bounce(iters, || chan::bounded(0))
@@ -72,22 +65,7 @@ fn yield_now(c: &mut Criterion) {
     });
     // Ten yielders spread by stealing over both workers; per yield.
     group.bench_function("yield_many_10_2_workers", |b| {
-        b.iter_custom(|iters| {
-            weft::run(move || {
-                let each = iters.div_ceil(10);
-                let start = Instant::now();
-                weft::scope(|s| {
-                    for _ in 0..10 {
-                        s.spawn(move || {
-                            for _ in 0..each {
-                                weft::yield_now();
-                            }
-                        });
-                    }
-                });
-                start.elapsed().mul_f64(iters as f64 / (each * 10) as f64)
-            })
-        })
+        b.iter_custom(|iters| weft::run(move || common::spread(iters, 10, weft::yield_now)))
     });
     group.finish();
 }
@@ -261,37 +239,17 @@ fn contended_mutex(c: &mut Criterion) {
     group.bench_function("contended_4_green_threads_2_workers", |b| {
         b.iter_custom(|iters| {
             weft::run(move || {
-                let lock = Arc::new(Mutex::new(0u64));
-                let per_thread = iters / 4 + 1;
-                let start = Instant::now();
-                weft::scope(|s| {
-                    for _ in 0..4 {
-                        let lock = lock.clone();
-                        s.spawn(move || {
-                            for _ in 0..per_thread {
-                                *lock.lock().unwrap() += 1;
-                            }
-                        });
-                    }
-                });
-                start.elapsed() * (iters as u32).max(1) / ((per_thread * 4) as u32).max(1)
+                let lock = Mutex::new(0u64);
+                common::spread(iters, 4, || *lock.lock().unwrap() += 1)
             })
         })
     });
     group.finish();
 }
 
-fn config() -> Criterion {
-    two_workers();
-    Criterion::default()
-        .warm_up_time(Duration::from_millis(500))
-        .measurement_time(Duration::from_secs(2))
-        .sample_size(20)
-}
-
 criterion_group! {
     name = benches;
-    config = config();
+    config = common::config(2).sample_size(20);
     targets = yield_now, wake_latency, ping_pong, mpmc, contended_mutex
 }
 criterion_main!(benches);
