@@ -200,6 +200,8 @@ macro_rules! stream_io {
 
             fn write_vectored(&mut self, bufs: &[std::io::IoSlice<'_>]) -> std::io::Result<usize> {
                 let sock = self.source.sock();
+                // More than IOV_MAX buffers is EMSGSIZE from sendmsg: send the first ones.
+                let bufs = crate::sys::fdio::iov_capped(bufs);
                 self.source.write_io("write", || {
                     sock.send_vectored_with_flags(bufs, libc::MSG_NOSIGNAL)
                 })

@@ -147,16 +147,28 @@ pub(crate) fn write(fd: RawFd, buf: &[u8]) -> io::Result<usize> {
     syscall!(write(fd, buf.as_ptr().cast(), buf.len())).map(|n| n as usize)
 }
 
-/// `readv(2)`; `IoSliceMut` is ABI-compatible with `iovec` on Unix.
+/// The most buffers one vectored syscall takes (`IOV_MAX`; `UIO_MAXIOV` in the kernel).
+/// More is `EINVAL` from `readv`/`writev` and `EMSGSIZE` from `sendmsg`, so vectored calls
+/// pass at most this many and report a short transfer, as std does.
+pub(crate) const IOV_MAX: usize = 1024;
+
+/// `bufs` cut to the first [`IOV_MAX`] buffers.
+pub(crate) fn iov_capped<T>(bufs: &[T]) -> &[T] {
+    &bufs[..bufs.len().min(IOV_MAX)]
+}
+
+/// `readv(2)`; `IoSliceMut` is ABI-compatible with `iovec` on Unix. At most [`IOV_MAX`]
+/// buffers are filled.
 pub(crate) fn readv(fd: RawFd, bufs: &mut [io::IoSliceMut<'_>]) -> io::Result<usize> {
-    let count = bufs.len().min(libc::c_int::MAX as usize) as libc::c_int;
+    let count = bufs.len().min(IOV_MAX) as libc::c_int;
     // SAFETY: std guarantees IoSliceMut has iovec's layout; each describes a live buffer.
     syscall!(readv(fd, bufs.as_mut_ptr().cast(), count)).map(|n| n as usize)
 }
 
-/// `writev(2)`; `IoSlice` is ABI-compatible with `iovec` on Unix.
+/// `writev(2)`; `IoSlice` is ABI-compatible with `iovec` on Unix. At most [`IOV_MAX`]
+/// buffers are written.
 pub(crate) fn writev(fd: RawFd, bufs: &[io::IoSlice<'_>]) -> io::Result<usize> {
-    let count = bufs.len().min(libc::c_int::MAX as usize) as libc::c_int;
+    let count = bufs.len().min(IOV_MAX) as libc::c_int;
     // SAFETY: std guarantees IoSlice has iovec's layout; each describes a live buffer.
     syscall!(writev(fd, bufs.as_ptr().cast(), count)).map(|n| n as usize)
 }
