@@ -229,3 +229,34 @@ fn nonblocking_readable_and_read_with() {
         assert_eq!(n, 5);
     });
 }
+
+#[test]
+fn nonblocking_borrows_the_fd_it_wraps() {
+    // I/O safety: the wrapper borrows (or owns) the fd, so the fd cannot be closed, and its
+    // number reused by an unrelated socket, while the wrapper still lives; dropping the
+    // wrapper then deregisters and restores only the fd it wrapped. (A bare `RawFd` no
+    // longer compiles: see the compile_fail example on `NonBlocking`.)
+    use std::os::fd::{AsFd, AsRawFd};
+    common::workers(1);
+    common::watchdog(60, || {
+        let (reader, writer) = std::io::pipe().unwrap();
+        weft::run(|| {
+            let borrowed = NonBlocking::new(reader.as_fd()).unwrap();
+            let by_ref = NonBlocking::new(&writer).unwrap();
+            (&by_ref).write_all(b"via a borrow").unwrap();
+            let mut buf = [0u8; 12];
+            (&borrowed).read_exact(&mut buf).unwrap();
+            assert_eq!(&buf, b"via a borrow");
+            drop(borrowed);
+            drop(by_ref);
+            // SAFETY (test): F_GETFL on fds we own.
+            let flags = unsafe { libc::fcntl(reader.as_raw_fd(), libc::F_GETFL) };
+            assert_eq!(flags & libc::O_NONBLOCK, 0, "blocking mode restored");
+            // The owners are intact and can be wrapped again.
+            let again = NonBlocking::new(reader).unwrap();
+            (&writer).write_all(b"x").unwrap();
+            let mut one = [0u8; 1];
+            (&again).read_exact(&mut one).unwrap();
+        });
+    });
+}

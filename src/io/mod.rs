@@ -47,7 +47,37 @@ use crate::sys;
 /// assert_eq!(msg, "through a pipe");
 /// # Ok::<(), std::io::Error>(())
 /// ```
-pub struct NonBlocking<T: AsRawFd> {
+///
+/// # I/O safety
+///
+/// `T` must implement [`AsFd`]: an owned fd (`OwnedFd`, `File`, `ChildStdout`, a pipe end…),
+/// a [`BorrowedFd`] or a reference to an owner. The borrow checker then keeps the fd open for
+/// as long as the wrapper lives, so dropping the wrapper (which deregisters the fd and
+/// restores its flags) can never act on an unrelated fd that reused the number. A bare
+/// [`RawFd`] has no such guarantee and is refused:
+///
+/// ```compile_fail
+/// use std::os::fd::AsRawFd;
+/// let (reader, _writer) = std::io::pipe().unwrap();
+/// let raw = reader.as_raw_fd();
+/// let wrapped = weft::io::NonBlocking::new(raw); // RawFd is not AsFd
+/// ```
+///
+/// Borrowing works, and the wrapper must go before the owner can close the fd:
+///
+/// ```
+/// use std::os::fd::AsFd;
+/// use std::io::Write;
+///
+/// let (reader, writer) = std::io::pipe()?;
+/// let wrapped = weft::io::NonBlocking::new(writer.as_fd())?;
+/// (&wrapped).write_all(b"borrowed")?;
+/// drop(wrapped); // deregistered, flags restored; `writer` still owns the fd
+/// drop(writer);
+/// # drop(reader);
+/// # Ok::<(), std::io::Error>(())
+/// ```
+pub struct NonBlocking<T: AsFd> {
     // Declared first: deregistration happens before `inner` can close the fd.
     registration: Registration,
     inner: T,
@@ -55,10 +85,10 @@ pub struct NonBlocking<T: AsRawFd> {
     restore: Option<libc::c_int>,
 }
 
-impl<T: AsRawFd> NonBlocking<T> {
+impl<T: AsFd> NonBlocking<T> {
     /// Makes `inner`'s fd non-blocking and registers it with the reactor.
     pub fn new(inner: T) -> io::Result<NonBlocking<T>> {
-        let fd = inner.as_raw_fd();
+        let fd = inner.as_fd().as_raw_fd();
         let before = sys::fdio::set_nonblocking(fd)?;
         let restore = (before & libc::O_NONBLOCK == 0).then_some(before);
         match Registration::new(fd) {
@@ -94,7 +124,7 @@ impl<T: AsRawFd> NonBlocking<T> {
 
     fn restore_flags(&mut self) {
         if let Some(flags) = self.restore.take() {
-            let _ = sys::fdio::set_status_flags(self.inner.as_raw_fd(), flags);
+            let _ = sys::fdio::set_status_flags(self.inner.as_fd().as_raw_fd(), flags);
         }
     }
 
@@ -118,7 +148,7 @@ impl<T: AsRawFd> NonBlocking<T> {
             let seen = self.registration.seq(dir);
             // Level check of the current state; an edge after it moves the sequence.
             if sys::fdio::poll_fd(
-                self.inner.as_raw_fd(),
+                self.inner.as_fd().as_raw_fd(),
                 events,
                 Some(std::time::Duration::ZERO),
             )? {
@@ -161,18 +191,18 @@ impl<T: AsRawFd> NonBlocking<T> {
     }
 
     fn fd(&self) -> RawFd {
-        self.inner.as_raw_fd()
+        self.inner.as_fd().as_raw_fd()
     }
 }
 
-impl<T: AsRawFd> Drop for NonBlocking<T> {
+impl<T: AsFd> Drop for NonBlocking<T> {
     fn drop(&mut self) {
         self.restore_flags();
         // `registration` then drops before `inner` (field order).
     }
 }
 
-impl<T: AsRawFd> Read for &NonBlocking<T> {
+impl<T: AsFd> Read for &NonBlocking<T> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         let fd = self.fd();
         self.registration.io(
@@ -194,7 +224,7 @@ impl<T: AsRawFd> Read for &NonBlocking<T> {
     }
 }
 
-impl<T: AsRawFd> Read for NonBlocking<T> {
+impl<T: AsFd> Read for NonBlocking<T> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         (&*self).read(buf)
     }
@@ -204,7 +234,7 @@ impl<T: AsRawFd> Read for NonBlocking<T> {
     }
 }
 
-impl<T: AsRawFd> Write for &NonBlocking<T> {
+impl<T: AsFd> Write for &NonBlocking<T> {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         let fd = self.fd();
         self.registration.io(
@@ -230,7 +260,7 @@ impl<T: AsRawFd> Write for &NonBlocking<T> {
     }
 }
 
-impl<T: AsRawFd> Write for NonBlocking<T> {
+impl<T: AsFd> Write for NonBlocking<T> {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         (&*self).write(buf)
     }
@@ -244,19 +274,19 @@ impl<T: AsRawFd> Write for NonBlocking<T> {
     }
 }
 
-impl<T: AsRawFd> AsRawFd for NonBlocking<T> {
+impl<T: AsFd> AsRawFd for NonBlocking<T> {
     fn as_raw_fd(&self) -> RawFd {
-        self.inner.as_raw_fd()
+        self.inner.as_fd().as_raw_fd()
     }
 }
 
-impl<T: AsRawFd + AsFd> AsFd for NonBlocking<T> {
+impl<T: AsFd> AsFd for NonBlocking<T> {
     fn as_fd(&self) -> BorrowedFd<'_> {
         self.inner.as_fd()
     }
 }
 
-impl<T: AsRawFd + fmt::Debug> fmt::Debug for NonBlocking<T> {
+impl<T: AsFd + fmt::Debug> fmt::Debug for NonBlocking<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("NonBlocking")
             .field("inner", &self.inner)
