@@ -72,7 +72,8 @@ impl Builder {
     }
 
     /// Usable stack size in bytes. Rounded up to the next power of two, and to at least
-    /// 16 KiB; above 1 GiB, [`spawn`](Builder::spawn) fails with `InvalidInput`. Pages are
+    /// [`MIN_STACK_SIZE`](crate::MIN_STACK_SIZE) (64 KiB, enough for a panic with a
+    /// backtrace to reach `join`); above 1 GiB, [`spawn`](Builder::spawn) fails with `InvalidInput`. Pages are
     /// committed only when touched, so a large stack costs address space, not memory.
     pub fn stack_size(mut self, bytes: usize) -> Builder {
         self.stack_size = Some(bytes);

@@ -84,7 +84,7 @@ impl Config {
     }
 
     /// Default usable stack size of a green thread, in bytes. Rounded up to the next power of
-    /// two, at least 16 KiB; above 1 GiB is an error.
+    /// two, at least 64 KiB; above 1 GiB is an error.
     pub fn stack_size(mut self, bytes: usize) -> Config {
         self.stack_size = Some(bytes);
         self

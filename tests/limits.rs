@@ -19,7 +19,7 @@ fn stack_size_above_one_gib_is_invalid_input() {
 #[test]
 fn tiny_and_large_stack_sizes_work() {
     common::workers(2);
-    // Rounded up to the 16 KiB minimum.
+    // Rounded up to the 64 KiB minimum.
     assert_eq!(
         weft::Builder::new()
             .stack_size(1)
@@ -54,7 +54,7 @@ fn child_exhaust_vmas() {
     }
     weft::Config::new()
         .workers(1)
-        .stack_size(16 * 1024)
+        .stack_size(weft::MIN_STACK_SIZE)
         .apply()
         .unwrap();
     let release = Arc::new(AtomicBool::new(false));
@@ -113,4 +113,48 @@ fn exhausting_vmas_is_an_error_naming_the_limit() {
         .expect(&stdout);
     assert!(panic_line.contains("vm.max_map_count"), "{panic_line}");
     assert!(stdout.contains("all joined"), "{stdout}");
+}
+
+#[test]
+#[ignore = "child process of a_panic_on_the_smallest_stack_reaches_join"]
+fn child_panic_on_smallest_stack() {
+    if !common::is_child() {
+        return;
+    }
+    common::workers(1);
+    for requested in [1, weft::MIN_STACK_SIZE] {
+        let n = std::hint::black_box(7);
+        let err = weft::Builder::new()
+            .stack_size(requested)
+            .spawn(move || -> u32 { panic!("tiny stack {n}") })
+            .unwrap()
+            .join()
+            .unwrap_err();
+        let message = err.downcast_ref::<String>().cloned().unwrap_or_default();
+        println!("joined: {message}");
+    }
+}
+
+#[test]
+fn a_panic_on_the_smallest_stack_reaches_join() {
+    // The panic hook, and with RUST_BACKTRACE the symbolizer, run on the green thread's own
+    // stack: the minimum must hold them, with and without a backtrace.
+    for backtrace in ["0", "1", "full"] {
+        let output = common::run_child(
+            "child_panic_on_smallest_stack",
+            &[("RUST_BACKTRACE", backtrace)],
+        );
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        assert!(
+            output.status.success(),
+            "RUST_BACKTRACE={backtrace}: {:?}\n{stdout}\n{}",
+            output.status,
+            common::stderr_of(&output)
+        );
+        assert_eq!(
+            stdout.matches("joined: tiny stack 7").count(),
+            2,
+            "RUST_BACKTRACE={backtrace}: {stdout}"
+        );
+    }
 }

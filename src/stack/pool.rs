@@ -262,7 +262,7 @@ mod tests {
 
     #[test]
     fn overflowing_cache_spills_to_global() {
-        let class = SizeClass::for_size(16 * 1024).unwrap();
+        let class = SizeClass::for_size(super::super::MIN_STACK_SIZE).unwrap();
         let mut cache = LocalCache::new();
         let stacks: Vec<_> = (0..LOCAL_MAX + 1)
             .map(|_| allocate(class, Some(&mut cache)).unwrap())
