@@ -19,7 +19,10 @@ if ! command -v wrk >/dev/null; then
   apt-get update -qq && apt-get install -y -qq wrk >/dev/null
 fi
 cargo build --release
-bin=target/release/weft-peers
+# Wherever cargo put it: CARGO_TARGET_DIR, a config file or the default `target/`.
+target_dir=$(cargo metadata --format-version 1 --no-deps |
+  sed -n 's/.*"target_directory":"\([^"]*\)".*/\1/p')
+bin=${target_dir:-target}/release/weft-peers
 results=$(mktemp)
 server=
 
