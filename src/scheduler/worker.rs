@@ -10,22 +10,29 @@
 //! * `inbox` — crossbeam `Injector` (an MPMC queue used as MPSC): started sticky tasks of this
 //!   worker woken by *other* threads. Only this worker pops it; a push wakes the worker if it
 //!   sleeps.
+//! * `yielded` — sticky tasks that called `yield_now`, each with the tick at which its turn
+//!   comes again: the tick of the yield plus the number of tasks then runnable in `pinned`
+//!   and `deque`. A yielder thus waits behind the work that was runnable when it yielded, as
+//!   a goroutine does after `Gosched`, however fast it creates more (a loop that spawns two
+//!   green threads and yields keeps a backlog of about two, not one that grows by one per
+//!   iteration). The wait is bounded by that count, so a spawn storm cannot starve it.
 //!
 //! # Picking the next task (`next_task`), in order
 //!
 //! 1. Every [`GLOBAL_CHECK_INTERVAL`] (61) ticks, the global injector first, so a worker busy
 //!    with its own work cannot starve tasks spawned from plain threads.
 //! 2. The inbox is moved to the back of `pinned`.
-//! 3. `pinned` and `deque`, alternating which goes first by tick parity, so neither new
-//!    spawns nor yielding tasks can starve the other; each is FIFO, so a green thread that
-//!    yields in a loop waits behind everything runnable.
-//! 4. The global injector.
-//! 5. A timeout-0 poll of the reactor, if it exists and nobody else is polling: IO that
+//! 3. The oldest yielder, if its turn has come.
+//! 4. `pinned` and `deque`, alternating which goes first by tick parity, so neither new
+//!    spawns nor woken green threads can starve the other; each is FIFO.
+//! 5. The global injector, then the oldest yielder even if its turn has not come (nothing
+//!    else is runnable here).
+//! 6. A timeout-0 poll of the reactor, if it exists and nobody else is polling: IO that
 //!    completed may have made green threads runnable. (Busy workers also poll every
 //!    [`GLOBAL_CHECK_INTERVAL`] ticks, with step 1.)
-//! 6. Search: steal from the other workers (random start) for a bounded spin, polling the
+//! 7. Search: steal from the other workers (random start) for a bounded spin, polling the
 //!    reactor (timeout 0) each round.
-//! 7. Sleep (see [`super::idle`] for the protocol that makes this safe), then start again.
+//! 8. Sleep (see [`super::idle`] for the protocol that makes this safe), then start again.
 //!    The first worker to sleep sleeps in `epoll_wait` as the reactor's blocking poller;
 //!    the others sleep on their thread token. [`Worker::wake`] knows which is which.
 
@@ -142,6 +149,9 @@ pub(crate) struct Local {
     pub(crate) shared: &'static Worker,
     deque: Deque<Arc<Task>>,
     pinned: RefCell<VecDeque<Arc<Task>>>,
+    /// Sticky tasks that yielded, with the tick from which they may run again (see the
+    /// module docs).
+    yielded: RefCell<VecDeque<(Arc<Task>, u64)>>,
     /// The task being resumed, or null; read by `weft::current` and the overflow handler.
     pub(crate) current: Cell<*const Task>,
     pub(crate) stacks: RefCell<LocalCache>,
@@ -163,6 +173,7 @@ pub(crate) fn run(runtime: &'static Runtime, index: usize, deque: Deque<Arc<Task
         shared,
         deque,
         pinned: RefCell::new(VecDeque::new()),
+        yielded: RefCell::new(VecDeque::new()),
         current: Cell::new(std::ptr::null()),
         stacks: RefCell::new(LocalCache::new()),
         tick: Cell::new(0),
@@ -219,7 +230,7 @@ impl Local {
         self.current.set(std::ptr::null());
         match result {
             // Still runnable: behind everything else that is runnable here.
-            CoroutineResult::Yield(Suspend::Yield) => self.requeue(task),
+            CoroutineResult::Yield(Suspend::Yield) => self.push_yielded(task),
             // Waiting: the park state takes the scheduling reference, unless an unpark
             // raced in during the switch, in which case the task runs again.
             CoroutineResult::Yield(Suspend::Park) => {
@@ -245,6 +256,30 @@ impl Local {
             self.push_stealable(task);
         } else {
             self.pinned.borrow_mut().push_back(task);
+        }
+    }
+
+    /// Queues a task that yielded: behind every task runnable here now (see the module docs).
+    /// A migratable one goes to the back of the stealable deque instead, where idle workers
+    /// can take it.
+    fn push_yielded(&self, task: Arc<Task>) {
+        if task.migratable {
+            return self.push_stealable(task);
+        }
+        let ahead = self.pinned.borrow().len() + self.deque.len();
+        let turn = self.tick.get().wrapping_add(ahead as u64);
+        self.yielded.borrow_mut().push_back((task, turn));
+    }
+
+    /// The oldest yielder, if its turn has come by `tick` (or, with `any`, regardless).
+    fn pop_yielded(&self, tick: u64, any: bool) -> Option<Arc<Task>> {
+        let mut yielded = self.yielded.borrow_mut();
+        match yielded.front() {
+            // Wrapping difference: ticks wrap after 2^64, turns are near the current tick.
+            Some(&(_, turn)) if any || tick.wrapping_sub(turn) as i64 >= 0 => {
+                yielded.pop_front().map(|(task, _)| task)
+            }
+            _ => None,
         }
     }
 
@@ -277,6 +312,7 @@ impl Local {
         (self.tick.get().wrapping_add(1)) % GLOBAL_CHECK_INTERVAL != 0
             && self.deque.is_empty()
             && self.pinned.borrow().is_empty()
+            && self.yielded.borrow().is_empty()
             && self.shared.inbox.is_empty()
     }
 
@@ -297,7 +333,7 @@ impl Local {
         }
     }
 
-    /// Steps 1–4 of the module docs.
+    /// Steps 1–5 of the module docs.
     fn find_runnable(&self, tick: u64) -> Option<Arc<Task>> {
         if tick % GLOBAL_CHECK_INTERVAL == 0 {
             // A busy worker's look at the reactor, so IO is not starved by computation.
@@ -310,6 +346,9 @@ impl Local {
             }
         }
         self.drain_inbox();
+        if let Some(task) = self.pop_yielded(tick, false) {
+            return Some(task);
+        }
         let from_pinned = || self.pinned.borrow_mut().pop_front();
         // crossbeam's FIFO pop is a locked fetch_add even on an empty deque; two plain loads
         // first keep the common "nothing stealable here" case cheap.
@@ -325,10 +364,12 @@ impl Local {
         } else {
             from_deque().or_else(from_pinned)
         };
-        local.or_else(|| self.pop_injector())
+        local
+            .or_else(|| self.pop_injector())
+            .or_else(|| self.pop_yielded(tick, true))
     }
 
-    /// Step 5, and each round of step 6: completed IO or due timers may have woken green
+    /// Step 6, and each round of step 7: completed IO or due timers may have woken green
     /// threads; if the poll woke any, look again (they are queued here or in other workers'
     /// inboxes).
     fn poll_reactor(&self) -> Option<Arc<Task>> {
@@ -363,7 +404,7 @@ impl Local {
         }
     }
 
-    /// Step 6: spin on steals for a while; `None` means "go to sleep".
+    /// Step 7: spin on steals for a while; `None` means "go to sleep".
     ///
     /// This spins even when every other worker sleeps: work from plain threads (spawns,
     /// unparks) then finds an awake worker instead of paying a futex wake (a plain thread's
@@ -436,7 +477,7 @@ impl Local {
         }
     }
 
-    /// Step 7, the sleeper's half of the protocol in [`super::idle`].
+    /// Step 8, the sleeper's half of the protocol in [`super::idle`].
     fn sleep(&self) {
         let idle = &self.runtime.idle;
         // The first sleeper becomes the reactor's blocking poller; the role is released
