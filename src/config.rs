@@ -136,6 +136,12 @@ pub(crate) struct Settings {
     pub(crate) stack_class: SizeClass,
 }
 
+/// Undoes the mark of [`settings_for_start`] after a start that failed: nothing started, so
+/// the settings may still change before the next try.
+pub(crate) fn start_failed() {
+    lock().started = false;
+}
+
 /// Marks the runtime as started and resolves its settings. An invalid environment variable
 /// stops the process here with a message that names it.
 pub(crate) fn settings_for_start() -> Settings {

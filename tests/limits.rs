@@ -158,3 +158,83 @@ fn a_panic_on_the_smallest_stack_reaches_join() {
         );
     }
 }
+
+fn status_field(name: &str) -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap();
+    let line = status.lines().find(|l| l.starts_with(name)).unwrap();
+    line.split_whitespace().nth(1).unwrap().parse().unwrap()
+}
+
+fn set_address_space_limit(bytes: u64) {
+    let limit = libc::rlimit {
+        rlim_cur: bytes,
+        rlim_max: libc::RLIM_INFINITY,
+    };
+    // SAFETY (test): setrlimit with a valid struct.
+    assert_eq!(unsafe { libc::setrlimit(libc::RLIMIT_AS, &limit) }, 0);
+}
+
+#[test]
+#[ignore = "child process of a_failed_runtime_start_is_an_error_and_the_next_spawn_retries"]
+fn child_failed_runtime_start() {
+    if !common::is_child() {
+        return;
+    }
+    weft::Config::new().workers(4).apply().unwrap();
+    let threads_before = status_field("Threads:");
+    // Room for about two 2 MiB thread stacks, not four: the start fails part-way.
+    set_address_space_limit((status_field("VmSize:") + 5 * 1024) * 1024);
+    for attempt in 0..2 {
+        match weft::Builder::new().spawn(|| 1) {
+            Ok(_) => panic!("the start succeeded under the address-space limit"),
+            Err(e) => println!("attempt {attempt}: {e}"),
+        }
+        println!("workers after failure: {}", weft::stats().workers);
+    }
+    set_address_space_limit(libc::RLIM_INFINITY);
+    // The threads of the failed starts have exited (give the last ones a moment to go).
+    let mut threads = status_field("Threads:");
+    for _ in 0..1000 {
+        if threads == threads_before {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(2));
+        threads = status_field("Threads:");
+    }
+    println!("leftover threads: {}", threads - threads_before);
+    let value = weft::spawn(|| 6 * 7).join().unwrap();
+    println!(
+        "after the limit was lifted: {value} on {} workers",
+        weft::stats().workers
+    );
+}
+
+#[test]
+fn a_failed_runtime_start_is_an_error_and_the_next_spawn_retries() {
+    let output = common::run_child("child_failed_runtime_start", &[]);
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{:?}\n{stdout}\n{}",
+        output.status,
+        common::stderr_of(&output)
+    );
+    for attempt in 0..2 {
+        let line = stdout
+            .lines()
+            .find(|l| l.contains(&format!("attempt {attempt}: ")))
+            .expect(&stdout);
+        assert!(line.contains("runtime could not start"), "{line}");
+        assert!(line.contains("cannot start worker thread"), "{line}");
+    }
+    assert_eq!(
+        stdout.matches("workers after failure: 0").count(),
+        2,
+        "{stdout}"
+    );
+    assert!(stdout.contains("leftover threads: 0"), "{stdout}");
+    assert!(
+        stdout.contains("after the limit was lifted: 42 on 4 workers"),
+        "{stdout}"
+    );
+}

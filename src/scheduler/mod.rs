@@ -9,6 +9,16 @@
 //! The runtime starts lazily, on the first spawn, with the settings from [`crate::Config`]
 //! and the environment, and lives for the rest of the process (as Go's does).
 //!
+//! # Starting, all or nothing
+//!
+//! [`start`] builds the runtime, then creates its worker and monitor threads. Each new thread
+//! first waits at a gate (`Runtime::gate`, a futex word) before it touches anything. Only
+//! when every thread exists does the starter open the gate and publish the runtime in
+//! [`RUNTIME`]; if creating one fails (out of threads, memory or address space), it closes
+//! the gate, the threads created so far exit, and the spawn that asked gets the error. No
+//! half-started runtime is ever visible, so the next spawn simply tries again, and
+//! `stats()` never counts workers that do not exist.
+//!
 //! # Where a runnable task goes
 //!
 //! | task                               | queued by a worker thread        | queued by another thread |
@@ -25,8 +35,10 @@ pub(crate) mod task;
 pub(crate) mod worker;
 
 use std::io;
-use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
-use std::sync::{Arc, OnceLock};
+use std::sync::atomic::{
+    AtomicU32, AtomicU64, Ordering::Acquire, Ordering::Relaxed, Ordering::Release,
+};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use crossbeam_deque::{Injector, Worker as Deque};
 
@@ -44,63 +56,136 @@ pub(crate) struct Runtime {
     pub(crate) default_class: SizeClass,
     /// Green threads spawned from plain threads (worker spawns count per worker).
     pub(crate) spawned_outside: AtomicU64,
+    /// The start gate: [`GATE_CLOSED`] until every thread exists, then [`GATE_OPEN`], or
+    /// [`GATE_FAILED`] if the start was abandoned (see the module docs).
+    gate: AtomicU32,
 }
 
-static RUNTIME: OnceLock<Runtime> = OnceLock::new();
+const GATE_CLOSED: u32 = 0;
+const GATE_OPEN: u32 = 1;
+const GATE_FAILED: u32 = 2;
 
-/// The runtime, started on first use.
+/// The running runtime, once a start has fully succeeded.
+static RUNTIME: OnceLock<&'static Runtime> = OnceLock::new();
+/// Serialises starts, so that two first spawns do not both build a runtime.
+static STARTING: Mutex<()> = Mutex::new(());
+
+/// The runtime, started on first use. Fails only if its threads cannot be created; the next
+/// call tries again.
 #[inline]
-pub(crate) fn runtime() -> &'static Runtime {
+pub(crate) fn runtime() -> io::Result<&'static Runtime> {
     match RUNTIME.get() {
-        Some(runtime) => runtime,
+        Some(runtime) => Ok(runtime),
         None => start(),
     }
 }
 
 /// The runtime if it has started; never starts it.
 pub(crate) fn try_runtime() -> Option<&'static Runtime> {
-    RUNTIME.get()
+    RUNTIME.get().copied()
+}
+
+/// The runtime, for code that runs because a green thread exists (so it has started).
+fn started() -> &'static Runtime {
+    try_runtime().expect("weft: a green thread exists, so the runtime has started")
 }
 
 #[cold]
-fn start() -> &'static Runtime {
-    let settings: Settings = config::settings_for_start();
-    let mut deques = None;
-    let runtime = RUNTIME.get_or_init(|| {
-        let local_queues: Vec<Deque<Arc<Task>>> =
-            (0..settings.workers).map(|_| Deque::new_fifo()).collect();
-        let workers = local_queues
-            .iter()
-            .enumerate()
-            .map(|(i, q)| Worker::new(i, q.stealer()));
-        let runtime = Runtime {
-            workers: workers.collect(),
-            injector: Injector::new(),
-            idle: Idle::new(settings.workers),
-            default_class: settings.stack_class,
-            spawned_outside: AtomicU64::new(0),
-        };
-        deques = Some(local_queues);
-        runtime
-    });
-    // Only the thread whose closure built the runtime starts its threads.
-    if let Some(deques) = deques {
-        overflow::install_handler();
-        for (index, deque) in deques.into_iter().enumerate() {
-            std::thread::Builder::new()
-                .name(format!("weft-worker-{index}"))
-                .spawn(move || worker::run(runtime, index, deque))
-                .unwrap_or_else(|e| panic!("weft: cannot start worker thread {index}: {e}"));
-        }
-        std::thread::Builder::new()
-            .name("weft-monitor".into())
-            .spawn(move || monitor::run(runtime))
-            .unwrap_or_else(|e| panic!("weft: cannot start the monitor thread: {e}"));
+fn start() -> io::Result<&'static Runtime> {
+    let _serial = STARTING.lock().unwrap_or_else(|p| p.into_inner());
+    if let Some(runtime) = RUNTIME.get() {
+        return Ok(runtime);
     }
-    runtime
+    let settings: Settings = config::settings_for_start();
+    let local_queues: Vec<Deque<Arc<Task>>> =
+        (0..settings.workers).map(|_| Deque::new_fifo()).collect();
+    let workers = local_queues
+        .iter()
+        .enumerate()
+        .map(|(i, q)| Worker::new(i, q.stealer()));
+    // Leaked: the threads hold `&'static` references. A failed start leaks one small
+    // allocation, once per failure.
+    let runtime: &'static Runtime = Box::leak(Box::new(Runtime {
+        workers: workers.collect(),
+        injector: Injector::new(),
+        idle: Idle::new(settings.workers),
+        default_class: settings.stack_class,
+        spawned_outside: AtomicU64::new(0),
+        gate: AtomicU32::new(GATE_CLOSED),
+    }));
+    overflow::install_handler();
+    let mut threads = Vec::with_capacity(settings.workers + 1);
+    let mut failure = None;
+    for (index, deque) in local_queues.into_iter().enumerate() {
+        let spawned = std::thread::Builder::new()
+            .name(format!("weft-worker-{index}"))
+            .spawn(move || {
+                if runtime.pass_gate() {
+                    worker::run(runtime, index, deque)
+                }
+            });
+        match spawned {
+            Ok(thread) => threads.push(thread),
+            Err(e) => {
+                failure = Some((
+                    e.kind(),
+                    format!(
+                        "cannot start worker thread {index} of {}: {e}",
+                        settings.workers
+                    ),
+                ));
+                break;
+            }
+        }
+    }
+    if failure.is_none() {
+        let spawned = std::thread::Builder::new()
+            .name("weft-monitor".into())
+            .spawn(move || {
+                if runtime.pass_gate() {
+                    monitor::run(runtime)
+                }
+            });
+        match spawned {
+            Ok(thread) => threads.push(thread),
+            Err(e) => failure = Some((e.kind(), format!("cannot start the monitor thread: {e}"))),
+        }
+    }
+    if let Some((kind, why)) = failure {
+        // Release: nothing to publish, but pairs with `pass_gate`'s Acquire like the open.
+        runtime.gate.store(GATE_FAILED, Release);
+        crate::sys::futex_wake_all(&runtime.gate);
+        for thread in threads {
+            let _ = thread.join();
+        }
+        config::start_failed();
+        return Err(io::Error::new(
+            kind,
+            format!(
+                "weft: the runtime could not start: {why}; nothing was started, and the next \
+                 spawn tries again"
+            ),
+        ));
+    }
+    // Release: the threads read the runtime's fields after passing the gate (Acquire).
+    runtime.gate.store(GATE_OPEN, Release);
+    crate::sys::futex_wake_all(&runtime.gate);
+    let _ = RUNTIME.set(runtime);
+    Ok(runtime)
 }
 
 impl Runtime {
+    /// Waits at the start gate; `true` if the start succeeded and the thread should run.
+    fn pass_gate(&self) -> bool {
+        loop {
+            // Acquire: pairs with the starter's Release store of the final gate state.
+            match self.gate.load(Acquire) {
+                GATE_CLOSED => crate::sys::futex_wait(&self.gate, GATE_CLOSED),
+                state => return state == GATE_OPEN,
+            }
+        }
+    }
+
     /// Wakes one sleeping worker if the idle policy says someone should look for work.
     pub(crate) fn notify_one(&self) {
         if let Some(index) = self.idle.notify_one() {
@@ -130,7 +215,7 @@ pub(crate) unsafe fn spawn<F>(body: F, options: SpawnOptions) -> io::Result<Arc<
 where
     F: FnOnce() + Send,
 {
-    let runtime = runtime();
+    let runtime = runtime()?;
     let class = match options.stack_size {
         Some(size) => SizeClass::for_size(size)?,
         None => runtime.default_class,
@@ -185,8 +270,8 @@ pub(crate) fn schedule_woken(task: Arc<Task>) {
     let local = context::local();
     match (task.pinned_home(), local) {
         (Some(home), Some(local)) if home == local.shared.index => local.push_pinned(task),
-        (Some(home), _) => runtime().workers[home].push_inbox(task),
+        (Some(home), _) => started().workers[home].push_inbox(task),
         (None, Some(local)) => local.push_stealable(task),
-        (None, None) => runtime().push_injector(task),
+        (None, None) => started().push_injector(task),
     }
 }
