@@ -238,3 +238,63 @@ fn a_failed_runtime_start_is_an_error_and_the_next_spawn_retries() {
         "{stdout}"
     );
 }
+
+#[test]
+#[ignore = "child process of running_out_of_address_space_is_named_as_such"]
+fn child_exhaust_address_space() {
+    if !common::is_child() {
+        return;
+    }
+    common::workers(1);
+    // Room for a few 1 GiB stacks: their regions merge into a handful of mappings, so the
+    // limit that ends the loop is address space, far below vm.max_map_count.
+    set_address_space_limit((status_field("VmSize:") + 6 * 1024 * 1024) * 1024);
+    let release = Arc::new(AtomicBool::new(false));
+    let mut handles = Vec::new();
+    let err = loop {
+        let release = release.clone();
+        match weft::Builder::new()
+            .stack_size(weft::MAX_STACK_SIZE)
+            .spawn(move || {
+                while !release.load(Ordering::Acquire) {
+                    weft::park();
+                }
+            }) {
+            Ok(h) => handles.push(h),
+            Err(e) => break e,
+        }
+        assert!(handles.len() < 64, "the address-space limit was never hit");
+    };
+    println!("spawned {} before: {err}", handles.len());
+    release.store(true, Ordering::Release);
+    for h in &handles {
+        h.coroutine().unpark();
+    }
+    for h in handles {
+        h.join().unwrap();
+    }
+    println!("all joined");
+}
+
+#[test]
+fn running_out_of_address_space_is_named_as_such() {
+    let output = common::run_child("child_exhaust_address_space", &[]);
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{:?}\n{stdout}\n{}",
+        output.status,
+        common::stderr_of(&output)
+    );
+    let line = stdout
+        .lines()
+        .find(|l| l.contains("spawned "))
+        .expect(&stdout);
+    assert!(
+        line.contains("out of address space, not mappings"),
+        "{line}"
+    );
+    assert!(line.contains("RLIMIT_AS is "), "{line}");
+    assert!(!line.contains("raise vm.max_map_count"), "{line}");
+    assert!(stdout.contains("all joined"), "{stdout}");
+}

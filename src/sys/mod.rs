@@ -142,25 +142,67 @@ pub(crate) fn map_count() -> Option<usize> {
     }
 }
 
+/// Mappings short of `vm.max_map_count` at which an `ENOMEM` is still blamed on the mapping
+/// limit: a failing call needs at most a few new ones.
+const MAP_COUNT_SLACK: usize = 64;
+
 /// Builds the error returned when the kernel refuses memory for a stack. `ENOMEM` from `mmap`
-/// or `mprotect` usually means the VMA limit, so the message names it with its numbers.
+/// or `mprotect` has two common causes, told apart by the mapping count: the VMA limit
+/// (`vm.max_map_count`, when the process is at it) or the address space (`RLIMIT_AS`, or the
+/// 128 TiB a process has, when it is far from it: 1 GiB stacks merge into few mappings). The
+/// message names the cause with its numbers.
 pub(crate) fn stack_map_error(what: &str, err: io::Error) -> io::Error {
-    let limits = match (max_map_count(), map_count()) {
+    let (max, used) = (max_map_count(), map_count());
+    let mappings = match (max, used) {
         (Some(max), Some(used)) => {
             format!("vm.max_map_count is {max} and this process has {used} mappings in use")
         }
         _ => "vm.max_map_count and the mapping count could not be read".to_owned(),
     };
-    let hint = if err.raw_os_error() == Some(libc::ENOMEM) {
-        "; the kernel is out of mappings or memory: raise vm.max_map_count \
-         (sysctl -w vm.max_map_count=N) or run fewer green threads at once"
-    } else {
-        ""
+    let detail = match (err.raw_os_error(), max, used) {
+        (Some(libc::ENOMEM), Some(max), Some(used)) if used + MAP_COUNT_SLACK < max => format!(
+            "the process is out of address space, not mappings ({mappings}): {}; use smaller \
+             stacks (Builder::stack_size) or fewer green threads at once",
+            address_space()
+        ),
+        (Some(libc::ENOMEM), Some(_), Some(_)) => format!(
+            "the process is out of mappings: {mappings}; raise vm.max_map_count \
+             (sysctl -w vm.max_map_count=N) or run fewer green threads at once"
+        ),
+        (Some(libc::ENOMEM), _, _) => {
+            format!("the kernel is out of mappings or address space for this process ({mappings})")
+        }
+        _ => mappings,
     };
     io::Error::new(
         io::ErrorKind::OutOfMemory,
-        format!("weft: cannot {what} for a green-thread stack: {err}; {limits}{hint}"),
+        format!("weft: cannot {what} for a green-thread stack: {err}; {detail}"),
     )
+}
+
+/// The address space in use (`VmSize`) and its limit (`RLIMIT_AS`), as text for an error.
+fn address_space() -> String {
+    let in_use = std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|status| {
+            let line = status.lines().find(|l| l.starts_with("VmSize:"))?;
+            line.split_whitespace().nth(1)?.parse::<u64>().ok()
+        })
+        .map_or_else(
+            || "unknown".to_owned(),
+            |kib| format!("{} GiB", kib / (1 << 20)),
+        );
+    // SAFETY: a zeroed rlimit is a valid out-parameter.
+    let mut limit: libc::rlimit = unsafe { std::mem::zeroed() };
+    // SAFETY: getrlimit writes the struct it is given.
+    let limit = if unsafe { libc::getrlimit(libc::RLIMIT_AS, &mut limit) } == 0
+        && limit.rlim_cur != libc::RLIM_INFINITY
+    {
+        format!("RLIMIT_AS is {} GiB", limit.rlim_cur / (1 << 30))
+    } else {
+        "RLIMIT_AS is unlimited: the user address space itself is used up".to_owned()
+    };
+    format!("{in_use} mapped, {limit}")
 }
 
 /// Makes sure the calling thread has an alternate signal stack, so the stack-overflow handler
