@@ -17,6 +17,7 @@
 use std::cell::UnsafeCell;
 use std::fmt;
 use std::marker::PhantomData;
+use std::panic::{self, AssertUnwindSafe};
 use std::sync::atomic::{AtomicU8, Ordering::AcqRel, Ordering::Acquire, Ordering::Release};
 use std::sync::Arc;
 use std::thread;
@@ -96,7 +97,18 @@ impl<T> Drop for Packet<'_, T> {
     fn drop(&mut self) {
         // Drop the result (which may borrow from a scope) before telling the scope we are
         // gone, so the scope cannot end while it is still in use.
-        let panicked = matches!(self.result.get_mut().take(), Some(Err(_)));
+        let result = self.result.get_mut().take();
+        let mut panicked = matches!(result, Some(Err(_)));
+        // A result that nobody took (the handle was dropped) is dropped here, on the green
+        // thread as it finishes or wherever the last handle goes. If its destructor panics,
+        // that panic gets a green thread's usual handling: the hook has reported it, it is
+        // contained, and a scope counts it as a panic. Unwinding on would skip the scope's
+        // count (the scope would wait for ever) or, on a worker, abort the process.
+        if let Err(payload) = panic::catch_unwind(AssertUnwindSafe(move || drop(result))) {
+            panicked = true;
+            // Its own destructor could panic too; a leaked payload is harmless.
+            std::mem::forget(payload);
+        }
         if let Some(scope) = &self.scope {
             scope.decrement_running(panicked);
         }
@@ -111,6 +123,14 @@ pub(crate) struct JoinInner<'scope, T> {
 
 impl<T> JoinInner<'_, T> {
     pub(crate) fn join(self) -> thread::Result<T> {
+        if self.coroutine.is_current() {
+            // std panics here too (pthread_join's EDEADLK): waiting would never end.
+            panic!(
+                "weft: green thread {} tried to join itself, which would wait for ever \
+                 (deadlock)",
+                self.coroutine.id()
+            );
+        }
         self.packet.wait_and_take()
     }
 

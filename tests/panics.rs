@@ -91,3 +91,62 @@ fn blocking_in_a_destructor_while_unwinding_blocks_the_os_thread() {
     let clean = weft::spawn(std::thread::panicking).join().unwrap();
     assert!(!clean);
 }
+
+/// A result whose destructor panics.
+struct PanicsOnDrop(std::sync::Arc<std::sync::atomic::AtomicBool>);
+
+impl Drop for PanicsOnDrop {
+    fn drop(&mut self) {
+        self.0.store(true, std::sync::atomic::Ordering::Release);
+        panic!("the result panicked on drop");
+    }
+}
+
+#[test]
+fn a_detached_result_that_panics_on_drop_is_contained() {
+    // Nobody joins, so the result is dropped on the green thread as it finishes. Its panic
+    // is handled as any green thread's panic (reported by the hook, contained); it used to
+    // escape into the worker and abort the process.
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Arc;
+    common::workers(2);
+    let dropped = Arc::new(AtomicBool::new(false));
+    common::watchdog(60, {
+        let dropped = dropped.clone();
+        move || {
+            let (tx, rx) = weft::chan::bounded::<()>(0);
+            drop(weft::spawn(move || {
+                rx.recv().unwrap();
+                PanicsOnDrop(dropped)
+            }));
+            tx.send(()).unwrap();
+        }
+    });
+    while !dropped.load(Ordering::Acquire) {
+        std::thread::yield_now();
+    }
+    // Both workers still run green threads.
+    let handles: Vec<_> = (0..64).map(|i| weft::spawn(move || i)).collect();
+    let sum: i32 = handles.into_iter().map(|h| h.join().unwrap()).sum();
+    assert_eq!(sum, 64 * 63 / 2);
+}
+
+#[test]
+fn a_scoped_result_that_panics_on_drop_fails_the_scope() {
+    use std::sync::atomic::AtomicBool;
+    use std::sync::Arc;
+    common::workers(2);
+    let dropped = Arc::new(AtomicBool::new(false));
+    let outcome = common::watchdog(60, {
+        let dropped = dropped.clone();
+        move || {
+            panic::catch_unwind(panic::AssertUnwindSafe(|| {
+                weft::scope(|s| {
+                    s.spawn(move || PanicsOnDrop(dropped));
+                })
+            }))
+        }
+    });
+    assert!(outcome.is_err(), "the scope reports the panic");
+    assert!(dropped.load(std::sync::atomic::Ordering::Acquire));
+}
