@@ -69,6 +69,11 @@ impl Coroutine {
         self.task.name.as_deref()
     }
 
+    /// Whether this is the green thread that calls it.
+    pub(crate) fn is_current(&self) -> bool {
+        std::ptr::eq(context::current_task(), Arc::as_ptr(&self.task))
+    }
+
     /// Makes the green thread's token available: if it is blocked in [`park`], it wakes;
     /// otherwise its next `park` returns at once. Callable from any thread.
     pub fn unpark(&self) {

@@ -130,3 +130,27 @@ fn stats_count_spawns_and_switches() {
     assert_eq!(after.workers, 2);
     assert!(after.guard_pages == "madvise" || after.guard_pages == "mprotect");
 }
+
+#[test]
+fn joining_your_own_handle_panics_instead_of_hanging() {
+    // std panics with EDEADLK here; waiting would never end.
+    common::workers(2);
+    let message = common::watchdog(60, || {
+        let (handle_tx, handle_rx) = weft::chan::bounded::<weft::JoinHandle<()>>(1);
+        let (report_tx, report_rx) = weft::chan::bounded::<String>(1);
+        let handle = weft::spawn(move || {
+            let me = handle_rx.recv().unwrap();
+            let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| me.join()));
+            let payload = outcome.expect_err("a self-join returned");
+            let text = payload
+                .downcast_ref::<String>()
+                .cloned()
+                .unwrap_or_default();
+            report_tx.send(text).unwrap();
+        });
+        handle_tx.send(handle).unwrap();
+        report_rx.recv().unwrap()
+    });
+    assert!(message.contains("join itself"), "{message}");
+    assert!(message.contains("deadlock"), "{message}");
+}
