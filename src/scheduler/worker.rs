@@ -47,6 +47,7 @@ use crossbeam_deque::{Injector, Steal, Stealer, Worker as Deque};
 
 use super::context;
 use super::task::{Suspend, Task};
+use super::unwinding;
 use super::Runtime;
 use crate::coroutine::CoroutineId;
 use crate::park;
@@ -78,6 +79,9 @@ pub(crate) struct Worker {
     pub(crate) wake_mode: AtomicU8,
     pub(crate) thread: OnceLock<Thread>,
     pub(crate) counters: Counters,
+    /// Set while a green thread of this worker blocks it during an unwind (see
+    /// [`super::unwinding`]); read by the monitor.
+    pub(crate) unwind_block: unwinding::BlockSlot,
 }
 
 /// Statistics a worker keeps about itself. Only the owning worker writes them (a load and a
@@ -112,6 +116,7 @@ impl Worker {
             wake_mode: AtomicU8::new(WAKE_THREAD),
             thread: OnceLock::new(),
             counters: Counters::default(),
+            unwind_block: unwinding::BlockSlot::default(),
         }
     }
 
@@ -267,7 +272,8 @@ impl Local {
             return self.push_stealable(task);
         }
         let ahead = self.pinned.borrow().len() + self.deque.len();
-        let turn = self.tick.get().wrapping_add(ahead as u64);
+        // The next pick has tick + 1; the tasks ahead take picks tick + 1 ..= tick + ahead.
+        let turn = self.tick.get().wrapping_add(ahead as u64 + 1);
         self.yielded.borrow_mut().push_back((task, turn));
     }
 
@@ -522,6 +528,11 @@ impl Local {
                 .workers
                 .iter()
                 .any(|w| w.index != self.shared.index && !w.stealer.is_empty())
+    }
+
+    /// Started tasks queued where only this worker's thread sees them (pinned and yielded).
+    pub(crate) fn queued_here(&self) -> usize {
+        self.pinned.borrow().len() + self.yielded.borrow().len()
     }
 
     /// A fresh green-thread id from this worker's reserved batch (no shared atomic per spawn).
