@@ -35,7 +35,11 @@
 //!
 //! If a destructor blocks while a green thread is unwinding from a panic, the call blocks the
 //! OS thread instead of switching: std counts panics per OS thread, and a switch mid-unwind
-//! would make the other green threads on that worker appear to be panicking.
+//! would make the other green threads on that worker appear to be panicking. The call still
+//! wakes promptly, but the worker's started green threads wait meanwhile; when they are what
+//! the destructor waits for, that is a deadlock, which weft diagnoses by name and ends with
+//! an abort rather than hang (see the README's "Blocking while unwinding"). Keep blocking
+//! calls out of destructors that can run during a panic, or give them a timeout.
 //!
 //! # Limits
 //!

@@ -39,14 +39,19 @@
 //!    makes the next park return early (callers re-check their condition, as with std). A
 //!    park therefore costs two locked instructions in all: the commit and the unpark.
 //!
-//! # Parking while panicking
+//! # Blocking the OS thread: `BLOCKED`
 //!
-//! If a destructor blocks while its green thread unwinds (`std::thread::panicking()`), the
-//! park blocks the OS thread (`EMPTY → BLOCKED`, futex) instead of switching. std keeps its
-//! panic count in a thread-local of the OS thread; switching to another green thread
-//! mid-unwind would make every green thread on that worker look like it is panicking (and a
-//! panic there would abort as a double panic). Blocking the worker costs throughput, never
-//! correctness.
+//! Two cases make a green thread wait without switching: a destructor that blocks while its
+//! green thread unwinds (`std::thread::panicking()`: std keeps its panic count in a
+//! thread-local of the OS thread, so switching mid-unwind would make every green thread on
+//! that worker look like it is panicking; see [`crate::scheduler::unwinding`]), and a timed
+//! wait when the reactor that holds the timers cannot be created (fd limit). The task CASes
+//! `EMPTY → BLOCKED` and waits on a futex on its own park word, with the deadline as the
+//! futex timeout if it has one. An unpark finds `BLOCKED`, stores `NOTIFIED` and wakes the
+//! futex, so the wait ends as promptly as a switched-out park would; a deadline that passes
+//! first CASes `BLOCKED → EMPTY` (failing only if an unpark won, whose token is then
+//! consumed). The worker is blocked meanwhile: while unwinding, that can strand the green
+//! threads homed on it, which the monitor diagnoses (see the `unwinding` module).
 
 #[cfg(not(loom))]
 use std::mem;
@@ -236,7 +241,7 @@ pub(crate) fn park_current() {
         return;
     }
     if std::thread::panicking() {
-        return park_blocking_os_thread(task);
+        return park_blocking_os_thread(task, None);
     }
     // Transition 2: the worker commits the park after the switch (see `commit_park`).
     suspend(task, Suspend::Park);
@@ -289,16 +294,54 @@ fn wake_task(task: &Task) -> Option<Arc<Task>> {
     }
 }
 
+/// Parks the current green thread, blocking its OS thread instead of switching (see
+/// "Blocking the OS thread" in the module docs), until unparked or `deadline` passes.
+/// Only green threads call it (a plain thread has no park word; callers check first).
+#[cfg(not(loom))]
+pub(crate) fn park_os_thread_until(deadline: Option<std::time::Instant>) {
+    let task = context::current_task();
+    debug_assert!(!task.is_null(), "only green threads have a park word");
+    // SAFETY: the current task is alive while it runs, and we are it.
+    if let Some(task) = unsafe { task.as_ref() } {
+        if !take_token(&task.park_state) {
+            park_blocking_os_thread(task, deadline);
+        }
+    }
+}
+
 #[cold]
 #[cfg(not(loom))]
-fn park_blocking_os_thread(task: &Task) {
+fn park_blocking_os_thread(task: &Task, deadline: Option<std::time::Instant>) {
+    // Tells the monitor, if this is an unwinding green thread (a no-op otherwise).
+    let _block = scheduler::unwinding::BlockGuard::begin(
+        task,
+        "a wake-up (weft::park: a join, lock, channel or other weft wait)",
+        deadline.is_some(),
+    );
+    // Acquire on both paths: pairs with the unparker's AcqRel, whichever state it saw.
     if task
         .park_state
         .compare_exchange(EMPTY, BLOCKED, Acquire, Acquire)
         .is_ok()
     {
         while task.park_state.load(Acquire) == BLOCKED {
-            sys::futex_wait(&task.park_state, BLOCKED);
+            let Some(deadline) = deadline else {
+                sys::futex_wait(&task.park_state, BLOCKED);
+                continue;
+            };
+            let now = std::time::Instant::now();
+            if now >= deadline {
+                // Give up the wait, unless an unpark has just moved the state on.
+                if task
+                    .park_state
+                    .compare_exchange(BLOCKED, EMPTY, Acquire, Acquire)
+                    .is_ok()
+                {
+                    return;
+                }
+                break;
+            }
+            sys::futex_wait_timeout(&task.park_state, BLOCKED, deadline - now);
         }
     }
     // Either the CAS saw NOTIFIED, or an unpark moved BLOCKED to NOTIFIED: consume it.

@@ -46,7 +46,10 @@
 //! # Plain threads
 //!
 //! Outside a green thread (and in a green thread that is unwinding from a panic, which must
-//! not switch), waiting is `poll(2)` on the fd itself, so the same types work everywhere.
+//! not switch), waiting is `poll(2)` on the fd itself, so the same types work everywhere. An
+//! unwinding green thread that waits this way tells the monitor, which diagnoses the
+//! deadlock that follows if the wait strands its worker's other green threads (see
+//! `scheduler::unwinding`).
 
 pub(crate) mod slab;
 pub(crate) mod timer;
@@ -293,27 +296,26 @@ fn raw(fd: &OwnedFd) -> RawFd {
 }
 
 /// Parks the current green thread until `deadline` (at the earliest), or until unparked.
-/// Spurious returns are possible; callers re-check their condition. On a plain thread, or
-/// while unwinding, it blocks the OS thread with `std::thread::park_timeout`.
+/// Spurious returns are possible; callers re-check their condition. On a plain thread it is
+/// `std::thread::park_timeout`. A green thread that is unwinding, or that finds no reactor
+/// (fd limit reached before it could be created), blocks its OS thread on its own park word
+/// with the deadline as the timeout, so an unpark still wakes it at once (see
+/// [`crate::park`]): a wait with no error to return degrades to blocking the worker, never
+/// to sleeping through its wake-up.
 pub(crate) fn park_until(deadline: Instant) {
-    if !waits_green() {
+    if context::current_task().is_null() {
         let now = Instant::now();
         if deadline > now {
             std::thread::park_timeout(deadline - now);
         }
         return;
     }
+    if std::thread::panicking() {
+        return park::park_os_thread_until(Some(deadline));
+    }
     let reactor = match get() {
         Ok(reactor) => reactor,
-        Err(_) => {
-            // No reactor (fd limit reached): degrade to blocking the worker for the sleep
-            // rather than failing a call that has no error to return.
-            let now = Instant::now();
-            if deadline > now {
-                std::thread::sleep(deadline - now);
-            }
-            return;
-        }
+        Err(_) => return park::park_os_thread_until(Some(deadline)),
     };
     let key = reactor.arm_timer(deadline, Unparker::current());
     park::park_current();
@@ -426,8 +428,17 @@ impl Registration {
         ready
     }
 
-    /// The plain-thread wait: `poll(2)` on the fd.
+    /// The plain-thread wait: `poll(2)` on the fd. An unwinding green thread waits the same
+    /// way, blocking its worker, and tells the monitor (see `scheduler::unwinding`).
     fn wait_blocking(&self, dir: Direction, deadline: Option<Instant>) -> bool {
+        // SAFETY: a non-null current task is alive while it runs, and we are it.
+        let _block = unsafe { context::current_task().as_ref() }.map(|task| {
+            let what = match dir {
+                Direction::Read => "an fd to become readable",
+                Direction::Write => "an fd to become writable",
+            };
+            crate::scheduler::unwinding::BlockGuard::begin(task, what, deadline.is_some())
+        });
         let events = match dir {
             Direction::Read => libc::POLLIN | libc::POLLPRI | libc::POLLRDHUP,
             Direction::Write => libc::POLLOUT,

@@ -4,7 +4,9 @@
 //! * [`idle`] — searching/sleeping bookkeeping and the targeted wake-up policy;
 //! * [`monitor`] — a background thread that rescues work stranded behind a busy worker;
 //! * [`task`] — what a green thread is to the scheduler;
-//! * [`context`] — the runtime's one thread-local and its switch-safe accessors.
+//! * [`context`] — the runtime's one thread-local and its switch-safe accessors;
+//! * [`unwinding`] — a green thread that blocks its worker while it unwinds, and the
+//!   deadlock diagnosis that follows when that strands the worker's other green threads.
 //!
 //! The runtime starts lazily, on the first spawn, with the settings from [`crate::Config`]
 //! and the environment, and lives for the rest of the process (as Go's does).
@@ -32,6 +34,7 @@ pub(crate) mod context;
 pub(crate) mod idle;
 pub(crate) mod monitor;
 pub(crate) mod task;
+pub(crate) mod unwinding;
 pub(crate) mod worker;
 
 use std::io;

@@ -12,12 +12,17 @@
 //! worker sleeps in `epoll_wait`: every worker is then stuck in a long computation (or
 //! blocked while unwinding), and IO completions and timers would otherwise wait for them.
 //!
+//! And it watches for a worker blocked by an unwinding green thread while other green threads
+//! of that worker wait to run; past a grace period that is diagnosed as a deadlock (see
+//! [`super::unwinding`]).
+//!
 //! The interval is 1 ms while anything runs and backs off to 20 ms when the runtime is idle,
 //! so an idle process costs ~50 wake-ups a second.
 
 use std::sync::atomic::Ordering::Relaxed;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
+use super::unwinding;
 use super::Runtime;
 use crate::reactor;
 
@@ -28,8 +33,10 @@ pub(crate) fn run(runtime: &'static Runtime) -> ! {
     let mut last_ticks = vec![0u64; runtime.workers.len()];
     let mut interval = MIN_INTERVAL;
     let mut last_polls = 0;
+    let mut unwind_watches = vec![unwinding::Watch::default(); runtime.workers.len()];
     loop {
         std::thread::sleep(interval);
+        unwinding::check(runtime, &mut unwind_watches, Instant::now());
         if let Some(reactor) = reactor::try_get() {
             let polls = reactor.polls();
             if polls == last_polls && !reactor.has_blocking_poller() {

@@ -264,6 +264,29 @@ pub(crate) fn futex_wait(word: &std::sync::atomic::AtomicU32, expected: u32) {
     }
 }
 
+/// Like [`futex_wait`], but returns after `timeout` at the latest.
+pub(crate) fn futex_wait_timeout(
+    word: &std::sync::atomic::AtomicU32,
+    expected: u32,
+    timeout: std::time::Duration,
+) {
+    let timeout = libc::timespec {
+        tv_sec: timeout.as_secs().min(libc::time_t::MAX as u64) as libc::time_t,
+        tv_nsec: timeout.subsec_nanos() as libc::c_long,
+    };
+    // SAFETY: as for `futex_wait`; the timeout is a live, relative timespec. ETIMEDOUT is one
+    // more reason to re-check.
+    unsafe {
+        libc::syscall(
+            libc::SYS_futex,
+            word.as_ptr(),
+            libc::FUTEX_WAIT | libc::FUTEX_PRIVATE_FLAG,
+            expected,
+            &timeout as *const libc::timespec,
+        );
+    }
+}
+
 /// Wakes every OS thread blocked in [`futex_wait`] on `word`.
 pub(crate) fn futex_wake_all(word: &std::sync::atomic::AtomicU32) {
     // SAFETY: waking is harmless for any address; the word is live.

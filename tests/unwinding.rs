@@ -1,0 +1,227 @@
+//! A destructor that blocks while its green thread unwinds blocks the worker's OS thread
+//! (std counts panics per OS thread). Its waits must still wake promptly, and a block that
+//! strands the worker's own green threads must end in a diagnosis, never a silent hang.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+/// Runs `wait` from a destructor while its green thread unwinds; returns what it returned
+/// and how long it took.
+fn wait_while_unwinding<T: Send + 'static>(
+    wait: impl FnOnce() -> T + Send + 'static,
+) -> (T, Duration) {
+    struct OnDrop<F: FnOnce()>(Option<F>);
+    impl<F: FnOnce()> Drop for OnDrop<F> {
+        fn drop(&mut self) {
+            assert!(std::thread::panicking());
+            (self.0.take().unwrap())();
+        }
+    }
+    let (tx, rx) = std::sync::mpsc::channel();
+    let unwinding = weft::spawn(move || {
+        let _on_drop = OnDrop(Some(move || {
+            let start = Instant::now();
+            let value = wait();
+            tx.send((value, start.elapsed())).unwrap();
+        }));
+        panic!("unwinding through a blocking destructor");
+    });
+    assert!(unwinding.join().is_err());
+    rx.recv().unwrap()
+}
+
+#[test]
+fn timed_waits_while_unwinding_wake_when_woken_not_at_their_deadline() {
+    // The waker used to set only the green thread's token while the OS thread slept in
+    // `thread::park_timeout`: a message sent at 200 ms arrived at the 30 s deadline.
+    common::workers(1);
+    common::watchdog(120, || {
+        let (tx, rx) = weft::chan::bounded::<u32>(0);
+        let sender = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(200));
+            tx.send(7).unwrap();
+        });
+        let (got, took) = wait_while_unwinding(move || rx.recv_timeout(Duration::from_secs(30)));
+        sender.join().unwrap();
+        assert_eq!(got, Ok(7));
+        assert!(took < Duration::from_secs(15), "woken after {took:?}");
+
+        let (tx, rx) = weft::chan::bounded::<weft::Coroutine>(1);
+        let unparker = std::thread::spawn(move || {
+            let target = rx.recv().unwrap();
+            std::thread::sleep(Duration::from_millis(200));
+            target.unpark();
+        });
+        let ((), took) = wait_while_unwinding(move || {
+            tx.send(weft::current()).unwrap();
+            weft::park_timeout(Duration::from_secs(30));
+        });
+        unparker.join().unwrap();
+        assert!(
+            took < Duration::from_secs(15),
+            "park_timeout woken after {took:?}"
+        );
+
+        // A condvar too.
+        let pair = std::sync::Arc::new((weft::sync::Mutex::new(false), weft::sync::Condvar::new()));
+        let notifier = std::thread::spawn({
+            let pair = pair.clone();
+            move || {
+                std::thread::sleep(Duration::from_millis(200));
+                *pair.0.lock().unwrap() = true;
+                pair.1.notify_one();
+            }
+        });
+        let (ready, took) = wait_while_unwinding(move || {
+            let (lock, condvar) = &*pair;
+            let guard = lock.lock().unwrap();
+            let (guard, _) = condvar
+                .wait_timeout_while(guard, Duration::from_secs(30), |ready| !*ready)
+                .unwrap();
+            *guard
+        });
+        notifier.join().unwrap();
+        assert!(ready);
+        assert!(
+            took < Duration::from_secs(15),
+            "condvar woken after {took:?}"
+        );
+    });
+}
+
+#[test]
+#[ignore = "child process of timed_waits_without_a_reactor_wake_when_woken"]
+fn child_no_reactor() {
+    if !common::is_child() {
+        return;
+    }
+    common::workers(1);
+    weft::spawn(|| ()).join().unwrap(); // the runtime starts; the reactor does not yet
+                                        // No fd left: the reactor (an epoll fd and an eventfd) cannot be created.
+    let mut open = 0;
+    for entry in std::fs::read_dir("/proc/self/fd").unwrap() {
+        let fd: u64 = entry
+            .unwrap()
+            .file_name()
+            .to_str()
+            .unwrap()
+            .parse()
+            .unwrap();
+        open = open.max(fd + 1);
+    }
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY (test): getrlimit and setrlimit with a valid struct; the hard limit stays.
+    unsafe {
+        assert_eq!(libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit), 0);
+        limit.rlim_cur = open;
+        assert_eq!(libc::setrlimit(libc::RLIMIT_NOFILE, &limit), 0);
+    }
+    // Fill the free numbers below the limit too (kept open for the rest of the process).
+    let mut filler = Vec::new();
+    while let Ok(file) = std::fs::File::open("/dev/null") {
+        filler.push(file);
+    }
+    let (tx, rx) = weft::chan::bounded::<u32>(0);
+    let sender = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(200));
+        tx.send(9).unwrap();
+    });
+    let (got, took) = weft::spawn(move || {
+        let start = Instant::now();
+        (rx.recv_timeout(Duration::from_secs(30)), start.elapsed())
+    })
+    .join()
+    .unwrap();
+    sender.join().unwrap();
+    println!("received {got:?} after {} ms", took.as_millis());
+}
+
+#[test]
+fn timed_waits_without_a_reactor_wake_when_woken() {
+    // With the fd limit reached before the reactor existed, a timed wait used to sleep the
+    // worker through to its deadline.
+    let output = common::run_child("child_no_reactor", &[]);
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{:?}\n{stdout}\n{}",
+        output.status,
+        common::stderr_of(&output)
+    );
+    let line = stdout
+        .lines()
+        .find(|l| l.contains("received "))
+        .expect(&stdout);
+    assert!(line.contains("received Ok(9)"), "{line}");
+    let ms: u64 = line
+        .split("after ")
+        .nth(1)
+        .and_then(|rest| rest.split_whitespace().next())
+        .and_then(|n| n.parse().ok())
+        .expect(line);
+    assert!(ms < 15_000, "{line}");
+}
+
+#[test]
+#[ignore = "child process of a_deadlock_while_unwinding_is_diagnosed_by_name"]
+fn child_unwind_deadlock() {
+    use std::sync::Arc;
+    if !common::is_child() {
+        return;
+    }
+    common::workers(1);
+    struct LockOnDrop(Arc<weft::sync::Mutex<()>>);
+    impl Drop for LockOnDrop {
+        fn drop(&mut self) {
+            let _guard = self.0.lock();
+        }
+    }
+    weft::run(|| {
+        let lock = Arc::new(weft::sync::Mutex::new(()));
+        let held = lock.clone();
+        let holder = weft::spawn(move || {
+            let _guard = held.lock().unwrap();
+            weft::sleep(Duration::from_millis(50));
+        });
+        weft::yield_now(); // the holder starts here: this worker is its home
+        let victim = weft::Builder::new()
+            .name("victim")
+            .spawn(move || {
+                let _on_drop = LockOnDrop(lock);
+                panic!("unwinding into a lock held on this worker");
+            })
+            .unwrap();
+        let _ = victim.join();
+        holder.join().unwrap();
+    });
+    println!("no deadlock");
+}
+
+#[test]
+fn a_deadlock_while_unwinding_is_diagnosed_by_name() {
+    // The audit's hang: the destructor waits for a lock whose holder is homed on the same,
+    // now blocked, worker. weft cannot resolve it; it must name it and end the process.
+    let output = common::watchdog(120, || common::run_child("child_unwind_deadlock", &[]));
+    let stderr = common::stderr_of(&output);
+    assert!(!output.status.success(), "{stderr}");
+    assert!(
+        !String::from_utf8_lossy(&output.stdout).contains("no deadlock"),
+        "{stderr}"
+    );
+    let report = stderr
+        .lines()
+        .find(|l| l.starts_with("weft: deadlock: "))
+        .unwrap_or_else(|| panic!("no diagnosis in:\n{stderr}"));
+    assert!(report.contains("green thread "), "{report}");
+    assert!(report.contains("'victim'"), "{report}");
+    assert!(report.contains("is unwinding from a panic"), "{report}");
+    assert!(report.contains("weft-worker-0"), "{report}");
+    assert!(report.contains("1 green thread(s)"), "{report}");
+    // The backtrace names the wait.
+    assert!(stderr.contains("Mutex"), "{stderr}");
+    assert!(stderr.contains("LockOnDrop"), "{stderr}");
+}
