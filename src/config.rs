@@ -8,6 +8,7 @@
 //! |------------|-----------------|-------------------|----------------------------------|
 //! | workers    | `workers(n)`    | `WEFT_WORKERS`    | `std::thread::available_parallelism` |
 //! | stack size | `stack_size(b)` | `WEFT_STACK_SIZE` | 256 KiB                          |
+//! | blocking threads | `max_blocking_threads(n)` | `WEFT_MAX_BLOCKING_THREADS` | 512 |
 //!
 //! `WEFT_STACK_SIZE` takes bytes, optionally with a binary suffix: `65536`, `64K`, `1M`, `1G`.
 //! An invalid variable stops the program at start with a message naming it: running with a
@@ -20,6 +21,12 @@ use crate::stack::{SizeClass, DEFAULT_STACK_SIZE, MAX_STACK_SIZE};
 
 /// Most worker threads a runtime may have.
 pub const MAX_WORKERS: usize = 1024;
+
+/// Default most threads of the blocking pool behind [`offload`](crate::offload).
+pub(crate) const DEFAULT_MAX_BLOCKING_THREADS: usize = 512;
+/// Largest accepted [`Config::max_blocking_threads`]: far above any useful pool, low enough
+/// to catch a typo.
+const MAX_BLOCKING_THREADS_LIMIT: usize = 100_000;
 
 /// Settings for the global runtime, applied before it starts.
 ///
@@ -34,6 +41,7 @@ pub const MAX_WORKERS: usize = 1024;
 pub struct Config {
     workers: Option<usize>,
     stack_size: Option<usize>,
+    max_blocking_threads: Option<usize>,
 }
 
 /// Why [`Config::apply`] refused a configuration.
@@ -47,6 +55,8 @@ pub enum ConfigError {
     InvalidWorkers(usize),
     /// The stack size is above the 1 GiB maximum.
     InvalidStackSize(usize),
+    /// The blocking-thread maximum is 0 or above 100,000.
+    InvalidBlockingThreads(usize),
 }
 
 impl fmt::Display for ConfigError {
@@ -64,6 +74,11 @@ impl fmt::Display for ConfigError {
             ConfigError::InvalidStackSize(n) => write!(
                 f,
                 "weft: invalid stack size {n} bytes: the maximum is {MAX_STACK_SIZE} bytes (1 GiB)"
+            ),
+            ConfigError::InvalidBlockingThreads(n) => write!(
+                f,
+                "weft: invalid blocking-thread maximum {n}: expected 1 to \
+                 {MAX_BLOCKING_THREADS_LIMIT}"
             ),
         }
     }
@@ -90,6 +105,13 @@ impl Config {
         self
     }
 
+    /// Most threads the blocking pool behind [`offload`](crate::offload) may run at once
+    /// (1 to 100,000; default 512). Calls beyond that queue; they never fail.
+    pub fn max_blocking_threads(mut self, n: usize) -> Config {
+        self.max_blocking_threads = Some(n);
+        self
+    }
+
     /// Validates the settings and records them for the runtime's start. Settings not given
     /// here keep their earlier applied value, or come from the environment.
     pub fn apply(self) -> Result<(), ConfigError> {
@@ -103,12 +125,20 @@ impl Config {
                 return Err(ConfigError::InvalidStackSize(bytes));
             }
         }
+        if let Some(n) = self.max_blocking_threads {
+            if n == 0 || n > MAX_BLOCKING_THREADS_LIMIT {
+                return Err(ConfigError::InvalidBlockingThreads(n));
+            }
+        }
         let mut state = lock();
         if state.started {
             return Err(ConfigError::AlreadyStarted);
         }
         state.applied.workers = self.workers.or(state.applied.workers);
         state.applied.stack_size = self.stack_size.or(state.applied.stack_size);
+        state.applied.max_blocking_threads = self
+            .max_blocking_threads
+            .or(state.applied.max_blocking_threads);
         Ok(())
     }
 }
@@ -122,6 +152,7 @@ static STATE: Mutex<State> = Mutex::new(State {
     applied: Config {
         workers: None,
         stack_size: None,
+        max_blocking_threads: None,
     },
     started: false,
 });
@@ -134,6 +165,7 @@ fn lock() -> std::sync::MutexGuard<'static, State> {
 pub(crate) struct Settings {
     pub(crate) workers: usize,
     pub(crate) stack_class: SizeClass,
+    pub(crate) max_blocking_threads: usize,
 }
 
 /// Undoes the mark of [`settings_for_start`] after a start that failed: nothing started, so
@@ -157,9 +189,14 @@ pub(crate) fn settings_for_start() -> Settings {
     });
     let stack_class =
         SizeClass::for_size(stack_size).expect("stack sizes are validated before they get here");
+    let max_blocking_threads = state.applied.max_blocking_threads.unwrap_or_else(|| {
+        env_setting("WEFT_MAX_BLOCKING_THREADS", parse_blocking_threads)
+            .unwrap_or(DEFAULT_MAX_BLOCKING_THREADS)
+    });
     Settings {
         workers,
         stack_class,
+        max_blocking_threads,
     }
 }
 
@@ -182,6 +219,15 @@ fn parse_workers(s: &str) -> Result<usize, String> {
     match s.parse::<usize>() {
         Ok(n) if (1..=MAX_WORKERS).contains(&n) => Ok(n),
         _ => Err(format!("expected a whole number from 1 to {MAX_WORKERS}")),
+    }
+}
+
+fn parse_blocking_threads(s: &str) -> Result<usize, String> {
+    match s.parse::<usize>() {
+        Ok(n) if (1..=MAX_BLOCKING_THREADS_LIMIT).contains(&n) => Ok(n),
+        _ => Err(format!(
+            "expected a whole number from 1 to {MAX_BLOCKING_THREADS_LIMIT}"
+        )),
     }
 }
 
@@ -228,5 +274,13 @@ mod tests {
         assert!(parse_workers("0").is_err());
         assert!(parse_workers("many").is_err());
         assert!(parse_workers("1025").is_err());
+    }
+
+    #[test]
+    fn parses_blocking_thread_maximums() {
+        assert_eq!(parse_blocking_threads("64"), Ok(64));
+        assert!(parse_blocking_threads("0").is_err());
+        assert!(parse_blocking_threads("100001").is_err());
+        assert!(parse_blocking_threads("lots").is_err());
     }
 }

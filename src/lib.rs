@@ -63,12 +63,16 @@
 #![warn(missing_docs, missing_debug_implementations)]
 
 #[cfg(not(loom))]
+mod blocking;
+#[cfg(not(loom))]
 mod builder;
 pub mod chan;
 #[cfg(not(loom))]
 mod config;
 #[cfg(not(loom))]
 mod coroutine;
+#[cfg(not(loom))]
+pub mod fs;
 #[cfg(not(loom))]
 pub mod io;
 #[cfg(not(loom))]
@@ -97,6 +101,8 @@ mod time;
 mod wait;
 
 // The runtime's public API; the loom build (see `src/loom.rs`) has only `chan` and `sync`.
+#[cfg(not(loom))]
+pub use blocking::offload;
 #[cfg(not(loom))]
 pub use builder::{spawn, Builder};
 #[cfg(not(loom))]

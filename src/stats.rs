@@ -22,6 +22,13 @@ pub struct Stats {
     pub steals: u64,
     /// Worker threads; 0 before the runtime has started.
     pub workers: usize,
+    /// Calls sent to the blocking pool (by [`offload`](crate::offload), `weft::fs`, host-name
+    /// lookups and process waits without a pidfd).
+    pub offloaded: u64,
+    /// Threads of the blocking pool alive now.
+    pub blocking_threads: usize,
+    /// File reads served from the page cache on a worker, without the blocking pool.
+    pub fs_fast_path: u64,
     /// How stack guard pages are installed: `"madvise"` (`MADV_GUARD_INSTALL`, no VMA per
     /// stack), `"mprotect"` (fallback, two VMAs per stack), or `"undecided"` before the first
     /// stack exists.
@@ -37,15 +44,20 @@ pub struct Stats {
 /// assert!(stats.workers >= 1);
 /// ```
 pub fn stats() -> Stats {
+    let (offloaded, blocking_threads) = crate::blocking::pool::counters();
     let Some(runtime) = scheduler::try_runtime() else {
         return Stats {
             guard_pages: pool::guard_mode_name(),
+            offloaded,
+            blocking_threads,
             ..Stats::default()
         };
     };
     let mut stats = Stats {
         workers: runtime.workers.len(),
         guard_pages: pool::guard_mode_name(),
+        offloaded,
+        blocking_threads,
         ..Stats::default()
     };
     // Completions first: a green thread counted complete was spawned earlier, so reading the
@@ -60,6 +72,7 @@ pub fn stats() -> Stats {
         stats.spawned += worker.counters.spawned.load(Relaxed);
         stats.switches += worker.counters.switches.load(Relaxed);
         stats.steals += worker.counters.steals.load(Relaxed);
+        stats.fs_fast_path += worker.counters.fs_fast_path.load(Relaxed);
     }
     stats.live = stats.spawned.saturating_sub(completed);
     stats

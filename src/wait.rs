@@ -159,7 +159,9 @@ impl WaiterRef {
     /// # Safety
     ///
     /// The caller holds the lock of a queue from which it has just taken (or still holds)
-    /// this ref, so the owner has not unregistered it and the waiter is alive.
+    /// this ref, so the owner has not unregistered it and the waiter is alive; or the caller
+    /// holds the only ref there is to a waiter whose owner waits without a deadline (so it
+    /// can neither abort nor leave before DONE), as `offload`'s pool thread does.
     pub(crate) unsafe fn try_claim(self, token: usize) -> Option<Claimed> {
         debug_assert!(token <= MAX_TOKEN);
         // SAFETY: alive by the caller's contract.

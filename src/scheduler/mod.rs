@@ -57,6 +57,8 @@ pub(crate) struct Runtime {
     pub(crate) injector: Injector<Arc<Task>>,
     pub(crate) idle: Idle,
     pub(crate) default_class: SizeClass,
+    /// The blocking pool's thread maximum (the pool starts on the first `offload`).
+    pub(crate) max_blocking_threads: usize,
     /// Green threads spawned from plain threads (worker spawns count per worker).
     pub(crate) spawned_outside: AtomicU64,
     /// The start gate: [`GATE_CLOSED`] until every thread exists, then [`GATE_OPEN`], or
@@ -113,6 +115,7 @@ fn start() -> io::Result<&'static Runtime> {
         injector: Injector::new(),
         idle: Idle::new(settings.workers),
         default_class: settings.stack_class,
+        max_blocking_threads: settings.max_blocking_threads,
         spawned_outside: AtomicU64::new(0),
         gate: AtomicU32::new(GATE_CLOSED),
     }));

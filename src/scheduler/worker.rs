@@ -94,6 +94,8 @@ pub(crate) struct Counters {
     pub(crate) steals: AtomicU64,
     pub(crate) spawned: AtomicU64,
     pub(crate) completed: AtomicU64,
+    /// File reads served from the page cache on this worker (`weft::fs`'s fast path).
+    pub(crate) fs_fast_path: AtomicU64,
 }
 
 #[inline]

@@ -43,6 +43,7 @@ macro_rules! syscall {
 pub(crate) use syscall;
 
 pub(crate) mod fdio;
+pub(crate) mod file;
 
 /// `madvise` advice that installs guard markers in page table entries (Linux ≥ 6.13).
 /// Touching a guarded page raises SIGSEGV, yet the VMA is not split, so a guard costs no VMA.

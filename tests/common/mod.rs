@@ -65,3 +65,59 @@ pub fn map_count() -> usize {
         .lines()
         .count()
 }
+
+/// A green thread that counts, once per millisecond of `weft::sleep`, until stopped. Start it
+/// on the same worker as the call under test (one worker), read [`Ticker::ticks`] before and
+/// after the call: what it counted *during* the call shows the worker was not stalled.
+pub struct Ticker {
+    count: std::sync::Arc<std::sync::atomic::AtomicU64>,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    handle: Option<weft::JoinHandle<()>>,
+}
+
+impl Ticker {
+    pub fn start() -> Ticker {
+        use std::sync::atomic::Ordering;
+        let count = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let handle = weft::spawn({
+            let (count, stop) = (count.clone(), stop.clone());
+            move || {
+                while !stop.load(Ordering::Acquire) {
+                    weft::sleep(Duration::from_millis(1));
+                    count.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+        });
+        let ticker = Ticker {
+            count,
+            stop,
+            handle: Some(handle),
+        };
+        // Wait for the first tick, so the ticker has started (and found its home).
+        while ticker.ticks() == 0 {
+            weft::sleep(Duration::from_millis(1));
+        }
+        ticker
+    }
+
+    pub fn ticks(&self) -> u64 {
+        self.count.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Runs `f` and returns its result with the ticks counted while it ran.
+    pub fn during<T>(&self, f: impl FnOnce() -> T) -> (T, u64) {
+        let before = self.ticks();
+        let value = f();
+        (value, self.ticks() - before)
+    }
+}
+
+impl Drop for Ticker {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::Release);
+        if let Some(handle) = self.handle.take() {
+            handle.join().unwrap();
+        }
+    }
+}

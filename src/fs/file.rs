@@ -1,0 +1,379 @@
+//! [`File`] and [`OpenOptions`]: std's file API, with reads served from the page cache on
+//! the worker and everything that may wait for the disk run on the blocking pool.
+
+use std::fmt;
+use std::fs::{Metadata, Permissions};
+use std::io::{self, Read, Seek, SeekFrom, Write};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, IntoRawFd, OwnedFd, RawFd};
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
+
+use crate::blocking::offload;
+use crate::scheduler::{context, worker};
+use crate::sys::file::{read_nowait, write_nowait, NoWait};
+
+/// An open file, as [`std::fs::File`], whose calls never block the worker: a read first
+/// asks the page cache without waiting (`preadv2` with `RWF_NOWAIT`, one syscall, no
+/// hand-off) and goes to the blocking pool only on a miss; opening, writing, syncing and
+/// metadata go to the pool (see the [module docs](crate::fs)).
+///
+/// `Read`, `Write` and `Seek` are implemented for `File` and `&File`, and
+/// [`FileExt`](std::os::unix::fs::FileExt) gives positional `read_at`/`write_at`. On a plain
+/// thread every call is the std call.
+///
+/// ```
+/// use std::io::{Read, Write};
+///
+/// let path = std::env::temp_dir().join(format!("weft-doc-file-{}", std::process::id()));
+/// let text = weft::run(|| -> std::io::Result<String> {
+///     let mut file = weft::fs::File::create(&path)?;
+///     file.write_all(b"woven")?;
+///     let mut text = String::new();
+///     weft::fs::File::open(&path)?.read_to_string(&mut text)?;
+///     Ok(text)
+/// })?;
+/// assert_eq!(text, "woven");
+/// # weft::fs::remove_file(&path)?;
+/// # Ok::<(), std::io::Error>(())
+/// ```
+pub struct File {
+    inner: std::fs::File,
+    /// Whether `pwritev2(RWF_NOWAIT)` may work for this file. Cleared the first time the
+    /// file system says it does not (ext4 has no non-blocking buffered writes), after which
+    /// writes go straight to the pool.
+    write_nowait: AtomicBool,
+}
+
+/// Whether this call runs on a green thread that may hand work off (not a plain thread, and
+/// not unwinding, which must not switch).
+fn green() -> bool {
+    !context::current_task().is_null() && !std::thread::panicking()
+}
+
+/// Counts a read served from the page cache on the worker (for `stats().fs_fast_path`).
+fn count_fast_path() {
+    if let Some(local) = context::local() {
+        worker::bump(&local.shared.counters.fs_fast_path);
+    }
+}
+
+impl File {
+    /// Opens a file for reading, as [`std::fs::File::open`].
+    pub fn open<P: AsRef<Path>>(path: P) -> io::Result<File> {
+        OpenOptions::new().read(true).open(path)
+    }
+
+    /// Opens a file for writing, creating or truncating it, as [`std::fs::File::create`].
+    pub fn create<P: AsRef<Path>>(path: P) -> io::Result<File> {
+        OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .open(path)
+    }
+
+    /// Creates a file that must not exist yet, as [`std::fs::File::create_new`].
+    pub fn create_new<P: AsRef<Path>>(path: P) -> io::Result<File> {
+        OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create_new(true)
+            .open(path)
+    }
+
+    /// A blank [`OpenOptions`], as [`std::fs::File::options`].
+    pub fn options() -> OpenOptions {
+        OpenOptions::new()
+    }
+
+    /// Flushes data and metadata to the disk (`fsync`), on the blocking pool.
+    pub fn sync_all(&self) -> io::Result<()> {
+        offload(|| self.inner.sync_all())
+    }
+
+    /// Flushes data to the disk (`fdatasync`), on the blocking pool.
+    pub fn sync_data(&self) -> io::Result<()> {
+        offload(|| self.inner.sync_data())
+    }
+
+    /// Truncates or extends the file, as [`std::fs::File::set_len`], on the blocking pool.
+    pub fn set_len(&self, size: u64) -> io::Result<()> {
+        offload(|| self.inner.set_len(size))
+    }
+
+    /// The file's metadata, as [`std::fs::File::metadata`], on the blocking pool.
+    pub fn metadata(&self) -> io::Result<Metadata> {
+        offload(|| self.inner.metadata())
+    }
+
+    /// Changes the file's permissions, as [`std::fs::File::set_permissions`].
+    pub fn set_permissions(&self, perm: Permissions) -> io::Result<()> {
+        offload(|| self.inner.set_permissions(perm))
+    }
+
+    /// A new handle to the same open file (`dup`, which never waits for the disk).
+    pub fn try_clone(&self) -> io::Result<File> {
+        self.inner.try_clone().map(File::from)
+    }
+
+    /// The std file, for APIs that want one. Its calls block the thread that makes them.
+    pub fn into_std(self) -> std::fs::File {
+        self.inner
+    }
+
+    /// Reads at `offset` (-1: at the file position), page cache first.
+    fn read_impl(&self, buf: &mut [u8], offset: i64) -> io::Result<usize> {
+        if !green() || buf.is_empty() {
+            return self.read_std(buf, offset);
+        }
+        match read_nowait(self.inner.as_raw_fd(), buf, offset) {
+            Ok(n) => {
+                count_fast_path();
+                Ok(n)
+            }
+            Err(Ok(NoWait::WouldBlock | NoWait::Unsupported)) => {
+                offload(|| self.read_std(buf, offset))
+            }
+            Err(Err(e)) => Err(e),
+        }
+    }
+
+    fn read_std(&self, buf: &mut [u8], offset: i64) -> io::Result<usize> {
+        match offset {
+            -1 => (&self.inner).read(buf),
+            at => std::os::unix::fs::FileExt::read_at(&self.inner, buf, at as u64),
+        }
+    }
+
+    /// Writes at `offset` (-1: at the file position), without waiting where the file system
+    /// allows it, else on the pool.
+    fn write_impl(&self, buf: &[u8], offset: i64) -> io::Result<usize> {
+        if !green() || buf.is_empty() {
+            return self.write_std(buf, offset);
+        }
+        // Relaxed: a hint; a stale `true` costs one refused syscall.
+        if self.write_nowait.load(Relaxed) {
+            match write_nowait(self.inner.as_raw_fd(), buf, offset) {
+                Ok(n) => return Ok(n),
+                Err(Ok(NoWait::WouldBlock)) => {}
+                Err(Ok(NoWait::Unsupported)) => self.write_nowait.store(false, Relaxed),
+                Err(Err(e)) => return Err(e),
+            }
+        }
+        offload(|| self.write_std(buf, offset))
+    }
+
+    fn write_std(&self, buf: &[u8], offset: i64) -> io::Result<usize> {
+        match offset {
+            -1 => (&self.inner).write(buf),
+            at => std::os::unix::fs::FileExt::write_at(&self.inner, buf, at as u64),
+        }
+    }
+}
+
+/// A file offset as `preadv2` takes it, or `InvalidInput` past `i64::MAX` (as std's
+/// `pread` reports it).
+fn offset(at: u64) -> io::Result<i64> {
+    i64::try_from(at).map_err(|_| {
+        io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "weft: file offset above i64::MAX",
+        )
+    })
+}
+
+impl Read for &File {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        self.read_impl(buf, -1)
+    }
+}
+
+impl Read for File {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        self.read_impl(buf, -1)
+    }
+}
+
+impl Write for &File {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.write_impl(buf, -1)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Write for File {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.write_impl(buf, -1)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Seek for &File {
+    /// `lseek` only moves the file position; it does not wait for the disk.
+    fn seek(&mut self, pos: SeekFrom) -> io::Result<u64> {
+        (&self.inner).seek(pos)
+    }
+}
+
+impl Seek for File {
+    fn seek(&mut self, pos: SeekFrom) -> io::Result<u64> {
+        (&self.inner).seek(pos)
+    }
+}
+
+impl std::os::unix::fs::FileExt for File {
+    fn read_at(&self, buf: &mut [u8], offset_bytes: u64) -> io::Result<usize> {
+        self.read_impl(buf, offset(offset_bytes)?)
+    }
+
+    fn write_at(&self, buf: &[u8], offset_bytes: u64) -> io::Result<usize> {
+        self.write_impl(buf, offset(offset_bytes)?)
+    }
+}
+
+impl From<std::fs::File> for File {
+    fn from(inner: std::fs::File) -> File {
+        File {
+            inner,
+            write_nowait: AtomicBool::new(true),
+        }
+    }
+}
+
+impl From<File> for std::fs::File {
+    fn from(file: File) -> std::fs::File {
+        file.inner
+    }
+}
+
+impl From<OwnedFd> for File {
+    fn from(fd: OwnedFd) -> File {
+        File::from(std::fs::File::from(fd))
+    }
+}
+
+impl AsFd for File {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.inner.as_fd()
+    }
+}
+
+impl AsRawFd for File {
+    fn as_raw_fd(&self) -> RawFd {
+        self.inner.as_raw_fd()
+    }
+}
+
+impl IntoRawFd for File {
+    fn into_raw_fd(self) -> RawFd {
+        self.inner.into_raw_fd()
+    }
+}
+
+impl FromRawFd for File {
+    /// # Safety
+    /// `fd` must be an open file descriptor that nothing else owns.
+    unsafe fn from_raw_fd(fd: RawFd) -> File {
+        // SAFETY: forwarded from the caller.
+        File::from(unsafe { std::fs::File::from_raw_fd(fd) })
+    }
+}
+
+impl fmt::Debug for File {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("File").field("inner", &self.inner).finish()
+    }
+}
+
+/// Options for opening a file, as [`std::fs::OpenOptions`]; [`open`](OpenOptions::open)
+/// runs on the blocking pool. `mode` and `custom_flags` come with
+/// [`OpenOptionsExt`](std::os::unix::fs::OpenOptionsExt).
+///
+/// ```
+/// use std::io::Write;
+///
+/// let path = std::env::temp_dir().join(format!("weft-doc-options-{}", std::process::id()));
+/// weft::run(|| -> std::io::Result<()> {
+///     let mut log = weft::fs::OpenOptions::new().create(true).append(true).open(&path)?;
+///     log.write_all(b"one line\n")?;
+///     Ok(())
+/// })?;
+/// # weft::fs::remove_file(&path)?;
+/// # Ok::<(), std::io::Error>(())
+/// ```
+#[derive(Clone, Debug)]
+pub struct OpenOptions(std::fs::OpenOptions);
+
+impl Default for OpenOptions {
+    fn default() -> OpenOptions {
+        OpenOptions::new()
+    }
+}
+
+impl OpenOptions {
+    /// All options off, as [`std::fs::OpenOptions::new`].
+    pub fn new() -> OpenOptions {
+        OpenOptions(std::fs::OpenOptions::new())
+    }
+
+    /// Open for reading.
+    pub fn read(&mut self, read: bool) -> &mut OpenOptions {
+        self.0.read(read);
+        self
+    }
+
+    /// Open for writing.
+    pub fn write(&mut self, write: bool) -> &mut OpenOptions {
+        self.0.write(write);
+        self
+    }
+
+    /// Append to the end.
+    pub fn append(&mut self, append: bool) -> &mut OpenOptions {
+        self.0.append(append);
+        self
+    }
+
+    /// Truncate to 0 bytes.
+    pub fn truncate(&mut self, truncate: bool) -> &mut OpenOptions {
+        self.0.truncate(truncate);
+        self
+    }
+
+    /// Create the file if it does not exist.
+    pub fn create(&mut self, create: bool) -> &mut OpenOptions {
+        self.0.create(create);
+        self
+    }
+
+    /// Create the file, failing if it exists.
+    pub fn create_new(&mut self, create_new: bool) -> &mut OpenOptions {
+        self.0.create_new(create_new);
+        self
+    }
+
+    /// Opens `path` with these options, on the blocking pool (an `open` can wait for the
+    /// disk, and a FIFO's for its other end).
+    pub fn open<P: AsRef<Path>>(&self, path: P) -> io::Result<File> {
+        let path = path.as_ref();
+        offload(|| self.0.open(path)).map(File::from)
+    }
+}
+
+impl std::os::unix::fs::OpenOptionsExt for OpenOptions {
+    fn mode(&mut self, mode: u32) -> &mut OpenOptions {
+        self.0.mode(mode);
+        self
+    }
+
+    fn custom_flags(&mut self, flags: i32) -> &mut OpenOptions {
+        self.0.custom_flags(flags);
+        self
+    }
+}
