@@ -36,27 +36,34 @@
 //!
 //! # Name resolution
 //!
-//! Addresses go through [`std::net::ToSocketAddrs`]. IP literals (`"127.0.0.1:80"`,
-//! `SocketAddr`) never block; a host name calls the system resolver, which blocks the
-//! worker for the duration of the lookup.
+//! Addresses go through weft's own [`ToSocketAddrs`], implemented for the same types as
+//! std's (`"host:port"`, `("host", port)`, `SocketAddr`, `&[SocketAddr]`…), so calls written
+//! for std compile unchanged. IP literals are parsed in place and never leave the worker; a
+//! host name is looked up with the system resolver (`getaddrinfo`) on the blocking pool, so
+//! a slow DNS server stalls only the green thread that asked. [`lookup_host`] does the same
+//! lookup on its own. (A bound on std's trait could not tell a literal from a name before
+//! resolving it, which is why weft has its own, sealed one.)
 
+mod addr;
 mod tcp;
 mod udp;
 pub mod unix;
 
+pub use addr::{lookup_host, ToSocketAddrs};
 pub use tcp::{Incoming, TcpListener, TcpStream};
 pub use udp::UdpSocket;
 
 use std::io;
-use std::net::{SocketAddr, ToSocketAddrs};
+use std::net::SocketAddr;
 
-/// Tries `f` on each address `addr` resolves to; returns the first success or the last error.
+/// Tries `f` on each address `addr` resolves to (host names on the blocking pool); returns the
+/// first success or the last error.
 fn each_addr<A: ToSocketAddrs, T>(
     addr: A,
     mut f: impl FnMut(&SocketAddr) -> io::Result<T>,
 ) -> io::Result<T> {
     let mut last = None;
-    for addr in addr.to_socket_addrs()? {
+    for addr in addr.weft_resolve()? {
         match f(&addr) {
             Ok(value) => return Ok(value),
             Err(err) => last = Some(err),

@@ -2,13 +2,13 @@
 
 use std::fmt;
 use std::io;
-use std::net::{Shutdown, SocketAddr, ToSocketAddrs};
+use std::net::{Shutdown, SocketAddr};
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::time::{Duration, Instant};
 
 use socket2::{Domain, Protocol, SockAddr, Socket, Type};
 
-use super::{each_addr, fd_traits, stream_io, timeout_methods, zero_timeout};
+use super::{each_addr, fd_traits, stream_io, timeout_methods, zero_timeout, ToSocketAddrs};
 use crate::io::Source;
 use crate::reactor::{timed_out, Direction};
 use crate::sys;

@@ -2,10 +2,10 @@
 
 use std::fmt;
 use std::io;
-use std::net::{SocketAddr, ToSocketAddrs};
+use std::net::SocketAddr;
 use std::os::fd::AsRawFd;
 
-use super::{fd_traits, timeout_methods};
+use super::{each_addr, fd_traits, timeout_methods, ToSocketAddrs};
 use crate::io::source::View;
 use crate::io::Source;
 
@@ -36,7 +36,7 @@ impl UdpSocket {
     /// Creates a socket bound to `addr` (the first address that works).
     pub fn bind<A: ToSocketAddrs>(addr: A) -> io::Result<UdpSocket> {
         // Binding never blocks, so std's own bind is used, then the socket is converted.
-        let socket = std::net::UdpSocket::bind(addr)?;
+        let socket = each_addr(addr, |addr| std::net::UdpSocket::bind(addr))?;
         Ok(UdpSocket {
             source: Source::new(socket.into())?,
         })
@@ -44,7 +44,8 @@ impl UdpSocket {
 
     /// Sets the default peer for `send` and `recv`, and filters incoming datagrams to it.
     pub fn connect<A: ToSocketAddrs>(&self, addr: A) -> io::Result<()> {
-        self.std().connect(addr)
+        let std = self.std();
+        each_addr(addr, |addr| std.connect(addr))
     }
 
     /// Sends a datagram to the connected peer.
@@ -67,7 +68,7 @@ impl UdpSocket {
 
     /// Sends a datagram to `addr` (its first resolved address).
     pub fn send_to<A: ToSocketAddrs>(&self, buf: &[u8], addr: A) -> io::Result<usize> {
-        let addr = addr.to_socket_addrs()?.next().ok_or_else(|| {
+        let addr = addr.weft_resolve()?.next().ok_or_else(|| {
             io::Error::new(io::ErrorKind::InvalidInput, "no addresses to send data to")
         })?;
         let std = self.std();
