@@ -82,6 +82,8 @@ mod loom;
 pub mod net;
 mod park;
 #[cfg(not(loom))]
+pub mod process;
+#[cfg(not(loom))]
 mod reactor;
 #[cfg(not(loom))]
 mod scheduler;

@@ -1,8 +1,8 @@
-//! Regular-file syscalls: `preadv2`/`pwritev2` with `RWF_NOWAIT`, the page-cache fast path
-//! of `weft::fs`.
+//! Regular-file and process syscalls: `preadv2`/`pwritev2` with `RWF_NOWAIT` (the page-cache
+//! fast path of `weft::fs`), and `pidfd_open` (a child's exit as a readable fd).
 
 use std::io;
-use std::os::fd::RawFd;
+use std::os::fd::{FromRawFd, OwnedFd, RawFd};
 
 /// What a `RWF_NOWAIT` call can say besides data.
 pub(crate) enum NoWait {
@@ -55,4 +55,16 @@ pub(crate) fn write_nowait(
     };
     // SAFETY: one iovec describing a live buffer, which the kernel only reads.
     nowait_result(syscall!(retry_eintr pwritev2(fd, &iov, 1, offset, libc::RWF_NOWAIT)))
+}
+
+/// `pidfd_open(pid, 0)` (Linux ≥ 5.3): an fd that becomes readable when the process exits.
+pub(crate) fn pidfd_open(pid: u32) -> io::Result<OwnedFd> {
+    // SAFETY: a plain syscall with integer arguments.
+    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid as libc::pid_t, 0) };
+    if fd < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: the kernel just returned this fd, and nothing else owns it. It is close-on-exec
+    // by definition.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd as RawFd) })
 }
