@@ -2,7 +2,8 @@
 //! std threads, one process per runtime, one table at the end.
 //!
 //! ```text
-//! weft-peers micro RUNTIME               yield, yield_10, spawn_join, ping_pong (ns per op)
+//! weft-peers micro RUNTIME               yield, yield_10, spawn_join, ping_pong,
+//!                                        file_read_4k (ns per op)
 //! weft-peers echo-server RUNTIME ADDR    a 4 KiB-buffer echo server, until killed
 //! weft-peers http-server RUNTIME ADDR    a keep-alive "Hello, world!" server, until killed
 //! weft-peers echo-load ADDR CONNS SECS   the one load generator for every echo server
@@ -57,6 +58,15 @@ pub fn per_op(mut run: impl FnMut(u64) -> Duration) -> f64 {
         .collect();
     samples.sort_by(f64::total_cmp);
     samples[samples.len() / 2]
+}
+
+/// A 1 MiB file whose pages are cached (it was just written and read back), for the
+/// `file_read_4k` scenario: sequential 4 KiB reads, back to the start every 256.
+pub fn cached_file() -> std::path::PathBuf {
+    let path = std::env::temp_dir().join(format!("weft-peers-{}", std::process::id()));
+    std::fs::write(&path, vec![7u8; 1 << 20]).expect("write the bench file");
+    assert_eq!(std::fs::read(&path).expect("read it back").len(), 1 << 20);
+    path
 }
 
 /// Prints one result line.

@@ -89,6 +89,27 @@ pub fn micro(flavor: Flavor) {
         }),
     );
     report(
+        "file_read_4k",
+        per_op(|iters| {
+            inside(&rt, async move {
+                use tokio::io::AsyncSeekExt;
+                let path = crate::cached_file();
+                let mut file = tokio::fs::File::open(&path).await.unwrap();
+                let mut buf = [0u8; 4096];
+                let start = Instant::now();
+                for i in 0..iters {
+                    if i % 256 == 0 {
+                        file.seek(std::io::SeekFrom::Start(0)).await.unwrap();
+                    }
+                    file.read_exact(&mut buf).await.unwrap();
+                }
+                let took = start.elapsed();
+                std::fs::remove_file(path).unwrap();
+                took
+            })
+        }),
+    );
+    report(
         "ping_pong",
         per_op(|iters| {
             inside(&rt, async move {

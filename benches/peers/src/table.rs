@@ -10,11 +10,15 @@ const RUNTIMES: [(&str, &str); 5] = [
     ("std", "std threads"),
 ];
 
-const SCENARIOS: [(&str, &str); 9] = [
+const SCENARIOS: [(&str, &str); 10] = [
     ("yield", "yield, one task alone"),
     ("yield_10", "yield, 10 tasks round-robin (per yield)"),
     ("spawn_join", "spawn + join (from inside the runtime)"),
     ("ping_pong", "channel ping-pong, 2 tasks (per round trip)"),
+    (
+        "file_read_4k",
+        "cached 4 KiB file read (weft::fs, tokio::fs, std)",
+    ),
     ("echo_1", "TCP echo 64 B, 1 connection (per round trip)"),
     (
         "echo_100",
