@@ -1,5 +1,6 @@
 //! A tour of weft: spawn many green threads, borrow with scope, see the sticky rule, contain
-//! a panic, pass messages through channels and select!, read the counters.
+//! a panic, pass messages through channels and select!, do file IO and a host-name lookup
+//! without blocking the worker, read the counters.
 //! `cargo run --release --example demo`.
 
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -91,6 +92,20 @@ fn main() {
             recv(timeout) -> _ => "the 5 ms timeout",
         };
         println!("select: {outcome} came first");
+
+        // 6. Files and host names: the page cache on the worker, the rest on the blocking pool.
+        let path = std::env::temp_dir().join(format!("weft-demo-{}", std::process::id()));
+        weft::fs::write(&path, "a file round trip").unwrap();
+        let text = weft::fs::read_to_string(&path).unwrap();
+        weft::fs::remove_file(&path).unwrap();
+        println!("fs: wrote and read back {text:?}");
+        let listener = weft::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let stream = weft::net::TcpStream::connect(("localhost", port)).unwrap();
+        println!(
+            "dns: \"localhost\" resolved off the worker and connected to {}",
+            stream.peer_addr().unwrap()
+        );
     });
     println!("{:#?}", weft::stats());
 }
