@@ -43,10 +43,12 @@
 //!
 //! # Limits
 //!
-//! * Use [`net`], [`io::NonBlocking`], [`sleep`], [`chan`] and [`sync`] for IO and waiting:
-//!   they park the green thread (on the reactor or a wait queue). A green thread that blocks in a plain syscall or computes for
-//!   long blocks its worker (its queued but not-yet-started green threads are stolen by
-//!   other workers).
+//! * Use [`net`], [`fs`], [`process`], [`io::NonBlocking`], [`sleep`], [`chan`] and [`sync`]
+//!   for IO and waiting: they park the green thread (on the reactor, a wait queue, or while
+//!   the blocking pool does the work). A green thread that blocks in a call weft does not
+//!   wrap (`std::fs`, a third-party crate's socket), or computes for long, blocks its worker
+//!   (its queued but not-yet-started green threads are stolen by other workers); wrap such a
+//!   call in [`offload`].
 //! * Each green thread costs about one 4 KiB page when idle. Stacks are carved from large
 //!   mappings with `MADV_GUARD_INSTALL` guards (Linux ≥ 6.13), so `vm.max_map_count` does not
 //!   bound the number of green threads; on older kernels the `mprotect` fallback costs two
