@@ -14,7 +14,7 @@ use crate::blocking::offload;
 const BATCH: usize = 128;
 
 /// An iterator over a directory's entries, as [`std::fs::ReadDir`]. Entries arrive from the
-/// blocking pool [`BATCH`] (128) at a time, each with its file type already read, so
+/// blocking pool 128 at a time, each with its file type already read, so
 /// iterating costs one hand-off per batch, not one per entry.
 pub struct ReadDir {
     inner: Option<std::fs::ReadDir>,

@@ -3,7 +3,7 @@
 //!
 //! epoll cannot wait for regular files (they are always "ready"), so weft does what Go does
 //! and runs the calls that may wait for the disk on the blocking pool while the green thread
-//! parks (see [`offload`](crate::offload)). Every function and method here has std's
+//! parks (see [`offload`](crate::offload())). Every function and method here has std's
 //! signature, semantics and `io::ErrorKind`s; on a plain thread each one simply is the std
 //! call.
 //!
@@ -24,12 +24,12 @@
 //!
 //! Opening, metadata, directories, syncing, renaming and removing always go to the pool: a
 //! path lookup can wait for the disk, and an `open` of a FIFO waits for its other end.
-//! [`read`], [`read_to_string`] and [`write`] do their whole job in one hand-off.
+//! [`read`], [`read_to_string`] and [`write()`] do their whole job in one hand-off.
 //!
 //! # What still blocks a worker
 //!
 //! `std::fs` itself, called from a green thread, blocks its worker as it always did. Use
-//! this module, or wrap the call in [`offload`](crate::offload).
+//! this module, or wrap the call in [`offload`](crate::offload()).
 
 mod dir;
 mod file;

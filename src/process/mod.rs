@@ -7,7 +7,7 @@
 //!   into a readable fd, so no thread waits at all. Where pidfds are unavailable (an older
 //!   kernel, a seccomp filter), the wait runs on the blocking pool instead.
 //! * [`ChildStdin`], [`ChildStdout`] and [`ChildStderr`] are pipes on the reactor, like
-//!   [`NonBlocking`](crate::io::NonBlocking): their reads and writes park.
+//!   `weft::io::NonBlocking`: their reads and writes park.
 //! * [`Child::wait_with_output`] reads stdout and stderr at the same time (two green
 //!   threads), so a child that fills one pipe while weft reads the other cannot deadlock.
 //!
