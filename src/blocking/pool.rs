@@ -69,6 +69,8 @@ pub(crate) struct Pool {
     /// Jobs queued, readable without the lock by spinners.
     queued: AtomicUsize,
     max: usize,
+    /// [`IDLE_RETIRE`], except in tests.
+    retire_after: Duration,
     /// For `stats()`: threads alive, and jobs ever submitted.
     alive: AtomicUsize,
     submitted: AtomicU64,
@@ -78,18 +80,7 @@ static POOL: OnceLock<Pool> = OnceLock::new();
 
 /// The pool, created on first use with at most `max` threads.
 pub(crate) fn get(max: impl FnOnce() -> usize) -> &'static Pool {
-    POOL.get_or_init(|| Pool {
-        state: Mutex::new(State {
-            jobs: VecDeque::new(),
-            idle: Vec::new(),
-            spinning: 0,
-            alive: 0,
-        }),
-        queued: AtomicUsize::new(0),
-        max: max().max(1),
-        alive: AtomicUsize::new(0),
-        submitted: AtomicU64::new(0),
-    })
+    POOL.get_or_init(|| Pool::new(max(), IDLE_RETIRE))
 }
 
 /// `(jobs submitted, threads alive)`, or zeros before the pool exists.
@@ -101,6 +92,22 @@ pub(crate) fn counters() -> (u64, usize) {
 }
 
 impl Pool {
+    fn new(max: usize, retire_after: Duration) -> Pool {
+        Pool {
+            state: Mutex::new(State {
+                jobs: VecDeque::new(),
+                idle: Vec::new(),
+                spinning: 0,
+                alive: 0,
+            }),
+            queued: AtomicUsize::new(0),
+            max: max.max(1),
+            retire_after,
+            alive: AtomicUsize::new(0),
+            submitted: AtomicU64::new(0),
+        }
+    }
+
     fn lock(&self) -> MutexGuard<'_, State> {
         // Every critical section leaves the state consistent (pushes, pops, counters).
         self.state.lock().unwrap_or_else(|p| p.into_inner())
@@ -205,7 +212,7 @@ impl Pool {
         });
         state.idle.push(slot.clone());
         drop(state);
-        let deadline = Instant::now() + IDLE_RETIRE;
+        let deadline = Instant::now() + self.retire_after;
         loop {
             // Acquire: pairs with the submitter's Release store.
             if slot.woken.load(Acquire) {
@@ -233,4 +240,46 @@ impl Pool {
 fn run(job: Job) {
     // SAFETY: `offload` made the job and keeps its frame alive until the job completes it.
     unsafe { (job.run)(job.data) }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::AtomicU32;
+
+    static RAN: AtomicU32 = AtomicU32::new(0);
+
+    unsafe fn count(_: *const ()) {
+        RAN.fetch_add(1, SeqCst);
+        thread::sleep(Duration::from_millis(20));
+    }
+
+    #[test]
+    fn grows_to_its_maximum_queues_the_rest_and_retires_when_idle() {
+        let pool: &'static Pool = Box::leak(Box::new(Pool::new(2, Duration::from_millis(100))));
+        for _ in 0..6 {
+            pool.submit(Job {
+                run: count,
+                data: std::ptr::null(),
+            });
+        }
+        assert!(pool.alive.load(SeqCst) <= 2, "never more than the maximum");
+        let start = Instant::now();
+        while RAN.load(SeqCst) < 6 {
+            assert!(
+                start.elapsed() < Duration::from_secs(30),
+                "queued jobs never ran"
+            );
+            thread::sleep(Duration::from_millis(5));
+        }
+        // Idle for the retire time (plus the spin): every thread leaves.
+        while pool.alive.load(SeqCst) > 0 {
+            assert!(
+                start.elapsed() < Duration::from_secs(30),
+                "idle threads never retired"
+            );
+            thread::sleep(Duration::from_millis(5));
+        }
+        assert_eq!(pool.submitted.load(SeqCst), 6);
+    }
 }
