@@ -152,6 +152,9 @@ impl Builder {
             // Catching here keeps a panic inside its green thread: it reaches `join`, and the
             // worker and the other green threads carry on.
             let result = panic::catch_unwind(AssertUnwindSafe(f));
+            // Counted finished before the result becomes visible (to `join`, or to a scope
+            // when the packet drops), so `stats().live` read after a join is exact.
+            scheduler::note_completed();
             their_packet.complete(result);
         };
         let options = SpawnOptions {

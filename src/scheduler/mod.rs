@@ -271,6 +271,14 @@ where
     Ok(task)
 }
 
+/// Counts the running green thread as finished, on its worker's counter. Called by the task
+/// itself just before its result becomes visible.
+pub(crate) fn note_completed() {
+    if let Some(local) = context::local() {
+        worker::bump(&local.shared.counters.completed);
+    }
+}
+
 /// Queues a task that an unpark took out of `PARKED` (see the table in the module docs).
 pub(crate) fn schedule_woken(task: Arc<Task>) {
     let local = context::local();

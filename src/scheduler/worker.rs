@@ -252,7 +252,7 @@ impl Local {
                 if let Some(coroutine) = coroutine {
                     pool::release(coroutine.into_stack(), Some(&mut self.stacks.borrow_mut()));
                 }
-                bump(&self.shared.counters.completed);
+                // `completed` was counted by the task itself (`scheduler::note_completed`).
             }
         }
     }
