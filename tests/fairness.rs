@@ -155,3 +155,40 @@ fn woken_green_threads_keep_running_under_a_spawn_storm() {
         "the woken pair made {during} round trips during 20,000 spawn+yields ({total} in all)"
     );
 }
+
+#[test]
+fn two_yielders_do_not_starve_a_woken_green_thread() {
+    // Two green threads spin on `yield_now` until a flag is set; the one that sets it is
+    // woken into the worker's pinned queue. The yielders must leave it a turn (they once
+    // took turns with each other for ever).
+    common::workers(1);
+    common::watchdog(60, || {
+        weft::run(|| {
+            let flag = Arc::new(AtomicBool::new(false));
+            let (wake_tx, wake_rx) = weft::chan::bounded::<()>(0);
+            let setter = weft::spawn({
+                let flag = flag.clone();
+                move || {
+                    wake_rx.recv().unwrap(); // parks until a yielder wakes it
+                    flag.store(true, Ordering::Release);
+                }
+            });
+            let spin = |flag: Arc<AtomicBool>, wake: Option<weft::chan::Sender<()>>| {
+                weft::spawn(move || {
+                    if let Some(wake) = wake {
+                        wake.send(()).unwrap(); // the setter becomes runnable (pinned)
+                    }
+                    while !flag.load(Ordering::Acquire) {
+                        weft::yield_now();
+                    }
+                })
+            };
+            let first = spin(flag.clone(), None);
+            weft::yield_now();
+            let second = spin(flag.clone(), Some(wake_tx));
+            setter.join().unwrap();
+            first.join().unwrap();
+            second.join().unwrap();
+        })
+    });
+}

@@ -11,8 +11,9 @@
 //!   worker woken by *other* threads. Only this worker pops it; a push wakes the worker if it
 //!   sleeps.
 //! * `yielded` — sticky tasks that called `yield_now`, each with the tick at which its turn
-//!   comes again: the tick of the yield plus the number of tasks then runnable in `pinned`
-//!   and `deque`. A yielder thus waits behind the work that was runnable when it yielded, as
+//!   comes again: the tick of the yield plus the number of tasks then runnable in `pinned`,
+//!   `deque` and `yielded` itself. Every yielder thus leaves a pick for each task that was
+//!   runnable, so yielders cannot take turns among themselves while other work waits. A yielder thus waits behind the work that was runnable when it yielded, as
 //!   a goroutine does after `Gosched`, however fast it creates more (a loop that spawns two
 //!   green threads and yields keeps a backlog of about two, not one that grows by one per
 //!   iteration). The wait is bounded by that count, so a spawn storm cannot starve it.
@@ -273,10 +274,14 @@ impl Local {
         if task.migratable {
             return self.push_stealable(task);
         }
-        let ahead = self.pinned.borrow().len() + self.deque.len();
+        let mut yielded = self.yielded.borrow_mut();
+        // Ahead of it: the runnable tasks, and the yielders queued before it (whose turns
+        // come first and take picks too). Leaving out the yielders let two yielders take
+        // turns for ever while a woken task waited in `pinned`.
+        let ahead = self.pinned.borrow().len() + self.deque.len() + yielded.len();
         // The next pick has tick + 1; the tasks ahead take picks tick + 1 ..= tick + ahead.
         let turn = self.tick.get().wrapping_add(ahead as u64 + 1);
-        self.yielded.borrow_mut().push_back((task, turn));
+        yielded.push_back((task, turn));
     }
 
     /// The oldest yielder, if its turn has come by `tick` (or, with `any`, regardless).
