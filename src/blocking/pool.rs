@@ -13,8 +13,10 @@
 //! in `park_timeout` with an [`IdleSlot`] on the idle list. A submitter, holding the lock:
 //!
 //! 1. pushes the job;
-//! 2. if any thread spins, leaves it at that: a spinner finds it, because a spinner stops
-//!    spinning only under the lock and looks at the queue there before it sleeps;
+//! 2. if more threads spin than jobs are queued, leaves it at that: a spinner finds it,
+//!    because a spinner stops spinning only under the lock, in the same critical section
+//!    as it takes a job or lies down to sleep (so `spinning` never counts a thread that is
+//!    already busy or asleep);
 //! 3. else wakes the most recently idle sleeper (the warmest), taking its slot off the list
 //!    so that no other submitter counts on it;
 //! 4. else starts a new thread if fewer than `max` exist;
@@ -121,7 +123,7 @@ impl Pool {
         state.jobs.push_back(job);
         // Relaxed: a hint for spinners, who confirm under the lock.
         self.queued.fetch_add(1, Relaxed);
-        if state.spinning > 0 {
+        if state.jobs.len() <= state.spinning {
             return;
         }
         if let Some(slot) = state.idle.pop() {
@@ -172,35 +174,35 @@ impl Pool {
             }
             state.spinning += 1;
             drop(state);
-            let job = self.spin();
-            let mut state = self.lock();
-            state.spinning -= 1;
-            if let Some(job) = job.or_else(|| self.pop(&mut state)) {
-                drop(state);
-                run(job);
-                continue;
-            }
-            if !self.sleep(state) {
-                return; // retired
+            match self.spin() {
+                Ok(job) => run(job),
+                Err(state) => {
+                    if !self.sleep(state) {
+                        return; // retired
+                    }
+                }
             }
         }
     }
 
-    /// Watches the queue for [`SPIN`]; takes a job if one shows up.
-    fn spin(&self) -> Option<Job> {
+    /// Watches the queue for [`SPIN`]. Takes a job if one shows up, or else returns the
+    /// lock, held: either way it stops counting as spinning in that same critical section.
+    fn spin(&self) -> Result<Job, MutexGuard<'_, State>> {
         let start = Instant::now();
-        while start.elapsed() < SPIN {
+        loop {
+            let give_up = start.elapsed() >= SPIN;
+            if give_up || self.queued.load(Relaxed) > 0 {
+                let mut state = self.lock();
+                let job = self.pop(&mut state);
+                if job.is_some() || give_up {
+                    state.spinning -= 1;
+                    return job.ok_or(state);
+                }
+            }
             for _ in 0..64 {
                 std::hint::spin_loop();
             }
-            if self.queued.load(Relaxed) > 0 {
-                let mut state = self.lock();
-                if let Some(job) = self.pop(&mut state) {
-                    return Some(job);
-                }
-            }
         }
-        None
     }
 
     /// Sleeps on the idle list until a submitter wakes this thread (`true`) or the retire
