@@ -38,9 +38,11 @@ use crate::sys::file::{read_nowait, write_nowait, NoWait};
 /// ```
 pub struct File {
     inner: std::fs::File,
-    /// Whether `pwritev2(RWF_NOWAIT)` may work for this file. Cleared the first time the
-    /// file system says it does not (ext4 has no non-blocking buffered writes), after which
-    /// writes go straight to the pool.
+    /// Whether `preadv2(RWF_NOWAIT)` may work for this file; cleared the first time the file
+    /// system (or kernel, or sandbox) says it does not, after which reads go straight to the
+    /// pool.
+    read_nowait: AtomicBool,
+    /// The same for `pwritev2(RWF_NOWAIT)` (ext4 has no non-blocking buffered writes).
     write_nowait: AtomicBool,
 }
 
@@ -126,16 +128,19 @@ impl File {
         if !green() || buf.is_empty() {
             return self.read_std(buf, offset);
         }
-        match read_nowait(self.inner.as_raw_fd(), buf, offset) {
-            Ok(n) => {
-                count_fast_path();
-                Ok(n)
+        // Relaxed: a hint; a stale `true` costs one refused syscall.
+        if self.read_nowait.load(Relaxed) {
+            match read_nowait(self.inner.as_raw_fd(), buf, offset) {
+                Ok(n) => {
+                    count_fast_path();
+                    return Ok(n);
+                }
+                Err(Ok(NoWait::WouldBlock)) => {}
+                Err(Ok(NoWait::Unsupported)) => self.read_nowait.store(false, Relaxed),
+                Err(Err(e)) => return Err(e),
             }
-            Err(Ok(NoWait::WouldBlock | NoWait::Unsupported)) => {
-                offload(|| self.read_std(buf, offset))
-            }
-            Err(Err(e)) => Err(e),
         }
+        offload(|| self.read_std(buf, offset))
     }
 
     fn read_std(&self, buf: &mut [u8], offset: i64) -> io::Result<usize> {
@@ -241,6 +246,7 @@ impl From<std::fs::File> for File {
     fn from(inner: std::fs::File) -> File {
         File {
             inner,
+            read_nowait: AtomicBool::new(true),
             write_nowait: AtomicBool::new(true),
         }
     }

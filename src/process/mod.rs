@@ -5,7 +5,8 @@
 //!   called `exec` (or failed to), which takes a fork's worth of time.
 //! * [`Child::wait`] parks on the reactor: `pidfd_open` (Linux ≥ 5.3) turns the child's exit
 //!   into a readable fd, so no thread waits at all. Where pidfds are unavailable (an older
-//!   kernel, a seccomp filter), the wait runs on the blocking pool instead.
+//!   kernel, a seccomp filter), the wait runs on the blocking pool instead, holding one pool
+//!   thread for as long as the child runs.
 //! * [`ChildStdin`], [`ChildStdout`] and [`ChildStderr`] are pipes on the reactor, like
 //!   `weft::io::NonBlocking`: their reads and writes park.
 //! * [`Child::wait_with_output`] reads stdout and stderr at the same time (two green
@@ -192,9 +193,22 @@ impl Child {
         let pidfd = sys::file::pidfd_open(inner.id())
             .ok()
             .and_then(|fd| Source::new(fd).ok());
-        let stdin = inner.stdin.take().map(NonBlocking::new).transpose()?;
-        let stdout = inner.stdout.take().map(NonBlocking::new).transpose()?;
-        let stderr = inner.stderr.take().map(NonBlocking::new).transpose()?;
+        let pipes = (|| -> io::Result<_> {
+            Ok((
+                inner.stdin.take().map(NonBlocking::new).transpose()?,
+                inner.stdout.take().map(NonBlocking::new).transpose()?,
+                inner.stderr.take().map(NonBlocking::new).transpose()?,
+            ))
+        })();
+        let (stdin, stdout, stderr) = match pipes {
+            Ok(pipes) => pipes,
+            Err(e) => {
+                // The caller gets no `Child` to kill or reap, so do both here.
+                let _ = inner.kill();
+                let _ = offload(|| inner.wait());
+                return Err(e);
+            }
+        };
         Ok(Child {
             inner,
             pidfd,
@@ -244,14 +258,27 @@ impl Child {
     pub fn wait_with_output(mut self) -> io::Result<Output> {
         drop(self.stdin.take());
         let (stdout, stderr) = (self.stdout.take(), self.stderr.take());
-        let (stdout, stderr) = crate::scope(|s| {
-            let err_reader = s.spawn(move || read_all(stderr));
-            let out = read_all(stdout);
-            let err = err_reader
-                .join()
-                .unwrap_or_else(|payload| std::panic::resume_unwind(payload));
-            (out, err)
-        });
+        // Both pipes at once: a second green thread, or on a plain thread a second thread
+        // (which keeps "blocks like std" true there and does not start the runtime).
+        let (stdout, stderr) = if crate::is_coroutine() {
+            crate::scope(|s| {
+                let err_reader = s.spawn(move || read_all(stderr));
+                let out = read_all(stdout);
+                let err = err_reader
+                    .join()
+                    .unwrap_or_else(|payload| std::panic::resume_unwind(payload));
+                (out, err)
+            })
+        } else {
+            std::thread::scope(|s| {
+                let err_reader = s.spawn(move || read_all(stderr));
+                let out = read_all(stdout);
+                let err = err_reader
+                    .join()
+                    .unwrap_or_else(|payload| std::panic::resume_unwind(payload));
+                (out, err)
+            })
+        };
         let status = self.wait()?;
         Ok(Output {
             status,

@@ -20,8 +20,12 @@ fn nowait_result(res: io::Result<isize>) -> Result<usize, Result<NoWait, io::Err
         Err(e) => Err(match e.raw_os_error() {
             Some(libc::EAGAIN) => Ok(NoWait::WouldBlock),
             // EOPNOTSUPP: the file system has no NOWAIT for this call (ext4's buffered
-            // writes); EINVAL: a kernel older than 4.14 does not know the flag.
-            Some(libc::EOPNOTSUPP) | Some(libc::EINVAL) => Ok(NoWait::Unsupported),
+            // writes); EINVAL: a kernel older than 4.14 does not know the flag; ENOSYS: no
+            // preadv2/pwritev2 at all (older kernels, some sandboxes); EPERM: a seccomp
+            // filter refused the call. The plain call on the pool will say what is true.
+            Some(libc::EOPNOTSUPP | libc::EINVAL | libc::ENOSYS | libc::EPERM) => {
+                Ok(NoWait::Unsupported)
+            }
             _ => Err(e),
         }),
     }
