@@ -200,6 +200,20 @@ pub(crate) fn settings_for_start() -> Settings {
     }
 }
 
+/// `WEFT_DEADLOCK_ABORT_MS`: how long a worker may stay stuck behind an unwinding green
+/// thread's blocked destructor before the monitor aborts (see `scheduler::unwinding`);
+/// `None` for 0, which never aborts.
+pub(crate) fn deadlock_abort_after() -> Option<std::time::Duration> {
+    let default = crate::scheduler::unwinding::DEFAULT_DEADLOCK_ABORT;
+    let ms = env_setting("WEFT_DEADLOCK_ABORT_MS", |s| {
+        s.parse::<u64>()
+            .map(|ms| ms as usize)
+            .map_err(|_| "expected milliseconds (0: never abort)".to_owned())
+    })
+    .map_or(default.as_millis() as u64, |ms| ms as u64);
+    (ms > 0).then(|| std::time::Duration::from_millis(ms))
+}
+
 fn env_setting(name: &str, parse: fn(&str) -> Result<usize, String>) -> Option<usize> {
     let value = std::env::var_os(name)?;
     let parsed = value

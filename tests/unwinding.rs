@@ -205,7 +205,12 @@ fn child_unwind_deadlock() {
 fn a_deadlock_while_unwinding_is_diagnosed_by_name() {
     // The audit's hang: the destructor waits for a lock whose holder is homed on the same,
     // now blocked, worker. weft cannot resolve it; it must name it and end the process.
-    let output = common::watchdog(120, || common::run_child("child_unwind_deadlock", &[]));
+    let output = common::watchdog(120, || {
+        common::run_child(
+            "child_unwind_deadlock",
+            &[("WEFT_DEADLOCK_ABORT_MS", "2500")],
+        )
+    });
     let stderr = common::stderr_of(&output);
     assert!(!output.status.success(), "{stderr}");
     assert!(
@@ -221,6 +226,15 @@ fn a_deadlock_while_unwinding_is_diagnosed_by_name() {
     assert!(report.contains("is unwinding from a panic"), "{report}");
     assert!(report.contains("weft-worker-0"), "{report}");
     assert!(report.contains("1 green thread(s)"), "{report}");
+    // First the report at one second, then the abort.
+    let warned = stderr
+        .find("weft: likely deadlock: ")
+        .unwrap_or_else(|| panic!("no early report in:\n{stderr}"));
+    assert!(
+        warned < stderr.find("weft: deadlock: ").unwrap(),
+        "{stderr}"
+    );
+    assert!(stderr.contains("weft: aborting."), "{stderr}");
     // The backtrace names the wait.
     assert!(stderr.contains("Mutex"), "{stderr}");
     assert!(stderr.contains("LockOnDrop"), "{stderr}");

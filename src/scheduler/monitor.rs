@@ -34,9 +34,10 @@ pub(crate) fn run(runtime: &'static Runtime) -> ! {
     let mut interval = MIN_INTERVAL;
     let mut last_polls = 0;
     let mut unwind_watches = vec![unwinding::Watch::default(); runtime.workers.len()];
+    let abort_after = crate::config::deadlock_abort_after();
     loop {
         std::thread::sleep(interval);
-        unwinding::check(runtime, &mut unwind_watches, Instant::now());
+        unwinding::check(runtime, &mut unwind_watches, Instant::now(), abort_after);
         if let Some(reactor) = reactor::try_get() {
             let polls = reactor.polls();
             if polls == last_polls && !reactor.has_blocking_poller() {

@@ -25,21 +25,24 @@
 //! blocked green thread registers the block on its worker ([`BlockRecord`]) with its id,
 //! name, whether the wait has a deadline, how many of the worker's own tasks were queued
 //! behind it, and a backtrace of the blocking call. The monitor thread looks at every
-//! worker each interval ([`check`]). An untimed block during which green threads homed on
-//! that worker are runnable, and cannot run, for [`DEADLOCK_GRACE`] is declared a deadlock:
-//! the monitor writes a diagnosis to stderr naming the green thread, the worker, how many
-//! green threads wait behind it and the backtrace of the wait, then aborts the process, as
-//! Go's "all goroutines are asleep - deadlock!" ends a Go program. A timed block ends by
-//! itself and is never reported; a block with nothing stuck behind it costs throughput only.
+//! worker each interval ([`check`]). When an untimed block of one green thread keeps green
+//! threads homed on that worker runnable but unable to run:
 //!
-//! The grace period makes one false alarm possible: a destructor blocked for longer than
-//! that on a wait that a *different* worker or a plain thread will end, while green threads
-//! of its own worker are runnable. Those green threads are then stalled for that long
-//! anyway, which a server cannot afford either. Keep blocking calls out of destructors that
-//! can run during a panic; where one is needed, give it a timeout.
+//! * after [`DEADLOCK_WARN`] (1 s) the monitor writes a diagnosis to stderr, once per
+//!   incident: the green thread, the worker, how many green threads wait behind it, and the
+//!   backtrace of the wait;
+//! * after `WEFT_DEADLOCK_ABORT_MS` (default 10,000 ms; 0 never aborts) it declares the
+//!   deadlock, writes the diagnosis again and aborts the process, as Go's "all goroutines
+//!   are asleep - deadlock!" ends a Go program.
+//!
+//! A timed block ends by itself and is never reported; a block with nothing stuck behind it
+//! costs throughput only. The two steps keep a false alarm cheap: a destructor blocked for
+//! more than a second on a wait that a *different* worker or a plain thread will end is
+//! reported but not killed, unless it lasts the whole abort period, by which time the green
+//! threads of its worker have been frozen that long. Keep blocking calls out of destructors
+//! that can run during a panic; where one is needed, give it a timeout.
 
 use std::backtrace::Backtrace;
-use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
@@ -49,13 +52,13 @@ use super::Runtime;
 use crate::coroutine::CoroutineId;
 
 /// How long green threads homed on a worker may be stuck behind an untimed block of an
-/// unwinding green thread before the monitor declares a deadlock.
-pub(crate) const DEADLOCK_GRACE: Duration = Duration::from_secs(1);
+/// unwinding green thread before the monitor reports a likely deadlock.
+pub(crate) const DEADLOCK_WARN: Duration = Duration::from_secs(1);
+/// Default of `WEFT_DEADLOCK_ABORT_MS`: how long before the monitor aborts the process.
+pub(crate) const DEFAULT_DEADLOCK_ABORT: Duration = Duration::from_secs(10);
 
 /// What a green thread blocking its worker while unwinding tells the monitor.
 pub(crate) struct BlockRecord {
-    /// Distinguishes successive blocks on one worker.
-    episode: u64,
     id: CoroutineId,
     name: Option<Box<str>>,
     what: &'static str,
@@ -78,8 +81,6 @@ impl BlockSlot {
     }
 }
 
-static EPISODES: AtomicU64 = AtomicU64::new(0);
-
 /// Registers the current green thread's block with its worker for as long as it lives.
 /// Does nothing on a plain thread, or when the green thread is not unwinding.
 pub(crate) struct BlockGuard {
@@ -98,8 +99,6 @@ impl BlockGuard {
         }
         let slot = &local.shared.unwind_block;
         *slot.lock() = Some(BlockRecord {
-            // Relaxed: only distinctness matters.
-            episode: EPISODES.fetch_add(1, Relaxed),
             id: task.id,
             name: task.name.clone(),
             what,
@@ -120,57 +119,89 @@ impl Drop for BlockGuard {
     }
 }
 
-/// What the monitor remembers per worker between looks: the block episode it watches and
-/// since when green threads have been stuck behind it.
+/// What the monitor remembers per worker between looks: the unwinding green thread it
+/// watches (by id, so that the same green thread blocking again after a spurious wake-up
+/// is the same incident), since when green threads have been stuck behind it, and whether
+/// that incident was reported.
 #[derive(Clone, Copy, Default)]
 pub(crate) struct Watch {
-    episode: Option<u64>,
+    task: Option<CoroutineId>,
     stuck_since: Option<Instant>,
+    warned: bool,
 }
 
-/// The monitor's look at every worker (see the module docs). Aborts the process with a
-/// diagnosis when a deadlock is certain enough; returns otherwise.
-pub(crate) fn check(runtime: &Runtime, watches: &mut [Watch], now: Instant) {
+/// The monitor's look at every worker (see the module docs): reports a likely deadlock,
+/// and aborts the process once `abort_after` has passed (never, if `None`).
+pub(crate) fn check(
+    runtime: &Runtime,
+    watches: &mut [Watch],
+    now: Instant,
+    abort_after: Option<Duration>,
+) {
     for (worker, watch) in runtime.workers.iter().zip(watches.iter_mut()) {
         let slot = worker.unwind_block.lock();
         let Some(block) = slot.as_ref().filter(|b| !b.timed) else {
             *watch = Watch::default();
             continue;
         };
-        if watch.episode != Some(block.episode) {
+        if watch.task != Some(block.id) {
             *watch = Watch {
-                episode: Some(block.episode),
-                stuck_since: None,
+                task: Some(block.id),
+                ..Watch::default()
             };
         }
         let stuck = block.queued_here + worker.inbox.len();
         if stuck == 0 {
+            // Whatever was stuck got to run: a new stall is a new incident.
             watch.stuck_since = None;
+            watch.warned = false;
             continue;
         }
-        let since = *watch.stuck_since.get_or_insert(now);
-        if now.duration_since(since) >= DEADLOCK_GRACE {
-            let report = diagnosis(worker.index, block, stuck, now);
+        let stalled = now.duration_since(*watch.stuck_since.get_or_insert(now));
+        if abort_after.is_some_and(|limit| stalled >= limit) {
+            let report = diagnosis("deadlock", worker.index, block, stuck, stalled);
             drop(slot);
-            eprint!("{report}");
+            eprintln!("{report}weft: aborting.");
             std::process::abort();
+        }
+        if stalled >= DEADLOCK_WARN && !watch.warned {
+            watch.warned = true;
+            let abort = match abort_after {
+                Some(limit) => format!(
+                    "weft will abort the process if this lasts {:.1} s \
+                     (WEFT_DEADLOCK_ABORT_MS).\n",
+                    limit.as_secs_f64()
+                ),
+                None => "WEFT_DEADLOCK_ABORT_MS=0: weft will not abort.\n".to_owned(),
+            };
+            eprint!(
+                "{}{abort}",
+                diagnosis("likely deadlock", worker.index, block, stuck, stalled)
+            );
         }
     }
 }
 
-fn diagnosis(worker: usize, block: &BlockRecord, stuck: usize, now: Instant) -> String {
+fn diagnosis(
+    headline: &str,
+    worker: usize,
+    block: &BlockRecord,
+    stuck: usize,
+    stalled: Duration,
+) -> String {
     let name = match &block.name {
         Some(name) => format!(" '{name}'"),
         None => String::new(),
     };
-    let blocked_for = now.duration_since(block.since).as_secs_f64();
+    let blocked_for = block.since.elapsed().as_secs_f64();
+    let stalled = stalled.as_secs_f64();
     format!(
-        "weft: deadlock: green thread {id}{name} is unwinding from a panic, and a destructor \
+        "weft: {headline}: green thread {id}{name} is unwinding from a panic, and a destructor \
          has blocked its worker (weft-worker-{worker}) for {blocked_for:.1} s waiting for \
-         {what}, with no deadline. {stuck} green thread(s) homed on weft-worker-{worker} are \
-         runnable but cannot run until that wait ends, and the wait is most likely theirs to \
-         end. A green thread cannot switch while it unwinds (std counts panics per OS \
-         thread), so weft cannot resolve this; aborting.\n\
+         {what}, with no deadline. {stuck} green thread(s) homed on weft-worker-{worker} have \
+         been runnable for {stalled:.1} s but cannot run until that wait ends, and the wait is \
+         most likely theirs to end. A green thread cannot switch while it unwinds (std counts \
+         panics per OS thread), so weft cannot resolve this.\n\
          Fix: do not block in a destructor that can run during a panic, or give the wait a \
          timeout (e.g. Mutex::try_lock, recv_timeout).\n\
          The blocked call:\n{backtrace}\n",
