@@ -146,12 +146,17 @@ impl Builder {
             // Balanced by the packet's drop, which happens even if the spawn fails below.
             scope.increment_running();
         }
+        let packet_scope = scope.clone();
         let packet: Arc<Packet<'scope, T>> = Arc::new(Packet::new(scope));
         let their_packet = Arc::clone(&packet);
         let body = move || {
             // Catching here keeps a panic inside its green thread: it reaches `join`, and the
             // worker and the other green threads carry on.
-            let result = panic::catch_unwind(AssertUnwindSafe(f));
+            // Cancelled before it ever ran: unwind at once, `f` is dropped unrun.
+            let result = panic::catch_unwind(AssertUnwindSafe(|| {
+                crate::interrupt::check();
+                f()
+            }));
             // Counted finished before the result becomes visible (to `join`, or to a scope
             // when the packet drops), so `stats().live` read after a join is exact.
             scheduler::note_completed();
@@ -164,9 +169,10 @@ impl Builder {
         };
         // SAFETY: forwarded from our caller.
         let task = unsafe { scheduler::spawn(body, options)? };
-        Ok(JoinInner {
-            coroutine: Coroutine::from_task(task),
-            packet,
-        })
+        let coroutine = Coroutine::from_task(task);
+        if let Some(scope) = &packet_scope {
+            scope.add_thread(coroutine.clone());
+        }
+        Ok(JoinInner { coroutine, packet })
     }
 }

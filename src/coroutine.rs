@@ -74,6 +74,18 @@ impl Coroutine {
         std::ptr::eq(context::current_task(), Arc::as_ptr(&self.task))
     }
 
+    /// Cancels the green thread: it unwinds from its current or next blocking point (park,
+    /// IO, sleep, channel, select, lock, condvar, join, `offload` once its closure returned,
+    /// `yield_now`), running its destructors, and its `join` returns `Err` with a
+    /// [`Cancelled`](crate::Cancelled) payload. A no-op on a finished green thread;
+    /// cancelling twice is cancelling once. See [`crate::interrupt`] for the details,
+    /// including destructors that block.
+    pub fn cancel(&self) {
+        if self.task.cancel() {
+            crate::stats::note_cancelled();
+        }
+    }
+
     /// Makes the green thread's token available: if it is blocked in [`park`], it wakes;
     /// otherwise its next `park` returns at once. Callable from any thread.
     pub fn unpark(&self) {
@@ -138,7 +150,12 @@ pub fn yield_now() {
         return;
     }
     // SAFETY: the running task is alive while it runs, and we are it.
-    park::suspend(unsafe { &*task }, Suspend::Yield);
+    let task = unsafe { &*task };
+    // A blocking point for cancellation and deadlines: two plain loads when neither applies.
+    if task.is_cancelled() || task.boundary.get().is_some() {
+        crate::interrupt::check();
+    }
+    park::suspend(task, Suspend::Yield);
 }
 
 /// Blocks the calling green thread until its token is made available by
@@ -164,5 +181,19 @@ pub fn yield_now() {
 /// waiter.join().unwrap();
 /// ```
 pub fn park() {
-    park::park_current();
+    crate::interrupt::check();
+    if is_coroutine() {
+        crate::interrupt::park();
+        crate::interrupt::check();
+    } else {
+        // A plain thread keeps std's park exactly (its token is std's), bounded only by a
+        // `timeout` boundary.
+        match crate::interrupt::wait_deadline() {
+            Some(at) => {
+                std::thread::park_timeout(at.saturating_duration_since(std::time::Instant::now()))
+            }
+            None => std::thread::park(),
+        }
+        crate::interrupt::check();
+    }
 }

@@ -23,7 +23,7 @@ use std::sync::Arc;
 use std::thread;
 
 use crate::coroutine::Coroutine;
-use crate::park::{park_current, Unparker};
+use crate::park::Unparker;
 use crate::scope::ScopeData;
 
 const RUNNING: u8 = 0;
@@ -84,7 +84,10 @@ impl<'scope, T> Packet<'scope, T> {
                 .is_ok()
             {
                 while !self.is_done() {
-                    park_current();
+                    // A blocking point. Unwinding here leaves `waiter` set: the green thread
+                    // will unpark a joiner that has gone, which costs a stale token.
+                    crate::interrupt::check();
+                    crate::interrupt::park();
                 }
             }
         }
@@ -98,7 +101,9 @@ impl<T> Drop for Packet<'_, T> {
         // Drop the result (which may borrow from a scope) before telling the scope we are
         // gone, so the scope cannot end while it is still in use.
         let result = self.result.get_mut().take();
-        let mut panicked = matches!(result, Some(Err(_)));
+        // A cancelled green thread did what it was told: that is not a panic to report.
+        let mut panicked =
+            matches!(&result, Some(Err(payload)) if !payload.is::<crate::Cancelled>());
         // A result that nobody took (the handle was dropped) is dropped here, on the green
         // thread as it finishes or wherever the last handle goes. If its destructor panics,
         // that panic gets a green thread's usual handling: the hook has reported it, it is
@@ -161,6 +166,23 @@ impl<T> JoinHandle<T> {
     /// A handle to the green thread (its id, name, and `unpark`).
     pub fn coroutine(&self) -> Coroutine {
         self.0.coroutine.clone()
+    }
+
+    /// Cancels the green thread (see [`Coroutine::cancel`]): it unwinds from its next
+    /// blocking point, and `join` returns `Err` with a [`Cancelled`](crate::Cancelled)
+    /// payload.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    ///
+    /// let worker = weft::spawn(|| loop {
+    ///     weft::sleep(Duration::from_millis(1));
+    /// });
+    /// worker.cancel();
+    /// assert!(worker.join().unwrap_err().is::<weft::Cancelled>());
+    /// ```
+    pub fn cancel(&self) {
+        self.0.coroutine.cancel();
     }
 }
 

@@ -37,8 +37,9 @@
 //! OS thread instead of switching: std counts panics per OS thread, and a switch mid-unwind
 //! would make the other green threads on that worker appear to be panicking. The call still
 //! wakes promptly, but the worker's started green threads wait meanwhile; when they are what
-//! the destructor waits for, that is a deadlock, which weft diagnoses by name and ends with
-//! an abort rather than hang (see the README's "Blocking while unwinding"). Keep blocking
+//! the destructor waits for, that is a deadlock, which weft diagnoses by name after a second
+//! and ends with an abort after `WEFT_DEADLOCK_ABORT_MS` rather than hang (see the README's
+//! "Blocking while unwinding"). Keep blocking
 //! calls out of destructors that can run during a panic, or give them a timeout.
 //!
 //! # Limits
@@ -75,6 +76,8 @@ mod config;
 mod coroutine;
 #[cfg(not(loom))]
 pub mod fs;
+#[cfg(not(loom))]
+mod interrupt;
 #[cfg(not(loom))]
 pub mod io;
 #[cfg(not(loom))]
@@ -113,6 +116,8 @@ pub use builder::{spawn, Builder};
 pub use config::{Config, ConfigError, MAX_WORKERS};
 #[cfg(not(loom))]
 pub use coroutine::{current, is_coroutine, park, yield_now, Coroutine, CoroutineId};
+#[cfg(not(loom))]
+pub use interrupt::{deadline, is_cancelled, timeout, Cancelled, Elapsed};
 #[cfg(not(loom))]
 pub use join::JoinHandle;
 #[cfg(not(loom))]

@@ -12,11 +12,12 @@ use std::panic::{self, AssertUnwindSafe};
 use std::sync::atomic::{
     AtomicBool, AtomicUsize, Ordering::Acquire, Ordering::Relaxed, Ordering::Release,
 };
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::{fmt, thread};
 
 use crate::builder::Builder;
 use crate::coroutine::Coroutine;
+use crate::interrupt;
 use crate::join::JoinInner;
 use crate::park::{park_current, Unparker};
 
@@ -25,9 +26,19 @@ pub(crate) struct ScopeData {
     num_running: AtomicUsize,
     a_thread_panicked: AtomicBool,
     main: Unparker,
+    /// Every green thread spawned in the scope, for [`Scope::cancel_all`].
+    threads: Mutex<Vec<Coroutine>>,
 }
 
 impl ScopeData {
+    /// Records a green thread spawned in the scope (for `cancel_all`).
+    pub(crate) fn add_thread(&self, thread: Coroutine) {
+        self.threads
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(thread);
+    }
+
     pub(crate) fn increment_running(&self) {
         // Relaxed: the count is only read for "zero?" after the matching decrements, which
         // carry the ordering.
@@ -87,13 +98,31 @@ where
             num_running: AtomicUsize::new(0),
             a_thread_panicked: AtomicBool::new(false),
             main: Unparker::current(),
+            threads: Mutex::new(Vec::new()),
         }),
         scope: PhantomData,
         env: PhantomData,
     };
     let result = panic::catch_unwind(AssertUnwindSafe(|| f(&scope)));
+    // The green threads borrow from the caller's stack, so the caller may not unwind before
+    // they have finished, cancelled or not. A cancel (or a passed `timeout` boundary) of the
+    // caller cancels them all instead, waits for them, and then takes effect.
+    let mut interrupted = matches!(&result, Err(payload) if payload.is::<crate::Cancelled>());
+    if interrupted {
+        scope.cancel_all();
+    }
     while scope.data.num_running.load(Acquire) != 0 {
-        park_current();
+        if interrupted {
+            park_current();
+        } else if interrupt::is_pending() {
+            interrupted = true;
+            scope.cancel_all();
+        } else {
+            interrupt::park();
+        }
+    }
+    if result.is_ok() && interrupted {
+        interrupt::check();
     }
     match result {
         Err(payload) => panic::resume_unwind(payload),
@@ -117,6 +146,26 @@ impl<'scope> Scope<'scope, '_> {
         Builder::new()
             .spawn_scoped(self, f)
             .unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    /// Cancels every green thread of the scope that is still running (see
+    /// [`Coroutine::cancel`]); the scope still waits for them to unwind and finish.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    ///
+    /// weft::scope(|s| {
+    ///     for _ in 0..3 {
+    ///         s.spawn(|| weft::sleep(Duration::from_secs(3600)));
+    ///     }
+    ///     s.cancel_all(); // the scope ends now, not in an hour
+    /// });
+    /// ```
+    pub fn cancel_all(&self) {
+        let threads = self.data.threads.lock().unwrap_or_else(|p| p.into_inner());
+        for thread in threads.iter() {
+            thread.cancel();
+        }
     }
 
     pub(crate) fn data(&self) -> &Arc<ScopeData> {
@@ -150,6 +199,11 @@ impl<T> ScopedJoinHandle<'_, T> {
     /// A handle to the green thread.
     pub fn coroutine(&self) -> Coroutine {
         self.0.coroutine.clone()
+    }
+
+    /// Cancels the green thread (see [`Coroutine::cancel`]).
+    pub fn cancel(&self) {
+        self.0.coroutine.cancel();
     }
 }
 

@@ -1,6 +1,6 @@
 //! [`stats`]: cheap counters describing what the runtime has done.
 
-use std::sync::atomic::Ordering::Relaxed;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
 use crate::scheduler;
 use crate::stack::pool;
@@ -22,6 +22,8 @@ pub struct Stats {
     pub steals: u64,
     /// Worker threads; 0 before the runtime has started.
     pub workers: usize,
+    /// Green threads cancelled (first cancel of each).
+    pub cancelled: u64,
     /// Calls sent to the blocking pool (by [`offload`](crate::offload), `weft::fs`, host-name
     /// lookups and process waits without a pidfd).
     pub offloaded: u64,
@@ -35,6 +37,13 @@ pub struct Stats {
     pub guard_pages: &'static str,
 }
 
+/// Cancels requested so far (a statistic; cancels are rare, so one shared counter).
+static CANCELLED: AtomicU64 = AtomicU64::new(0);
+
+pub(crate) fn note_cancelled() {
+    CANCELLED.fetch_add(1, Relaxed);
+}
+
 /// Reads the runtime's counters. Does not start the runtime.
 ///
 /// ```
@@ -45,11 +54,13 @@ pub struct Stats {
 /// ```
 pub fn stats() -> Stats {
     let (offloaded, blocking_threads) = crate::blocking::pool::counters();
+    let cancelled = CANCELLED.load(Relaxed);
     let Some(runtime) = scheduler::try_runtime() else {
         return Stats {
             guard_pages: pool::guard_mode_name(),
             offloaded,
             blocking_threads,
+            cancelled,
             ..Stats::default()
         };
     };
@@ -58,6 +69,7 @@ pub fn stats() -> Stats {
         guard_pages: pool::guard_mode_name(),
         offloaded,
         blocking_threads,
+        cancelled,
         ..Stats::default()
     };
     // Completions first: a green thread counted complete was spawned earlier, so reading the

@@ -50,9 +50,14 @@ pub fn sleep_until(deadline: Instant) {
         return;
     }
     // A stale unpark token or a spurious wake-up returns early from the park; the clock
-    // decides when the sleep is over.
+    // decides when the sleep is over. Each turn is a blocking point (cancel, `timeout`).
+    crate::interrupt::check();
     while Instant::now() < deadline {
-        reactor::park_until(deadline);
+        reactor::park_until(
+            crate::interrupt::earliest(Some(deadline), crate::interrupt::wait_deadline())
+                .unwrap_or(deadline),
+        );
+        crate::interrupt::check();
     }
 }
 
@@ -76,8 +81,14 @@ pub fn park_timeout(timeout: Duration) {
     if !crate::is_coroutine() {
         return std::thread::park_timeout(timeout);
     }
+    crate::interrupt::check();
     match Instant::now().checked_add(timeout) {
-        Some(deadline) => reactor::park_until(deadline),
+        Some(deadline) => {
+            let bounded =
+                crate::interrupt::earliest(Some(deadline), crate::interrupt::wait_deadline());
+            reactor::park_until(bounded.unwrap_or(deadline));
+            crate::interrupt::check();
+        }
         None => crate::park(),
     }
 }

@@ -29,7 +29,9 @@
 //! 3. *wait* (the owner): park until the state is `DONE`, or the deadline passes and abort
 //!    succeeds. Spurious wake-ups and stale unpark tokens only cause a re-check. An owner
 //!    that finds `CLAIMED` spins and yields (it was woken, or is about to be, and `DONE` is
-//!    the waker's next store), so it never parks with nobody left to unpark it.
+//!    the waker's next store), so it never parks with nobody left to unpark it. An owner that
+//!    is cancelled or past a `timeout` boundary (see [`crate::interrupt`]) aborts the same
+//!    way a deadline does; its caller unregisters, then unwinds.
 //!
 //! Waking *before* `DONE` is what lets the waker use the owner's borrowed [`Parker`]
 //! without taking a reference to its task: until `DONE` the owner cannot leave, so its task
@@ -59,6 +61,24 @@ use std::time::Instant;
 
 use crate::loom::sync::atomic::AtomicUsize;
 use crate::park::{self, Parker};
+
+#[cfg(not(loom))]
+use crate::interrupt::{self, earliest};
+
+/// Under loom there are no green threads to cancel and no deadline boundaries.
+#[cfg(loom)]
+mod interrupt {
+    pub(crate) fn wait_deadline() -> Option<std::time::Instant> {
+        None
+    }
+    pub(crate) fn is_pending() -> bool {
+        false
+    }
+}
+#[cfg(loom)]
+fn earliest(a: Option<Instant>, _: Option<Instant>) -> Option<Instant> {
+    a
+}
 
 const WAITING: usize = 0;
 const ABORTED: usize = 1;
@@ -104,8 +124,22 @@ impl Waiter {
     }
 
     /// Transition 3: blocks until a waker completes the wait, returning its token, or until
-    /// `deadline` passes with no claim, returning `None` (the wait is then aborted).
+    /// `deadline` passes with no claim, returning `None` (the wait is then aborted). Also
+    /// `None` when the caller is interrupted (cancelled, or past a `timeout` boundary): the
+    /// caller then unregisters and calls `interrupt::check`, which unwinds.
     pub(crate) fn wait(&self, deadline: Option<Instant>) -> Option<usize> {
+        self.wait_inner(earliest(deadline, interrupt::wait_deadline()), true)
+    }
+
+    /// Like [`wait`](Self::wait) with no deadline, and deaf to interrupts: for waits that
+    /// must not end before their waker is done (an `offload` whose closure borrows from the
+    /// waiting stack).
+    pub(crate) fn wait_uninterruptible(&self) -> usize {
+        self.wait_inner(None, false)
+            .expect("an untimed, uninterruptible wait ends only when completed")
+    }
+
+    fn wait_inner(&self, deadline: Option<Instant>, interruptible: bool) -> Option<usize> {
         let mut timed_parks = 0;
         loop {
             // Acquire: pairs with the claimer's Release store of DONE (see the module docs).
@@ -115,6 +149,12 @@ impl Waiter {
                 // The claimer is between its claim and DONE, and has woken us or is about to:
                 // DONE follows within a few instructions.
                 TAG_CLAIMED => spin_for_done(),
+                _ if interruptible && interrupt::is_pending() => {
+                    if self.abort() {
+                        return None;
+                    }
+                    // Claimed meanwhile: take the completion instead.
+                }
                 _ => match deadline {
                     None => park::park_current(),
                     Some(deadline) if expired(deadline, timed_parks) => {
@@ -285,16 +325,30 @@ impl<K> WaitQueue<K> {
         self.entries.is_empty()
     }
 
-    pub(crate) fn front(&self) -> Option<&K> {
-        self.entries.front().map(|(_, kind)| kind)
-    }
-
     /// Pops waiters from the front until one can be claimed (skipping those that gave up).
     /// Drop the returned claim after releasing the queue's lock.
     pub(crate) fn pop_claim(&mut self) -> Option<(K, Claimed)> {
-        while let Some((waiter, kind)) = self.entries.pop_front() {
-            // SAFETY: the caller holds the queue's lock (it has `&mut self`), and the ref was
+        self.pop_claim_if(|_| true)
+    }
+
+    /// Like [`pop_claim`](Self::pop_claim), but claims the first waiter that has not given
+    /// up only if `want` accepts its kind (otherwise leaves it queued and returns `None`).
+    /// Waiters that gave up are dropped from the front on the way, so a reader behind an
+    /// aborted writer is judged as the reader it is.
+    pub(crate) fn pop_claim_if(&mut self, want: impl Fn(&K) -> bool) -> Option<(K, Claimed)> {
+        while let Some((waiter, kind)) = self.entries.front() {
+            // SAFETY: the caller holds the queue's lock (it has `&mut self`), and the ref is
             // still queued, so its owner has not unregistered it: the waiter is alive.
+            let aborted = unsafe { waiter.0.as_ref() }.state.load(Relaxed) == ABORTED;
+            if !aborted && !want(kind) {
+                return None;
+            }
+            let (waiter, kind) = self.entries.pop_front().expect("front exists");
+            if aborted {
+                continue;
+            }
+            // SAFETY: as above; an abort since the load makes the claim fail, and the loop
+            // moves on to the next waiter.
             if let Some(claimed) = unsafe { waiter.try_claim(0) } {
                 return Some((kind, claimed));
             }

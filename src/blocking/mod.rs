@@ -96,15 +96,19 @@ where
         run: Frame::<F, T>::run,
         data: (&frame as *const Frame<F, T>).cast(),
     });
-    // No deadline: returns only once the pool thread has stored DONE (see the module docs).
-    frame.done.wait(None);
+    // No deadline and deaf to interrupts: returns only once the pool thread has stored DONE
+    // (see the module docs).
+    frame.done.wait_uninterruptible();
     // SAFETY: DONE was read with Acquire, pairing with the pool thread's Release; the pool
     // thread wrote the result before it and never touches the frame again.
     let result = unsafe { (*frame.result.get()).take() };
-    match result.expect("weft: an offloaded call completed without a result") {
+    let value = match result.expect("weft: an offloaded call completed without a result") {
         Ok(value) => value,
         Err(payload) => panic::resume_unwind(payload),
-    }
+    };
+    // A cancel or a deadline that came while `f` ran takes effect now that it is done.
+    crate::interrupt::check();
+    value
 }
 
 /// What `offload` keeps on the caller's stack for one call.

@@ -291,6 +291,8 @@ fn send_wait<T>(
         },
         None => {
             chan.unregister(&waiter);
+            // Cancelled or past a `timeout` boundary: unwind now that nothing points here.
+            blocking_point();
             Err(SendTimeoutError::Timeout(take(&mut slot)))
         }
     }
@@ -362,14 +364,15 @@ impl<T> Receiver<T> {
                     (None, Some(limit)) => limit,
                     // A one-shot timer that already delivered: nothing will ever come.
                     (None, None) => {
-                        crate::park::park_current();
+                        blocking_point();
+                        park_forever();
                         continue;
                     }
                 };
                 if deadline.is_some_and(|limit| Instant::now() >= limit) {
                     return Err(RecvTimeoutError::Timeout);
                 }
-                wait::sleep_until(wake);
+                wait::sleep_until(wake); // a blocking point itself
             },
         }
     }
@@ -465,6 +468,7 @@ fn recv_chan<T>(chan: &Channel<T>, deadline: Option<Instant>) -> Result<T, RecvT
             }
             None => {
                 chan.unregister(&waiter);
+                blocking_point();
                 return Err(RecvTimeoutError::Timeout);
             }
         }
@@ -585,4 +589,19 @@ impl<'a, T> IntoIterator for &'a Receiver<T> {
     fn into_iter(self) -> Iter<'a, T> {
         self.iter()
     }
+}
+
+/// A blocking point (see `crate::interrupt`): unwinds if the caller is cancelled or past its
+/// deadline. Under loom there is nothing to interrupt.
+fn blocking_point() {
+    #[cfg(not(loom))]
+    crate::interrupt::check();
+}
+
+/// Parks with no wake-up expected but an interrupt (or a spurious one).
+fn park_forever() {
+    #[cfg(not(loom))]
+    crate::interrupt::park();
+    #[cfg(loom)]
+    crate::park::park_current();
 }

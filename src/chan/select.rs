@@ -293,6 +293,9 @@ pub fn select(arms: &mut [ArmRef<'_>], timeout: Timeout) -> Option<usize> {
             arms[index].0.complete_claimed();
             return Some(index);
         }
+        // Unregistered everywhere: a cancel or a passed `timeout` boundary may unwind now.
+        #[cfg(not(loom))]
+        crate::interrupt::check();
     }
 }
 
@@ -351,10 +354,42 @@ fn random_below(bound: usize) -> usize {
 ///
 /// `default(timeout) => …` instead waits at most `timeout` before running its arm. Without a
 /// `default` the select waits until an arm completes. When several arms are ready, each is
-/// chosen with equal chance. An arm's result pattern must be irrefutable (bind it, then
-/// match). A `send` arm's value is evaluated before the select starts and dropped if
-/// another arm is chosen. Arm bodies may `break`, `continue` or `return` as in any block.
-/// A disconnected channel counts as ready: its arm runs with the error.
+/// chosen with equal chance. A `send` arm's value is evaluated before the select starts and
+/// dropped if another arm is chosen. Arm bodies may `break`, `continue` or `return` as in
+/// any block. A disconnected channel counts as ready: its arm runs with the error.
+///
+/// # What it can wait on
+///
+/// * `recv` and `send` on weft's channels ([`unbounded`](crate::chan::unbounded),
+///   [`bounded`](crate::chan::bounded), rendezvous `bounded(0)`), from any thread;
+/// * timers as channels: [`after`](crate::chan::after) (once) and
+///   [`tick`](crate::chan::tick) (periodically), including inline, as in
+///   `recv(weft::chan::after(d)) -> _ => …`;
+/// * a timeout, with `default(timeout)`.
+///
+/// Sockets, files, locks and other waits are not arms: wait on them in a green thread that
+/// sends on a channel when done. An arm's result binds to a name or `_`
+/// (`recv(rx) -> msg =>`, then `match msg` in the body); a pattern such as `Ok(v)` is a
+/// compile error with that advice, since it could not match a disconnection. Like every
+/// blocking call, a select is a cancellation point (see [`crate::JoinHandle::cancel`]).
+///
+/// ```
+/// use std::time::Duration;
+///
+/// let (_tx, rx) = weft::chan::unbounded::<u32>();
+/// let outcome = weft::select! {
+///     recv(rx) -> _ => "message",
+///     recv(weft::chan::after(Duration::from_millis(2))) -> _ => "timer",
+/// };
+/// assert_eq!(outcome, "timer");
+/// ```
+///
+/// ```compile_fail
+/// let (_tx, rx) = weft::chan::unbounded::<u32>();
+/// weft::select! {
+///     recv(rx) -> Ok(v) => drop(v), // bind a name and match on it instead
+/// }
+/// ```
 ///
 /// ```
 /// use std::time::Duration;
@@ -382,26 +417,51 @@ fn random_below(bound: usize) -> usize {
 #[macro_export]
 macro_rules! select {
     // Parsing: each step moves one arm into the accumulator, paired with an identifier made
-    // in that step (so every arm gets its own hygienic variable).
+    // in that step (so every arm gets its own hygienic variable). An arm is
+    // `(ident (kind) (channel) (, value) (result binding) (body))`.
     (@parse [$($arms:tt)*] [$($default:tt)*]
-        recv($rx:expr) -> $res:pat => $body:block $($rest:tt)*) => {
-        $crate::select!(@parse [$($arms)* (arm (recv(&$rx)) ($res) ($body))] [$($default)*]
+        recv($rx:expr) -> $($rest:tt)*) => {
+        $crate::select!(@result [$($arms)*] [$($default)*] (recv) ($rx) () $($rest)*)
+    };
+    (@parse [$($arms:tt)*] [$($default:tt)*]
+        send($tx:expr, $value:expr) -> $($rest:tt)*) => {
+        $crate::select!(@result [$($arms)*] [$($default)*] (send) ($tx) (, $value) $($rest)*)
+    };
+    // The result binds to a name (optionally `mut`) or `_`; then comes the body.
+    (@result [$($arms:tt)*] [$($default:tt)*] ($kind:ident) ($chan:expr) ($($value:tt)*)
+        _ => $($rest:tt)*) => {
+        $crate::select!(@body [$($arms)*] [$($default)*] ($kind) ($chan) ($($value)*) (_)
             $($rest)*)
     };
-    (@parse [$($arms:tt)*] [$($default:tt)*]
-        recv($rx:expr) -> $res:pat => $body:expr $(, $($rest:tt)*)?) => {
-        $crate::select!(@parse [$($arms)* (arm (recv(&$rx)) ($res) ($body))] [$($default)*]
+    (@result [$($arms:tt)*] [$($default:tt)*] ($kind:ident) ($chan:expr) ($($value:tt)*)
+        mut $res:ident => $($rest:tt)*) => {
+        $crate::select!(@body [$($arms)*] [$($default)*] ($kind) ($chan) ($($value)*)
+            (mut $res) $($rest)*)
+    };
+    (@result [$($arms:tt)*] [$($default:tt)*] ($kind:ident) ($chan:expr) ($($value:tt)*)
+        $res:ident => $($rest:tt)*) => {
+        $crate::select!(@body [$($arms)*] [$($default)*] ($kind) ($chan) ($($value)*) ($res)
+            $($rest)*)
+    };
+    (@result [$($arms:tt)*] [$($default:tt)*] ($kind:ident) ($chan:expr) ($($value:tt)*)
+        $($rest:tt)*) => {
+        ::core::compile_error!(
+            "select!: an arm's result binds to a name or `_`, as in \
+             `recv(rx) -> msg => match msg { Ok(v) => ..., Err(_) => ... }`; a pattern such as \
+             `Ok(v)` would not match every result (a disconnected channel gives `Err`)"
+        )
+    };
+    (@body [$($arms:tt)*] [$($default:tt)*] ($kind:ident) ($chan:expr) ($($value:tt)*)
+        ($($res:tt)*) $body:block $($rest:tt)*) => {
+        $crate::select!(@parse
+            [$($arms)* (arm ($kind) ($chan) ($($value)*) ($($res)*) ($body))] [$($default)*]
+            $($rest)*)
+    };
+    (@body [$($arms:tt)*] [$($default:tt)*] ($kind:ident) ($chan:expr) ($($value:tt)*)
+        ($($res:tt)*) $body:expr $(, $($rest:tt)*)?) => {
+        $crate::select!(@parse
+            [$($arms)* (arm ($kind) ($chan) ($($value)*) ($($res)*) ($body))] [$($default)*]
             $($($rest)*)?)
-    };
-    (@parse [$($arms:tt)*] [$($default:tt)*]
-        send($tx:expr, $value:expr) -> $res:pat => $body:block $($rest:tt)*) => {
-        $crate::select!(@parse [$($arms)* (arm (send(&$tx, $value)) ($res) ($body))]
-            [$($default)*] $($rest)*)
-    };
-    (@parse [$($arms:tt)*] [$($default:tt)*]
-        send($tx:expr, $value:expr) -> $res:pat => $body:expr $(, $($rest:tt)*)?) => {
-        $crate::select!(@parse [$($arms)* (arm (send(&$tx, $value)) ($res) ($body))]
-            [$($default)*] $($($rest)*)?)
     };
     (@parse [$($arms:tt)*] []
         default => $body:block $($rest:tt)*) => {
@@ -442,20 +502,25 @@ macro_rules! select {
              and at most one `default => body` or `default(timeout) => body`"
         )
     };
-    (@emit [$(($arm:ident ($kind:ident($($args:tt)*)) ($res:pat) ($body:expr)))*]
-        ($timeout:expr) ($default:expr)) => {{
-        $( let mut $arm = $crate::chan::select::$kind($($args)*); )*
+    (@emit [$(($arm:ident ($kind:ident) ($chan:expr) ($($value:tt)*) ($($res:tt)*)
+        ($body:expr)))*] ($timeout:expr) ($default:expr)) => {{
+        // `let x = &expr;` keeps a temporary channel (`recv(weft::chan::after(d))`) alive to
+        // the end of the block; the arm then shadows the name.
+        $(
+            let $arm = &$chan;
+            let mut $arm = $crate::chan::select::$kind($arm $($value)*);
+        )*
         $crate::chan::select::select(&mut [$($arm.as_arm()),*], $timeout);
         // Taking the results ends the arms' borrows of the channels before any body runs.
         $( let $arm = $arm.into_result(); )*
-        $crate::select!(@dispatch [$(($arm ($res) ($body)))*] ($default))
+        $crate::select!(@dispatch [$(($arm ($($res)*) ($body)))*] ($default))
     }};
     (@dispatch [] ($default:expr)) => {
         $default
     };
-    (@dispatch [($arm:ident ($res:pat) ($body:expr)) $($rest:tt)*] ($default:expr)) => {
+    (@dispatch [($arm:ident ($($res:tt)*) ($body:expr)) $($rest:tt)*] ($default:expr)) => {
         if let ::core::option::Option::Some(outcome) = $arm {
-            let $res = outcome;
+            let $($res)* = outcome;
             $body
         } else {
             $crate::select!(@dispatch [$($rest)*] ($default))

@@ -409,21 +409,27 @@ impl Registration {
             }
             waiters.add(dir, Unparker::current())
         };
-        let timer = deadline.map(|d| self.reactor.arm_timer(d, Unparker::current()));
+        // The timer also covers a `timeout` boundary around the call.
+        let wake_at = crate::interrupt::earliest(deadline, crate::interrupt::wait_deadline());
+        let timer = wake_at.map(|d| self.reactor.arm_timer(d, Unparker::current()));
         let ready = loop {
-            park::park_current();
             if entry.seq(dir) != seen {
                 break true; // the poller drained us from the list
             }
-            if deadline.is_some_and(|d| Instant::now() >= d) {
+            if deadline.is_some_and(|d| Instant::now() >= d) || crate::interrupt::is_pending() {
                 break false;
             }
+            park::park_current();
         };
         if !ready {
             entry.lock().remove(dir, key);
         }
         if let Some(timer) = timer {
             self.reactor.cancel_timer(timer);
+        }
+        // Out of the waiter list and the timers: a cancel or a passed boundary unwinds now.
+        if !ready {
+            crate::interrupt::check();
         }
         ready
     }

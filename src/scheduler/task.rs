@@ -20,7 +20,8 @@
 //! docs for why this makes `spawn` safe.
 
 use std::cell::{Cell, UnsafeCell};
-use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering};
+use std::time::Instant;
 
 use corosensei::{Coroutine as Coro, Yielder};
 
@@ -66,9 +67,16 @@ pub(crate) struct Task {
     /// The coroutine's yielder, recorded by the task itself when it first runs; lives on the
     /// task's own stack. Read only by code running on that task.
     pub(crate) yielder: Cell<*const TaskYielder>,
+    /// Set once by a cancel (any thread, Release); read at the task's blocking points
+    /// (Acquire). See [`crate::interrupt`].
+    pub(crate) cancelled: AtomicBool,
+    /// The earliest `timeout`/`deadline` boundary in force and its id. Read and written only
+    /// by the task itself, while it runs.
+    pub(crate) boundary: Cell<Option<(Instant, u64)>>,
 }
 
-// SAFETY: the fields that are not thread-safe by themselves are `coroutine` and `yielder`.
+// SAFETY: the fields that are not thread-safe by themselves are `coroutine`, `yielder` and
+// `boundary`; `boundary`, like `yielder`, is touched only by the task itself while it runs.
 // `coroutine` is touched only by the holder of the scheduling reference (see the module
 // docs), and every hand-off of that reference between threads goes through a queue or the
 // park state with release/acquire ordering. `yielder` is written and read only by the task
@@ -100,7 +108,27 @@ impl Task {
             stack_size,
             coroutine: UnsafeCell::new(Some(coroutine)),
             yielder: Cell::new(std::ptr::null()),
+            cancelled: AtomicBool::new(false),
+            boundary: Cell::new(None),
         }
+    }
+
+    /// Whether a cancel was requested.
+    #[inline]
+    pub(crate) fn is_cancelled(&self) -> bool {
+        // Acquire: pairs with `cancel`'s Release, so whatever the canceller did first is
+        // visible to the unwinding task.
+        self.cancelled.load(Ordering::Acquire)
+    }
+
+    /// Requests the cancel and wakes the task if it is parked; `true` the first time.
+    pub(crate) fn cancel(&self) -> bool {
+        // Release: see `is_cancelled`. A swap, so only the first cancel counts.
+        let first = !self.cancelled.swap(true, Ordering::AcqRel);
+        // The token wakes a parked task, or makes its next park return at once; either way
+        // it reaches a blocking point's check.
+        crate::park::unpark_task(self);
+        first
     }
 
     /// The worker this task must resume on, if it has started and is not migratable.

@@ -131,6 +131,9 @@ impl Condvar {
         let notified = waiter.wait(deadline).is_some();
         if !notified {
             lock_queue(&self.waiters).remove(&waiter);
+            // Interrupted? Unwind without taking the lock back (the guard is gone already).
+            #[cfg(not(loom))]
+            crate::interrupt::check();
         }
         let result = WaitTimeoutResult(!notified);
         match mutex.lock() {

@@ -152,5 +152,13 @@ pub(crate) fn acquire_or_wait<K>(
     }
     // Handed over: DONE's Acquire pairs with the hand-over's Release, which follows the
     // previous holder's critical section.
-    waiter.wait(None);
+    if waiter.wait(None).is_none() {
+        // Interrupted (cancelled, or past a `timeout` boundary): leave the queue, then
+        // unwind. A `QUEUED` bit left over with an empty queue only sends the next unlock
+        // down the slow path, which finds nobody and clears it.
+        lock_queue(queue).remove(&waiter);
+        #[cfg(not(loom))]
+        crate::interrupt::check();
+        unreachable!("an untimed wait ends early only when interrupted");
+    }
 }

@@ -256,19 +256,19 @@ impl<T: ?Sized> RwLock<T> {
         {
             let mut waiters = lock_queue(&self.waiters);
             let mut holders = 0;
-            match waiters.front() {
-                Some(Want::Write) => {
-                    if let Some((_, claim)) = waiters.pop_claim() {
-                        claimed.push(claim);
-                        holders = WRITER;
-                    }
+            // The first waiter that has not given up decides: a writer alone, or every
+            // reader up to the next writer.
+            match waiters.pop_claim() {
+                Some((Want::Write, claim)) => {
+                    claimed.push(claim);
+                    holders = WRITER;
                 }
-                Some(Want::Read) => {
-                    while waiters.front() == Some(&Want::Read) {
-                        if let Some((_, claim)) = waiters.pop_claim() {
-                            claimed.push(claim);
-                            holders += READER;
-                        }
+                Some((Want::Read, claim)) => {
+                    claimed.push(claim);
+                    holders = READER;
+                    while let Some((_, claim)) = waiters.pop_claim_if(|w| *w == Want::Read) {
+                        claimed.push(claim);
+                        holders += READER;
                     }
                 }
                 None => {}

@@ -1,0 +1,403 @@
+//! Cancellation: a cancelled green thread unwinds from the blocking point it is in (or its
+//! next one), its destructors run, and `join` reports `weft::Cancelled`.
+
+mod common;
+
+use std::io::Read;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use weft::sync::{Condvar, Mutex, RwLock, Semaphore};
+
+/// Counts drops, so a test can see that the unwinding ran destructors.
+struct Dropped(Arc<AtomicUsize>);
+
+impl Drop for Dropped {
+    fn drop(&mut self) {
+        self.0.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
+/// What the blocking points below share: a lock held, a channel that stays empty, …
+struct Fixture {
+    mutex: Mutex<()>,
+    rwlock: RwLock<()>,
+    condvar_lock: Mutex<bool>,
+    condvar: Condvar,
+    semaphore: Semaphore,
+    empty_rx: weft::chan::Receiver<u32>,
+    full_tx: weft::chan::Sender<u32>,
+    socket: weft::net::TcpStream,
+}
+
+type Wait = fn(&Fixture);
+
+fn waits() -> Vec<(&'static str, Wait)> {
+    vec![
+        ("park", |_| loop {
+            weft::park();
+        }),
+        ("sleep", |_| weft::sleep(Duration::from_secs(3600))),
+        ("chan recv", |f| {
+            let _ = f.empty_rx.recv();
+        }),
+        ("chan send", |f| {
+            let _ = f.full_tx.send(2);
+        }),
+        ("select", |f| {
+            weft::select! {
+                recv(f.empty_rx) -> _ => {},
+                recv(weft::chan::after(Duration::from_secs(3600))) -> _ => {},
+            }
+        }),
+        ("mutex", |f| drop(f.mutex.lock())),
+        ("rwlock", |f| drop(f.rwlock.read())),
+        ("condvar", |f| {
+            let guard = f.condvar_lock.lock().unwrap();
+            let _guard = f.condvar.wait_while(guard, |ready| !*ready).unwrap();
+        }),
+        ("semaphore", |f| drop(f.semaphore.acquire())),
+        ("socket read", |f| {
+            let mut buf = [0u8; 16];
+            let _ = (&f.socket).read(&mut buf);
+        }),
+        ("join", |_| {
+            let sleeper = weft::spawn(|| weft::sleep(Duration::from_secs(3600)));
+            let handle = sleeper.coroutine();
+            // Cancel the inner sleeper too, whatever happens to us.
+            struct CancelOnDrop(weft::Coroutine);
+            impl Drop for CancelOnDrop {
+                fn drop(&mut self) {
+                    self.0.cancel();
+                }
+            }
+            let _cleanup = CancelOnDrop(handle);
+            let _ = sleeper.join();
+        }),
+        ("yield loop", |_| loop {
+            weft::yield_now();
+        }),
+    ]
+}
+
+fn fixture() -> (Arc<Fixture>, impl FnOnce()) {
+    let (full_tx, full_rx) = weft::chan::bounded(1);
+    full_tx.send(1).unwrap();
+    let (empty_tx, empty_rx) = weft::chan::unbounded();
+    let listener = weft::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let socket = weft::net::TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+    let (peer, _) = listener.accept().unwrap();
+    let fixture = Arc::new(Fixture {
+        mutex: Mutex::new(()),
+        rwlock: RwLock::new(()),
+        condvar_lock: Mutex::new(false),
+        condvar: Condvar::new(),
+        semaphore: Semaphore::new(0),
+        empty_rx,
+        full_tx,
+        socket,
+    });
+    // Keep the senders, the full channel's receiver and the peer alive until the end.
+    let keep = move || drop((empty_tx, full_rx, peer, listener));
+    (fixture, keep)
+}
+
+/// Spawns a green thread that holds a guard and then waits in `wait`; cancels it from
+/// `cancel_from` once it is (most likely) parked; checks the outcome.
+fn cancel_one(name: &'static str, wait: Wait, fixture: &Arc<Fixture>, from_plain_thread: bool) {
+    let dropped = Arc::new(AtomicUsize::new(0));
+    let entered = Arc::new(AtomicBool::new(false));
+    let target = weft::spawn({
+        let (fixture, dropped, entered) = (fixture.clone(), dropped.clone(), entered.clone());
+        move || {
+            let _guard = Dropped(dropped);
+            entered.store(true, Ordering::SeqCst);
+            wait(&fixture);
+            unreachable!("{name}: the wait returned");
+        }
+    });
+    while !entered.load(Ordering::SeqCst) {
+        weft::sleep(Duration::from_millis(1));
+    }
+    weft::sleep(Duration::from_millis(5)); // let it park
+    if from_plain_thread {
+        let handle = target.coroutine();
+        std::thread::spawn(move || handle.cancel()).join().unwrap();
+    } else {
+        target.cancel();
+    }
+    let payload = target.join().expect_err(name);
+    assert!(
+        payload.is::<weft::Cancelled>(),
+        "{name}: not a Cancelled payload"
+    );
+    assert_eq!(
+        dropped.load(Ordering::SeqCst),
+        1,
+        "{name}: destructors did not run"
+    );
+}
+
+#[test]
+fn cancel_unwinds_every_kind_of_wait() {
+    common::workers(2);
+    let cancelled_before = weft::stats().cancelled;
+    common::watchdog(120, || {
+        weft::run(|| {
+            let (fixture, keep) = fixture();
+            // Hold what the waits want.
+            let mutex_guard = fixture.mutex.lock().unwrap();
+            let write_guard = fixture.rwlock.write().unwrap();
+            let mut count = 0;
+            for from_plain_thread in [false, true] {
+                for (name, wait) in waits() {
+                    cancel_one(name, wait, &fixture, from_plain_thread);
+                    count += 1;
+                }
+            }
+            // The locks still work after their waiters were cancelled, and hand over to a
+            // waiter queued behind the cancelled ones.
+            let next = weft::spawn({
+                let fixture = fixture.clone();
+                move || {
+                    drop(fixture.mutex.lock().unwrap());
+                    drop(fixture.rwlock.read().unwrap());
+                }
+            });
+            weft::sleep(Duration::from_millis(5));
+            drop(mutex_guard);
+            drop(write_guard);
+            next.join().unwrap();
+            keep();
+            assert_eq!(count, 2 * waits().len());
+        })
+    });
+    // The join of each "join" case cancelled its sleeper as well.
+    assert!(weft::stats().cancelled >= cancelled_before + 2 * waits().len() as u64);
+}
+
+#[test]
+fn cancel_before_start_skips_the_body_and_twice_is_once() {
+    common::workers(2);
+    common::watchdog(60, || {
+        weft::run(|| {
+            let ran = Arc::new(AtomicBool::new(false));
+            let target = weft::spawn({
+                let ran = ran.clone();
+                move || ran.store(true, Ordering::SeqCst)
+            });
+            target.cancel();
+            target.cancel();
+            assert!(target.join().unwrap_err().is::<weft::Cancelled>());
+            assert!(!ran.load(Ordering::SeqCst), "the body ran after a cancel");
+
+            // A finished green thread: cancel is a no-op.
+            let done = weft::spawn(|| 5);
+            while !done.is_finished() {
+                weft::yield_now();
+            }
+            done.cancel();
+            assert_eq!(done.join().unwrap(), 5);
+            assert!(!weft::is_cancelled());
+        })
+    });
+}
+
+#[test]
+fn offload_finishes_its_closure_before_the_cancel_takes_effect() {
+    common::workers(2);
+    common::watchdog(60, || {
+        weft::run(|| {
+            let (started, finished) = (
+                Arc::new(AtomicBool::new(false)),
+                Arc::new(AtomicBool::new(false)),
+            );
+            let target = weft::spawn({
+                let (started, finished) = (started.clone(), finished.clone());
+                move || {
+                    let borrowed = vec![1u8; 1024];
+                    weft::offload(|| {
+                        started.store(true, Ordering::SeqCst);
+                        std::thread::sleep(Duration::from_millis(100));
+                        // `borrowed` must still be alive here.
+                        assert_eq!(borrowed.iter().map(|&b| b as usize).sum::<usize>(), 1024);
+                        finished.store(true, Ordering::SeqCst);
+                    });
+                    unreachable!("the cancel should take effect after the offload");
+                }
+            });
+            while !started.load(Ordering::SeqCst) {
+                weft::sleep(Duration::from_millis(1));
+            }
+            target.cancel();
+            assert!(target.join().unwrap_err().is::<weft::Cancelled>());
+            assert!(
+                finished.load(Ordering::SeqCst),
+                "unwound before the closure returned"
+            );
+        })
+    });
+}
+
+#[test]
+fn a_scope_cancels_its_green_threads() {
+    common::workers(2);
+    common::watchdog(60, || {
+        weft::run(|| {
+            let dropped = Arc::new(AtomicUsize::new(0));
+            let joined = weft::scope(|s| {
+                let handles: Vec<_> = (0..4)
+                    .map(|_| {
+                        let dropped = dropped.clone();
+                        s.spawn(move || {
+                            let _guard = Dropped(dropped);
+                            weft::sleep(Duration::from_secs(3600));
+                        })
+                    })
+                    .collect();
+                weft::sleep(Duration::from_millis(5));
+                handles[0].cancel();
+                s.cancel_all();
+                handles.len()
+            });
+            assert_eq!(joined, 4);
+            assert_eq!(dropped.load(Ordering::SeqCst), 4);
+
+            // A cancelled owner cancels its scope's green threads before it unwinds.
+            let inner_dropped = Arc::new(AtomicUsize::new(0));
+            let owner = weft::spawn({
+                let inner_dropped = inner_dropped.clone();
+                move || {
+                    weft::scope(|s| {
+                        for _ in 0..3 {
+                            let inner_dropped = inner_dropped.clone();
+                            s.spawn(move || {
+                                let _guard = Dropped(inner_dropped);
+                                weft::sleep(Duration::from_secs(3600));
+                            });
+                        }
+                        weft::sleep(Duration::from_secs(3600));
+                    })
+                }
+            });
+            weft::sleep(Duration::from_millis(10));
+            owner.cancel();
+            assert!(owner.join().unwrap_err().is::<weft::Cancelled>());
+            assert_eq!(inner_dropped.load(Ordering::SeqCst), 3);
+        })
+    });
+}
+
+#[test]
+#[ignore = "child process of a_destructor_blocking_during_a_cancel_is_diagnosed"]
+fn child_cancel_destructor_blocks() {
+    if !common::is_child() {
+        return;
+    }
+    common::workers(1);
+    struct LockOnDrop(Arc<Mutex<()>>);
+    impl Drop for LockOnDrop {
+        fn drop(&mut self) {
+            let _guard = self.0.lock();
+        }
+    }
+    weft::run(|| {
+        let lock = Arc::new(Mutex::new(()));
+        let held = lock.clone();
+        let (release_tx, release_rx) = weft::chan::bounded::<()>(0);
+        // The holder is homed on the only worker and holds the lock until told.
+        let holder = weft::spawn(move || {
+            let _guard = held.lock().unwrap();
+            let _ = release_rx.recv();
+        });
+        weft::yield_now();
+        let target = weft::Builder::new()
+            .name("cancelled")
+            .spawn(move || {
+                let _on_drop = LockOnDrop(lock);
+                weft::sleep(Duration::from_secs(3600));
+            })
+            .unwrap();
+        weft::sleep(Duration::from_millis(5));
+        target.cancel();
+        // The release would come from here, but this green thread shares the blocked worker.
+        weft::sleep(Duration::from_millis(10));
+        drop(release_tx);
+        let _ = target.join();
+        holder.join().unwrap();
+    });
+    println!("no deadlock");
+}
+
+#[test]
+fn a_destructor_blocking_during_a_cancel_is_diagnosed() {
+    // The documented outcome (src/interrupt.rs): the cancel unwinds like a panic, so the
+    // destructor's lock blocks the worker's OS thread; the holder is homed on that worker,
+    // so weft reports the deadlock by name and then aborts instead of hanging.
+    let output = common::watchdog(120, || {
+        common::run_child(
+            "child_cancel_destructor_blocks",
+            &[("WEFT_DEADLOCK_ABORT_MS", "2500")],
+        )
+    });
+    let stderr = common::stderr_of(&output);
+    assert!(!output.status.success(), "{stderr}");
+    assert!(
+        !String::from_utf8_lossy(&output.stdout).contains("no deadlock"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("weft: likely deadlock: green thread "),
+        "{stderr}"
+    );
+    assert!(stderr.contains("'cancelled' is unwinding"), "{stderr}");
+    assert!(stderr.contains("weft: aborting."), "{stderr}");
+}
+
+#[test]
+#[ignore = "child process of live_returns_to_zero_after_cancels"]
+fn child_live_after_cancels() {
+    if !common::is_child() {
+        return;
+    }
+    common::workers(2);
+    weft::run(|| {
+        let (fixture, keep) = fixture();
+        let _mutex_guard = fixture.mutex.lock().unwrap();
+        let _write_guard = fixture.rwlock.write().unwrap();
+        let handles: Vec<_> = (0..50)
+            .map(|i| {
+                let fixture = fixture.clone();
+                weft::spawn(move || {
+                    // Not "join": it leaves a sleeper behind that is cancelled but not joined.
+                    let kinds: Vec<_> = waits().into_iter().filter(|(n, _)| *n != "join").collect();
+                    let (_, wait) = kinds[i % kinds.len()];
+                    wait(&fixture);
+                })
+            })
+            .collect();
+        weft::sleep(Duration::from_millis(20));
+        for h in &handles {
+            h.cancel();
+        }
+        for h in handles {
+            assert!(h.join().unwrap_err().is::<weft::Cancelled>());
+        }
+        keep();
+    });
+    println!("live after the cancels: {}", weft::stats().live);
+}
+
+#[test]
+fn live_returns_to_zero_after_cancels() {
+    // In a process of its own, so that no other test's green threads count.
+    let output = common::run_child("child_live_after_cancels", &[]);
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{stdout}\n{}",
+        common::stderr_of(&output)
+    );
+    assert!(stdout.contains("live after the cancels: 0"), "{stdout}");
+}
