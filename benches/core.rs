@@ -114,9 +114,44 @@ fn spawn_join(c: &mut Criterion) {
     group.finish();
 }
 
+/// What cancellation and deadlines cost: a `timeout` around a body that never blocks (the
+/// boundary and its `catch_unwind`, no timer), and a yield inside a `timeout` (each yield
+/// then checks the clock).
+fn interrupt(c: &mut Criterion) {
+    let mut group = c.benchmark_group("interrupt");
+    group.throughput(Throughput::Elements(1));
+    group.bench_function("timeout_around_a_body_that_does_not_block", |b| {
+        b.iter_custom(|iters| {
+            in_green_thread(iters, |iters| {
+                let start = Instant::now();
+                for i in 0..iters {
+                    let r = weft::timeout(Duration::from_secs(60), || std::hint::black_box(i));
+                    assert!(r.is_ok());
+                }
+                start.elapsed()
+            })
+        })
+    });
+    group.bench_function("yield_inside_a_timeout", |b| {
+        b.iter_custom(|iters| {
+            in_green_thread(iters, |iters| {
+                weft::timeout(Duration::from_secs(3600), || {
+                    let start = Instant::now();
+                    for _ in 0..iters {
+                        weft::yield_now();
+                    }
+                    start.elapsed()
+                })
+                .unwrap()
+            })
+        })
+    });
+    group.finish();
+}
+
 criterion_group! {
     name = benches;
     config = common::config(1);
-    targets = raw_switch, yield_now, spawn_join
+    targets = raw_switch, yield_now, spawn_join, interrupt
 }
 criterion_main!(benches);
