@@ -153,10 +153,17 @@ impl Builder {
             // Catching here keeps a panic inside its green thread: it reaches `join`, and the
             // worker and the other green threads carry on.
             // Cancelled before it ever ran: unwind at once, `f` is dropped unrun.
-            let result = panic::catch_unwind(AssertUnwindSafe(|| {
+            let mut result = panic::catch_unwind(AssertUnwindSafe(|| {
                 crate::interrupt::check();
                 f()
             }));
+            // Coroutine-local values end with the green thread, on it; a destructor that
+            // panics makes the green thread's result that panic (if it had none).
+            if let Err(payload) = panic::catch_unwind(crate::local::drop_all) {
+                if result.is_ok() {
+                    result = Err(payload);
+                }
+            }
             // Counted finished before the result becomes visible (to `join`, or to a scope
             // when the packet drops), so `stats().live` read after a join is exact.
             scheduler::note_completed();

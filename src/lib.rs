@@ -82,6 +82,8 @@ mod interrupt;
 pub mod io;
 #[cfg(not(loom))]
 mod join;
+#[cfg(not(loom))]
+mod local;
 mod loom;
 #[cfg(not(loom))]
 pub mod net;
@@ -120,6 +122,8 @@ pub use coroutine::{current, is_coroutine, park, yield_now, Coroutine, Coroutine
 pub use interrupt::{deadline, is_cancelled, timeout, Cancelled, Elapsed};
 #[cfg(not(loom))]
 pub use join::JoinHandle;
+#[cfg(not(loom))]
+pub use local::LocalKey;
 #[cfg(not(loom))]
 pub use scope::{scope, Scope, ScopedJoinHandle};
 #[cfg(not(loom))]

@@ -73,10 +73,15 @@ pub(crate) struct Task {
     /// The earliest `timeout`/`deadline` boundary in force and its id. Read and written only
     /// by the task itself, while it runs.
     pub(crate) boundary: Cell<Option<(Instant, u64)>>,
+    /// Coroutine-local values ([`crate::local`]); touched only by the task itself.
+    pub(crate) locals: UnsafeCell<crate::local::Values>,
 }
 
-// SAFETY: the fields that are not thread-safe by themselves are `coroutine`, `yielder` and
-// `boundary`; `boundary`, like `yielder`, is touched only by the task itself while it runs.
+// SAFETY: the fields that are not thread-safe by themselves are `coroutine`, `yielder`,
+// `boundary` and `locals`; the last three are touched only by the task itself while it runs.
+// `locals` may hold `!Send` values: like the rest of the task's stack, they change OS thread
+// only under the sticky rule's exceptions (before first run there are none; a migratable
+// task's spawner promised).
 // `coroutine` is touched only by the holder of the scheduling reference (see the module
 // docs), and every hand-off of that reference between threads goes through a queue or the
 // park state with release/acquire ordering. `yielder` is written and read only by the task
@@ -110,6 +115,7 @@ impl Task {
             yielder: Cell::new(std::ptr::null()),
             cancelled: AtomicBool::new(false),
             boundary: Cell::new(None),
+            locals: UnsafeCell::new(Vec::new()),
         }
     }
 
