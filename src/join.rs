@@ -2,24 +2,33 @@
 //!
 //! # The packet protocol
 //!
-//! `state` moves forward only: `RUNNING → JOINING → DONE` or `RUNNING → DONE`.
+//! `state` is a status in its low bits, which moves forward only (`RUNNING → JOINING → DONE`
+//! or `RUNNING → DONE`), plus a `POLLED` flag:
 //!
-//! * The joiner stores its [`Unparker`] in `waiter`, then CASes `RUNNING → JOINING`
-//!   (Release: publishes `waiter`). If the CAS finds `DONE`, the result is already there.
-//!   Otherwise it parks until it reads `DONE` (Acquire).
+//! * The joiner stores its [`Unparker`] in `waiter`, then CASes the status `RUNNING →
+//!   JOINING`, keeping `POLLED` (Release: publishes `waiter`). If it finds `DONE`, the
+//!   result is already there. Otherwise it parks until it reads `DONE` (Acquire).
+//! * A poller (`JoinHandle` as a `Future`) stores its `Waker` in `future_waker` under that
+//!   slot's lock, then sets `POLLED` with a `fetch_or` (AcqRel). If that finds `DONE`, the
+//!   result is ready now; otherwise the green thread will see `POLLED`.
 //! * The green thread stores its result, then swaps in `DONE` (AcqRel: the release publishes
-//!   the result to the joiner's acquire; the acquire makes a `waiter` written before
-//!   `JOINING` visible). If the swap returned `JOINING`, it unparks the waiter.
+//!   the result to the joiner's or poller's acquire; the acquire makes a `waiter` written
+//!   before `JOINING`, and a waker stored before `POLLED`, visible). If the swap returned
+//!   `JOINING`, it unparks the waiter; if it returned `POLLED`, it wakes the stored waker.
+//!   A completion nobody polled takes no lock.
 //!
 //! Each `UnsafeCell` has one writer at a time: `waiter` is written only before `JOINING` and
 //! read only after it; `result` is written only before `DONE` and taken only after it.
 
 use std::cell::UnsafeCell;
 use std::fmt;
+use std::future::Future;
 use std::marker::PhantomData;
 use std::panic::{self, AssertUnwindSafe};
+use std::pin::Pin;
 use std::sync::atomic::{AtomicU8, Ordering::AcqRel, Ordering::Acquire, Ordering::Release};
 use std::sync::Arc;
+use std::task::{Context, Poll, Waker};
 use std::thread;
 
 use crate::coroutine::Coroutine;
@@ -29,10 +38,16 @@ use crate::scope::ScopeData;
 const RUNNING: u8 = 0;
 const JOINING: u8 = 1;
 const DONE: u8 = 2;
+/// The status bits of `state`.
+const STATUS: u8 = 0b11;
+/// Set once a `JoinHandle` was polled as a future: completion must wake `future_waker`.
+const POLLED: u8 = 0b100;
 
 pub(crate) struct Packet<'scope, T> {
     state: AtomicU8,
     waiter: UnsafeCell<Option<Unparker>>,
+    /// The waker of the last poll, when the handle is awaited as a future.
+    future_waker: crate::spin::SpinLock<Option<Waker>>,
     result: UnsafeCell<Option<thread::Result<T>>>,
     /// For scoped green threads: the scope counts this packet as a running thread until the
     /// packet (and so the result, which may borrow from the scope) is dropped.
@@ -50,6 +65,7 @@ impl<'scope, T> Packet<'scope, T> {
         Packet {
             state: AtomicU8::new(RUNNING),
             waiter: UnsafeCell::new(None),
+            future_waker: crate::spin::SpinLock::new(None),
             result: UnsafeCell::new(None),
             scope,
             _marker: PhantomData,
@@ -60,17 +76,23 @@ impl<'scope, T> Packet<'scope, T> {
     pub(crate) fn complete(&self, result: thread::Result<T>) {
         // SAFETY: before DONE only the green thread touches `result`.
         unsafe { *self.result.get() = Some(result) };
-        if self.state.swap(DONE, AcqRel) == JOINING {
+        let previous = self.state.swap(DONE, AcqRel);
+        if previous & STATUS == JOINING {
             // SAFETY: the joiner wrote `waiter` before its releasing CAS to JOINING, which our
             // acquiring swap observed; it will not touch it again.
             if let Some(waiter) = unsafe { (*self.waiter.get()).take() } {
                 waiter.unpark();
             }
         }
+        if previous & POLLED != 0 {
+            if let Some(waker) = self.future_waker.lock().take() {
+                waker.wake();
+            }
+        }
     }
 
     pub(crate) fn is_done(&self) -> bool {
-        self.state.load(Acquire) == DONE
+        self.state.load(Acquire) & STATUS == DONE
     }
 
     /// Blocks until the result is there, then takes it. Called at most once (by `join`).
@@ -78,21 +100,48 @@ impl<'scope, T> Packet<'scope, T> {
         if !self.is_done() {
             // SAFETY: before JOINING only the (single) joiner touches `waiter`.
             unsafe { *self.waiter.get() = Some(Unparker::current()) };
-            if self
-                .state
-                .compare_exchange(RUNNING, JOINING, Release, Acquire)
-                .is_ok()
-            {
-                while !self.is_done() {
-                    // A blocking point. Unwinding here leaves `waiter` set: the green thread
-                    // will unpark a joiner that has gone, which costs a stale token.
-                    crate::interrupt::check();
-                    crate::interrupt::park();
+            let mut current = self.state.load(Acquire);
+            while current & STATUS == RUNNING {
+                match self.state.compare_exchange(
+                    current,
+                    (current & POLLED) | JOINING,
+                    Release,
+                    Acquire,
+                ) {
+                    Ok(_) => {
+                        while !self.is_done() {
+                            // A blocking point. Unwinding here leaves `waiter` set: the green
+                            // thread will unpark a joiner that has gone (a stale token).
+                            crate::interrupt::check();
+                            crate::interrupt::park();
+                        }
+                        break;
+                    }
+                    Err(actual) => current = actual,
                 }
             }
         }
-        // SAFETY: DONE was observed with Acquire, so the result is written and ours to take.
-        unsafe { (*self.result.get()).take() }.expect("weft: a join packet lost its result")
+        self.take()
+    }
+
+    /// The result, once `DONE` has been observed with Acquire.
+    fn take(&self) -> thread::Result<T> {
+        // SAFETY: DONE was observed with Acquire, so the result is written and ours to take;
+        // only the one handle takes it.
+        unsafe { (*self.result.get()).take() }
+            .expect("weft: a join handle was polled or joined after it returned its result")
+    }
+
+    /// One poll of the handle as a future (see the module docs).
+    fn poll(&self, cx: &mut Context<'_>) -> Poll<thread::Result<T>> {
+        if self.is_done() {
+            return Poll::Ready(self.take());
+        }
+        *self.future_waker.lock() = Some(cx.waker().clone());
+        if self.state.fetch_or(POLLED, AcqRel) & STATUS == DONE {
+            return Poll::Ready(self.take());
+        }
+        Poll::Pending
     }
 }
 
@@ -183,6 +232,22 @@ impl<T> JoinHandle<T> {
     /// ```
     pub fn cancel(&self) {
         self.0.coroutine.cancel();
+    }
+}
+
+/// Awaiting a `JoinHandle` waits for the green thread from async code: the output is what
+/// [`join`](JoinHandle::join) returns. Any executor can drive it (the green thread's
+/// completion wakes the task's `Waker`). Poll it to completion or join it, not both.
+///
+/// ```
+/// let handle = weft::spawn(|| 6 * 7);
+/// assert_eq!(weft::block_on(handle).unwrap(), 42);
+/// ```
+impl<T> Future for JoinHandle<T> {
+    type Output = thread::Result<T>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<thread::Result<T>> {
+        self.get_mut().0.packet.poll(cx)
     }
 }
 

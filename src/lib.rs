@@ -66,6 +66,8 @@
 #![warn(missing_docs, missing_debug_implementations)]
 
 #[cfg(not(loom))]
+mod block_on;
+#[cfg(not(loom))]
 mod blocking;
 #[cfg(not(loom))]
 mod builder;
@@ -110,6 +112,8 @@ mod time;
 mod wait;
 
 // The runtime's public API; the loom build (see `src/loom.rs`) has only `chan` and `sync`.
+#[cfg(not(loom))]
+pub use block_on::block_on;
 #[cfg(not(loom))]
 pub use blocking::offload;
 #[cfg(not(loom))]
