@@ -60,8 +60,9 @@ impl Wake for Unpark {
 /// let answer = weft::run({
 ///     let shared = shared.clone();
 ///     move || {
+///         let completer = shared.clone();
 ///         std::thread::spawn(move || {
-///             let mut s = shared.lock().unwrap();
+///             let mut s = completer.lock().unwrap();
 ///             s.value = Some(42);
 ///             if let Some(w) = s.waker.take() { w.wake(); }
 ///         });
