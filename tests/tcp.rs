@@ -378,3 +378,34 @@ fn shutdown_wakes_a_reader_blocked_on_a_clone() {
         assert_eq!(read.unwrap(), 0);
     });
 }
+
+#[test]
+fn set_nonblocking_returns_would_block_instead_of_waiting() {
+    common::workers(2);
+    common::watchdog(60, || {
+        weft::run(|| {
+            let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+            listener.set_nonblocking(true).unwrap();
+            let err = listener.accept().unwrap_err();
+            assert_eq!(err.kind(), std::io::ErrorKind::WouldBlock);
+            let client = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+            // Poll until the connection is there, as a std event loop would.
+            let (server, _) = loop {
+                match listener.accept() {
+                    Ok(pair) => break pair,
+                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => weft::yield_now(),
+                    Err(e) => panic!("{e}"),
+                }
+            };
+            server.set_nonblocking(true).unwrap();
+            let mut buf = [0u8; 8];
+            let err = (&server).read(&mut buf).unwrap_err();
+            assert_eq!(err.kind(), std::io::ErrorKind::WouldBlock);
+            (&client).write_all(b"hi").unwrap();
+            // Back to waiting: the read parks until the data is there.
+            server.set_nonblocking(false).unwrap();
+            let n = (&server).read(&mut buf).unwrap();
+            assert_eq!(&buf[..n], b"hi");
+        })
+    });
+}

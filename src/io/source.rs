@@ -22,6 +22,10 @@ pub(crate) struct Source {
     // Declared before `fd`: deregistration precedes the close.
     registration: OnceLock<Registration>,
     fd: OwnedFd,
+    /// std's non-blocking mode (`set_nonblocking(true)`): operations that would wait return
+    /// `WouldBlock` instead. The fd itself is always `O_NONBLOCK`; this is the handle's
+    /// choice. Relaxed: a mode the caller sets before the operations it means to affect.
+    nonblocking: AtomicBool,
 }
 
 /// Serialises the rare late registrations, so two threads cannot both register one fd.
@@ -54,6 +58,7 @@ impl Source {
         Ok(Source {
             registration: OnceLock::from(registration),
             fd,
+            nonblocking: AtomicBool::new(false),
         })
     }
 
@@ -65,7 +70,11 @@ impl Source {
         if let Ok(r) = Registration::new(fd.as_raw_fd()) {
             let _ = registration.set(r);
         }
-        Source { registration, fd }
+        Source {
+            registration,
+            fd,
+            nonblocking: AtomicBool::new(false),
+        }
     }
 
     /// The registration (made now if a `From` conversion could not make it), for callers
@@ -89,9 +98,18 @@ impl Source {
         dir: Direction,
         timeout: impl FnOnce() -> io::Result<Option<Duration>>,
         what: &str,
-        op: impl FnMut() -> io::Result<R>,
+        mut op: impl FnMut() -> io::Result<R>,
     ) -> io::Result<R> {
+        if self.nonblocking.load(Relaxed) {
+            // std's non-blocking mode: one try, `WouldBlock` and all.
+            return op();
+        }
         self.reg()?.io(dir, timeout, what, op)
+    }
+
+    /// See `nonblocking`.
+    pub(crate) fn set_nonblocking(&self, nonblocking: bool) {
+        self.nonblocking.store(nonblocking, Relaxed);
     }
 
     /// The socket's timeout as `get` reads it, or `None` without a syscall when no socket in
@@ -158,7 +176,9 @@ impl Source {
 
     /// Deregisters and returns the fd as it is (non-blocking).
     pub(crate) fn into_fd(self) -> OwnedFd {
-        let Source { registration, fd } = self;
+        let Source {
+            registration, fd, ..
+        } = self;
         drop(registration);
         fd
     }

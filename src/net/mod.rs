@@ -131,6 +131,15 @@ macro_rules! fd_traits {
         }
 
         impl $ty {
+            /// std's non-blocking mode: with `true`, an operation that would wait returns an
+            /// `ErrorKind::WouldBlock` error at once instead of parking (for event loops of
+            /// your own); `false` (the default) waits. Unlike std, it applies to this handle
+            /// only: clones made with `try_clone` keep their own mode.
+            pub fn set_nonblocking(&self, nonblocking: bool) -> std::io::Result<()> {
+                self.source.set_nonblocking(nonblocking);
+                Ok(())
+            }
+
             /// Deregisters the socket and returns it as the std type, **still in
             /// non-blocking mode** (see the [module docs](crate::net#conversions)).
             pub fn into_std(self) -> $std {
