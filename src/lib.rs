@@ -99,6 +99,8 @@ mod scheduler;
 #[cfg(not(loom))]
 mod scope;
 #[cfg(not(loom))]
+pub mod signal;
+#[cfg(not(loom))]
 mod spin;
 #[cfg(not(loom))]
 mod stack;

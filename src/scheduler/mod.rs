@@ -3,6 +3,7 @@
 //! * [`worker`] — the per-worker queues and the loop that picks and resumes tasks;
 //! * [`idle`] — searching/sleeping bookkeeping and the targeted wake-up policy;
 //! * [`monitor`] — a background thread that rescues work stranded behind a busy worker;
+//! * [`panic_hook`] — panic messages that name the green thread;
 //! * [`task`] — what a green thread is to the scheduler;
 //! * [`context`] — the runtime's one thread-local and its switch-safe accessors;
 //! * [`unwinding`] — a green thread that blocks its worker while it unwinds, and the
@@ -33,6 +34,7 @@
 pub(crate) mod context;
 pub(crate) mod idle;
 pub(crate) mod monitor;
+pub(crate) mod panic_hook;
 pub(crate) mod task;
 pub(crate) mod unwinding;
 pub(crate) mod worker;
@@ -173,6 +175,7 @@ fn start() -> io::Result<&'static Runtime> {
             ),
         ));
     }
+    panic_hook::install();
     // Release: the threads read the runtime's fields after passing the gate (Acquire).
     runtime.gate.store(GATE_OPEN, Release);
     crate::sys::futex_wake_all(&runtime.gate);

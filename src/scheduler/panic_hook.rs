@@ -1,0 +1,70 @@
+//! The panic hook weft installs when the runtime starts, so that a panic message names the
+//! green thread that panicked rather than the worker thread it happened to run on.
+//!
+//! std's hook prints `thread 'weft-worker-1' panicked at …`, which says nothing useful when a
+//! worker runs thousands of green threads. weft's hook prints, for a green thread,
+//!
+//! ```text
+//! green thread 42 'conn-17' (on weft-worker-1) panicked at src/server.rs:88:9:
+//! index out of bounds: the len is 3 but the index is 7
+//! ```
+//!
+//! followed by a backtrace when `RUST_BACKTRACE` asks for one (or std's one-time note when it
+//! does not), as std does. Panics on other threads go to the hook that was installed before
+//! (std's, or yours). A hook set after the runtime started replaces weft's, as `set_hook`
+//! always does. Cancellation unwinds without calling any hook.
+
+use std::any::Any;
+use std::backtrace::{Backtrace, BacktraceStatus};
+use std::io::Write;
+use std::panic::{self, Location};
+use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
+
+use super::context;
+
+/// Installs the hook, chaining to the current one for panics outside green threads.
+pub(crate) fn install() {
+    let previous = panic::take_hook();
+    panic::set_hook(Box::new(move |info| {
+        // SAFETY: a non-null current task is alive while it runs, and we are it.
+        match unsafe { context::current_task().as_ref() } {
+            Some(task) => report(
+                task.id.as_u64(),
+                task.name.as_deref(),
+                info.payload(),
+                info.location(),
+            ),
+            None => previous(info),
+        }
+    }));
+}
+
+fn report(id: u64, name: Option<&str>, payload: &dyn Any, location: Option<&Location<'_>>) {
+    static NOTED: AtomicBool = AtomicBool::new(false);
+    let message = payload
+        .downcast_ref::<&str>()
+        .copied()
+        .or_else(|| payload.downcast_ref::<String>().map(String::as_str))
+        .unwrap_or("Box<dyn Any>");
+    let name = name.map(|n| format!(" '{n}'")).unwrap_or_default();
+    let worker = std::thread::current();
+    let worker = worker.name().unwrap_or("a worker");
+    let location = location
+        .map(|l| format!(" at {}:{}:{}", l.file(), l.line(), l.column()))
+        .unwrap_or_default();
+    let mut text =
+        format!("\ngreen thread {id}{name} (on {worker}) panicked{location}:\n{message}\n");
+    let backtrace = Backtrace::capture();
+    match backtrace.status() {
+        BacktraceStatus::Captured => text.push_str(&format!("stack backtrace:\n{backtrace}\n")),
+        // Relaxed: printing the note twice in a race is harmless.
+        _ if !NOTED.swap(true, Relaxed) => text.push_str(
+            "note: run with `RUST_BACKTRACE=1` environment variable to display a backtrace\n",
+        ),
+        _ => {}
+    }
+    // One write, as std's hook does, so messages of panics on several workers do not mix.
+    let _ = std::io::stderr()
+        .lock()
+        .write_all(text.trim_start().as_bytes());
+}
