@@ -71,6 +71,7 @@ impl Wake for Unpark {
 /// });
 /// assert_eq!(answer, 42);
 /// ```
+#[track_caller]
 pub fn block_on<F: Future>(future: F) -> F::Output {
     let mut future = pin!(future);
     let waker = Waker::from(Arc::new(Unpark(Unparker::current())));
@@ -80,6 +81,7 @@ pub fn block_on<F: Future>(future: F) -> F::Output {
             return output;
         }
         crate::interrupt::check();
+        crate::dump::note_wait(crate::WaitReason::BlockOn, std::panic::Location::caller());
         crate::interrupt::park();
     }
 }

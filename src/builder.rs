@@ -31,6 +31,7 @@ use crate::scope::{Scope, ScopeData, ScopedJoinHandle};
 /// let rc = std::rc::Rc::new(5);
 /// weft::spawn(move || *rc + 1);
 /// ```
+#[track_caller]
 pub fn spawn<F, T>(f: F) -> JoinHandle<T>
 where
     F: FnOnce() -> T + Send + 'static,
@@ -105,6 +106,7 @@ impl Builder {
 
     /// Spawns the green thread. Fails if a stack cannot be had (the error names the limit,
     /// e.g. `vm.max_map_count`) or the stack size is invalid.
+    #[track_caller]
     pub fn spawn<F, T>(self, f: F) -> io::Result<JoinHandle<T>>
     where
         F: FnOnce() -> T + Send + 'static,
@@ -115,6 +117,7 @@ impl Builder {
     }
 
     /// Spawns a green thread in `scope` that may borrow from outside it; see [`crate::scope`].
+    #[track_caller]
     pub fn spawn_scoped<'scope, 'env, F, T>(
         self,
         scope: &'scope Scope<'scope, 'env>,
@@ -133,6 +136,7 @@ impl Builder {
 
     /// # Safety
     /// Whatever `f` borrows, and `T`, must outlive the green thread.
+    #[track_caller]
     unsafe fn spawn_unchecked<'scope, F, T>(
         self,
         f: F,

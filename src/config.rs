@@ -9,6 +9,11 @@
 //! | workers    | `workers(n)`    | `WEFT_WORKERS`    | `std::thread::available_parallelism` |
 //! | stack size | `stack_size(b)` | `WEFT_STACK_SIZE` | 256 KiB                          |
 //! | blocking threads | `max_blocking_threads(n)` | `WEFT_MAX_BLOCKING_THREADS` | 512 |
+//! | watchdog | `blocked_warning(d)` | `WEFT_BLOCKED_WARN_MS` | 100 ms (0: off) |
+//!
+//! Read by the monitor at start, environment only: `WEFT_DEADLOCK_ABORT_MS` (see
+//! `scheduler::unwinding`), `WEFT_SCHEDTRACE=ms` (one line of scheduler figures to stderr
+//! every `ms`), `WEFT_DUMP_SIGNAL=1` (SIGQUIT prints [`crate::dump`] to stderr).
 //!
 //! `WEFT_STACK_SIZE` takes bytes, optionally with a binary suffix: `65536`, `64K`, `1M`, `1G`.
 //! An invalid variable stops the program at start with a message naming it: running with a
@@ -16,11 +21,15 @@
 
 use std::fmt;
 use std::sync::Mutex;
+use std::time::Duration;
 
 use crate::stack::{SizeClass, DEFAULT_STACK_SIZE, MAX_STACK_SIZE};
 
 /// Most worker threads a runtime may have.
 pub const MAX_WORKERS: usize = 1024;
+
+/// Default threshold of the blocked-worker watchdog.
+const DEFAULT_BLOCKED_WARNING: Duration = Duration::from_millis(100);
 
 /// Default most threads of the blocking pool behind [`offload`](crate::offload).
 pub(crate) const DEFAULT_MAX_BLOCKING_THREADS: usize = 512;
@@ -42,6 +51,7 @@ pub struct Config {
     workers: Option<usize>,
     stack_size: Option<usize>,
     max_blocking_threads: Option<usize>,
+    blocked_warning: Option<Duration>,
 }
 
 /// Why [`Config::apply`] refused a configuration.
@@ -112,6 +122,14 @@ impl Config {
         self
     }
 
+    /// How long a worker may run one green thread without a switch before the watchdog logs
+    /// a warning (through the `log` facade) naming it; `Duration::ZERO` turns the watchdog
+    /// off. Default 100 ms.
+    pub fn blocked_warning(mut self, threshold: Duration) -> Config {
+        self.blocked_warning = Some(threshold);
+        self
+    }
+
     /// Validates the settings and records them for the runtime's start. Settings not given
     /// here keep their earlier applied value, or come from the environment.
     pub fn apply(self) -> Result<(), ConfigError> {
@@ -139,6 +157,7 @@ impl Config {
         state.applied.max_blocking_threads = self
             .max_blocking_threads
             .or(state.applied.max_blocking_threads);
+        state.applied.blocked_warning = self.blocked_warning.or(state.applied.blocked_warning);
         Ok(())
     }
 }
@@ -153,6 +172,7 @@ static STATE: Mutex<State> = Mutex::new(State {
         workers: None,
         stack_size: None,
         max_blocking_threads: None,
+        blocked_warning: None,
     },
     started: false,
 });
@@ -166,6 +186,7 @@ pub(crate) struct Settings {
     pub(crate) workers: usize,
     pub(crate) stack_class: SizeClass,
     pub(crate) max_blocking_threads: usize,
+    pub(crate) blocked_warning: Option<Duration>,
 }
 
 /// Undoes the mark of [`settings_for_start`] after a start that failed: nothing started, so
@@ -193,25 +214,30 @@ pub(crate) fn settings_for_start() -> Settings {
         env_setting("WEFT_MAX_BLOCKING_THREADS", parse_blocking_threads)
             .unwrap_or(DEFAULT_MAX_BLOCKING_THREADS)
     });
+    let blocked_warning = state
+        .applied
+        .blocked_warning
+        .or_else(|| {
+            env_setting("WEFT_BLOCKED_WARN_MS", parse_millis)
+                .map(|ms| Duration::from_millis(ms as u64))
+        })
+        .unwrap_or(DEFAULT_BLOCKED_WARNING);
     Settings {
         workers,
         stack_class,
         max_blocking_threads,
+        blocked_warning: (!blocked_warning.is_zero()).then_some(blocked_warning),
     }
 }
 
 /// `WEFT_DEADLOCK_ABORT_MS`: how long a worker may stay stuck behind an unwinding green
 /// thread's blocked destructor before the monitor aborts (see `scheduler::unwinding`);
 /// `None` for 0, which never aborts.
-pub(crate) fn deadlock_abort_after() -> Option<std::time::Duration> {
+pub(crate) fn deadlock_abort_after() -> Option<Duration> {
     let default = crate::scheduler::unwinding::DEFAULT_DEADLOCK_ABORT;
-    let ms = env_setting("WEFT_DEADLOCK_ABORT_MS", |s| {
-        s.parse::<u64>()
-            .map(|ms| ms as usize)
-            .map_err(|_| "expected milliseconds (0: never abort)".to_owned())
-    })
-    .map_or(default.as_millis() as u64, |ms| ms as u64);
-    (ms > 0).then(|| std::time::Duration::from_millis(ms))
+    let ms = env_setting("WEFT_DEADLOCK_ABORT_MS", parse_millis)
+        .map_or(default.as_millis() as u64, |ms| ms as u64);
+    (ms > 0).then(|| Duration::from_millis(ms))
 }
 
 fn env_setting(name: &str, parse: fn(&str) -> Result<usize, String>) -> Option<usize> {
@@ -234,6 +260,26 @@ fn parse_workers(s: &str) -> Result<usize, String> {
         Ok(n) if (1..=MAX_WORKERS).contains(&n) => Ok(n),
         _ => Err(format!("expected a whole number from 1 to {MAX_WORKERS}")),
     }
+}
+
+fn parse_millis(s: &str) -> Result<usize, String> {
+    s.parse::<usize>()
+        .map_err(|_| "expected a whole number of milliseconds".to_owned())
+}
+
+/// `WEFT_SCHEDTRACE`: the interval of the scheduler trace, if asked for.
+pub(crate) fn schedtrace() -> Option<Duration> {
+    env_setting("WEFT_SCHEDTRACE", parse_millis)
+        .filter(|&ms| ms > 0)
+        .map(|ms| Duration::from_millis(ms as u64))
+}
+
+/// `WEFT_DUMP_SIGNAL=1`: print a dump on SIGQUIT.
+pub(crate) fn dump_signal() -> bool {
+    env_setting("WEFT_DUMP_SIGNAL", |s| match s {
+        "0" | "1" => Ok(usize::from(s == "1")),
+        _ => Err("expected 0 or 1".to_owned()),
+    }) == Some(1)
 }
 
 fn parse_blocking_threads(s: &str) -> Result<usize, String> {

@@ -180,9 +180,11 @@ pub fn yield_now() {
 /// waiter.coroutine().unpark();
 /// waiter.join().unwrap();
 /// ```
+#[track_caller]
 pub fn park() {
     crate::interrupt::check();
     if is_coroutine() {
+        crate::dump::note_wait(crate::WaitReason::Park, std::panic::Location::caller());
         crate::interrupt::park();
         crate::interrupt::check();
     } else {

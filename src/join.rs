@@ -96,8 +96,14 @@ impl<'scope, T> Packet<'scope, T> {
     }
 
     /// Blocks until the result is there, then takes it. Called at most once (by `join`).
-    pub(crate) fn wait_and_take(&self) -> thread::Result<T> {
+    /// `id` is the green thread's, for dumps.
+    #[track_caller]
+    pub(crate) fn wait_and_take(&self, id: u64) -> thread::Result<T> {
         if !self.is_done() {
+            crate::dump::note_wait(
+                crate::WaitReason::Join { id },
+                std::panic::Location::caller(),
+            );
             // SAFETY: before JOINING only the (single) joiner touches `waiter`.
             unsafe { *self.waiter.get() = Some(Unparker::current()) };
             let mut current = self.state.load(Acquire);
@@ -176,6 +182,7 @@ pub(crate) struct JoinInner<'scope, T> {
 }
 
 impl<T> JoinInner<'_, T> {
+    #[track_caller]
     pub(crate) fn join(self) -> thread::Result<T> {
         if self.coroutine.is_current() {
             // std panics here too (pthread_join's EDEADLK): waiting would never end.
@@ -185,7 +192,7 @@ impl<T> JoinInner<'_, T> {
                 self.coroutine.id()
             );
         }
-        self.packet.wait_and_take()
+        self.packet.wait_and_take(self.coroutine.id().as_u64())
     }
 
     pub(crate) fn is_finished(&self) -> bool {
@@ -203,6 +210,7 @@ impl<T> JoinHandle<T> {
     /// Waits for the green thread to finish and returns its result. If the green thread
     /// panicked, returns `Err` with the panic payload, as `std::thread::JoinHandle::join`
     /// does. Parks a green-thread caller; blocks a plain-thread caller.
+    #[track_caller]
     pub fn join(self) -> thread::Result<T> {
         self.0.join()
     }

@@ -77,6 +77,8 @@ mod config;
 #[cfg(not(loom))]
 mod coroutine;
 #[cfg(not(loom))]
+mod dump;
+#[cfg(not(loom))]
 pub mod fs;
 #[cfg(not(loom))]
 mod interrupt;
@@ -125,6 +127,8 @@ pub use config::{Config, ConfigError, MAX_WORKERS};
 #[cfg(not(loom))]
 pub use coroutine::{current, is_coroutine, park, yield_now, Coroutine, CoroutineId};
 #[cfg(not(loom))]
+pub use dump::{dump, dump_json, threads, ThreadInfo, ThreadState, WaitReason};
+#[cfg(not(loom))]
 pub use interrupt::{deadline, is_cancelled, timeout, Cancelled, Elapsed};
 #[cfg(not(loom))]
 pub use join::JoinHandle;
@@ -135,7 +139,7 @@ pub use scope::{scope, Scope, ScopedJoinHandle};
 #[cfg(not(loom))]
 pub use stack::{DEFAULT_STACK_SIZE, MAX_STACK_SIZE, MIN_STACK_SIZE};
 #[cfg(not(loom))]
-pub use stats::{stats, Stats};
+pub use stats::{stats, Stats, WorkerStats};
 #[cfg(not(loom))]
 pub use time::{park_timeout, sleep, sleep_until};
 

@@ -107,6 +107,7 @@ where
     // The green threads borrow from the caller's stack, so the caller may not unwind before
     // they have finished, cancelled or not. A cancel (or a passed `timeout` boundary) of the
     // caller cancels them all instead, waits for them, and then takes effect.
+    crate::dump::note_wait(crate::WaitReason::Scope, std::panic::Location::caller());
     let mut interrupted = matches!(&result, Err(payload) if payload.is::<crate::Cancelled>());
     if interrupted {
         scope.cancel_all();
@@ -138,6 +139,7 @@ impl<'scope> Scope<'scope, '_> {
     ///
     /// # Panics
     /// If a stack cannot be had; use [`Builder::spawn_scoped`] to get the error instead.
+    #[track_caller]
     pub fn spawn<F, T>(&'scope self, f: F) -> ScopedJoinHandle<'scope, T>
     where
         F: FnOnce() -> T + Send + 'scope,
@@ -187,6 +189,7 @@ pub struct ScopedJoinHandle<'scope, T>(pub(crate) JoinInner<'scope, T>);
 impl<T> ScopedJoinHandle<'_, T> {
     /// Waits for the green thread and returns its result (`Err` with the payload if it
     /// panicked).
+    #[track_caller]
     pub fn join(self) -> thread::Result<T> {
         self.0.join()
     }

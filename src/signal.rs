@@ -23,18 +23,19 @@
 //!                 if conns_tx.send(stream).is_err() { break; }
 //!             }
 //!         });
-//!         let handlers = weft::sync::WaitGroup::new();
+//!         let handlers = std::sync::Arc::new(weft::sync::WaitGroup::new());
 //!         loop {
 //!             weft::select! {
 //!                 recv(conns) -> stream => {
 //!                     let Ok(mut stream) = stream else { break };
 //!                     let wg = handlers.clone();
+//!                     wg.add(1);
 //!                     weft::spawn(move || {
 //!                         let mut buf = [0u8; 4096];
 //!                         while let Ok(n @ 1..) = stream.read(&mut buf) {
 //!                             if stream.write_all(&buf[..n]).is_err() { break; }
 //!                         }
-//!                         drop(wg);
+//!                         wg.done();
 //!                     });
 //!                 }
 //!                 recv(stop) -> _ => break, // Ctrl-C: stop accepting...

@@ -3,7 +3,22 @@
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
 use crate::scheduler;
+
 use crate::stack::pool;
+
+/// One worker's figures in [`Stats::per_worker`].
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct WorkerStats {
+    /// Started green threads whose home this worker is (and migratable ones that first ran
+    /// here), not finished.
+    pub homed: usize,
+    /// Runnable green threads queued for it: its inbox, its stealable queue, and (as of its
+    /// last switch) its own pinned and yielded queues.
+    pub queued: usize,
+    /// Whether it is asleep (no work; one sleeper waits in `epoll_wait`).
+    pub asleep: bool,
+}
 
 /// A snapshot of the runtime's counters, from [`stats`].
 ///
@@ -24,6 +39,10 @@ pub struct Stats {
     pub workers: usize,
     /// Green threads cancelled (first cancel of each).
     pub cancelled: u64,
+    /// Warnings the watchdog logged about a worker stuck in one green thread.
+    pub blocked_warnings: u64,
+    /// Per-worker figures, by worker index.
+    pub per_worker: Vec<WorkerStats>,
     /// Calls sent to the blocking pool (by [`offload`](crate::offload), `weft::fs`, host-name
     /// lookups and process waits without a pidfd).
     pub offloaded: u64,
@@ -44,6 +63,13 @@ pub(crate) fn note_cancelled() {
     CANCELLED.fetch_add(1, Relaxed);
 }
 
+/// Watchdog warnings so far.
+static BLOCKED_WARNINGS: AtomicU64 = AtomicU64::new(0);
+
+pub(crate) fn note_blocked_warning() {
+    BLOCKED_WARNINGS.fetch_add(1, Relaxed);
+}
+
 /// Reads the runtime's counters. Does not start the runtime.
 ///
 /// ```
@@ -55,12 +81,14 @@ pub(crate) fn note_cancelled() {
 pub fn stats() -> Stats {
     let (offloaded, blocking_threads) = crate::blocking::pool::counters();
     let cancelled = CANCELLED.load(Relaxed);
+    let blocked_warnings = BLOCKED_WARNINGS.load(Relaxed);
     let Some(runtime) = scheduler::try_runtime() else {
         return Stats {
             guard_pages: pool::guard_mode_name(),
             offloaded,
             blocking_threads,
             cancelled,
+            blocked_warnings,
             ..Stats::default()
         };
     };
@@ -70,6 +98,7 @@ pub fn stats() -> Stats {
         offloaded,
         blocking_threads,
         cancelled,
+        blocked_warnings,
         ..Stats::default()
     };
     // Completions first: a green thread counted complete was spawned earlier, so reading the
@@ -85,6 +114,11 @@ pub fn stats() -> Stats {
         stats.switches += worker.counters.switches.load(Relaxed);
         stats.steals += worker.counters.steals.load(Relaxed);
         stats.fs_fast_path += worker.counters.fs_fast_path.load(Relaxed);
+        stats.per_worker.push(WorkerStats {
+            homed: worker.registry.len(),
+            queued: worker.inbox.len() + worker.stealer.len() + worker.queued_local.load(Relaxed),
+            asleep: worker.sleeping.load(Relaxed),
+        });
     }
     stats.live = stats.spawned.saturating_sub(completed);
     stats

@@ -21,6 +21,7 @@ use crate::reactor;
 ///     assert!(start.elapsed() >= Duration::from_millis(5));
 /// });
 /// ```
+#[track_caller]
 pub fn sleep(duration: Duration) {
     match Instant::now().checked_add(duration) {
         Some(deadline) => sleep_until(deadline),
@@ -41,6 +42,7 @@ pub fn sleep(duration: Duration) {
 /// weft::run(move || weft::sleep_until(deadline));
 /// assert!(Instant::now() >= deadline);
 /// ```
+#[track_caller]
 pub fn sleep_until(deadline: Instant) {
     if !crate::is_coroutine() {
         let now = Instant::now();
@@ -52,6 +54,7 @@ pub fn sleep_until(deadline: Instant) {
     // A stale unpark token or a spurious wake-up returns early from the park; the clock
     // decides when the sleep is over. Each turn is a blocking point (cancel, `timeout`).
     crate::interrupt::check();
+    crate::dump::note_wait(crate::WaitReason::Sleep, std::panic::Location::caller());
     while Instant::now() < deadline {
         reactor::park_until(
             crate::interrupt::earliest(Some(deadline), crate::interrupt::wait_deadline())
@@ -77,11 +80,13 @@ pub fn sleep_until(deadline: Instant) {
 ///     weft::park_timeout(Duration::from_secs(3600));
 /// });
 /// ```
+#[track_caller]
 pub fn park_timeout(timeout: Duration) {
     if !crate::is_coroutine() {
         return std::thread::park_timeout(timeout);
     }
     crate::interrupt::check();
+    crate::dump::note_wait(crate::WaitReason::Park, std::panic::Location::caller());
     match Instant::now().checked_add(timeout) {
         Some(deadline) => {
             let bounded =

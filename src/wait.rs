@@ -295,6 +295,7 @@ fn park_until(_deadline: Instant) {
 
 /// Sleeps the current green thread or plain thread until `deadline`.
 #[cfg(not(loom))]
+#[track_caller]
 pub(crate) fn sleep_until(deadline: Instant) {
     crate::time::sleep_until(deadline);
 }
@@ -303,6 +304,18 @@ pub(crate) fn sleep_until(deadline: Instant) {
 pub(crate) fn sleep_until(_deadline: Instant) {
     crate::loom::thread::yield_now();
 }
+
+/// Records why and where the current green thread is about to wait, for dumps
+/// ([`crate::dump`]): `note_wait!(WaitReason::…)` in a `#[track_caller]` slow path, whose
+/// callers up to the public API are `#[track_caller]` too, so the location is the user's
+/// call. Nothing under loom.
+macro_rules! note_wait {
+    ($reason:expr) => {
+        #[cfg(not(loom))]
+        crate::dump::note_wait($reason, ::std::panic::Location::caller());
+    };
+}
+pub(crate) use note_wait;
 
 /// A FIFO of waiters for a lock-like primitive, kept under that primitive's own lock. `K`
 /// says what each waiter wants (a read or a write lock, say).

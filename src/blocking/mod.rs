@@ -74,6 +74,7 @@ use crate::wait::Waiter;
 /// });
 /// assert_eq!(len, 8);
 /// ```
+#[track_caller]
 pub fn offload<F, T>(f: F) -> T
 where
     F: FnOnce() -> T + Send,
@@ -92,6 +93,7 @@ where
         result: UnsafeCell::new(None),
         done: Waiter::new(),
     };
+    crate::dump::note_wait(crate::WaitReason::Offload, std::panic::Location::caller());
     pool.submit(pool::Job {
         run: Frame::<F, T>::run,
         data: (&frame as *const Frame<F, T>).cast(),

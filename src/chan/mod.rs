@@ -177,6 +177,7 @@ impl<T> Sender<T> {
     /// drop(rx);
     /// assert_eq!(tx.send(2).unwrap_err().0, 2);
     /// ```
+    #[track_caller]
     pub fn send(&self, value: T) -> Result<(), SendError<T>> {
         self.send_until(value, None).map_err(|err| match err {
             SendTimeoutError::Disconnected(value) | SendTimeoutError::Timeout(value) => {
@@ -215,15 +216,18 @@ impl<T> Sender<T> {
     /// let err = tx.send_timeout("nobody listens", Duration::from_millis(2)).unwrap_err();
     /// assert_eq!(err, SendTimeoutError::Timeout("nobody listens"));
     /// ```
+    #[track_caller]
     pub fn send_timeout(&self, value: T, timeout: Duration) -> Result<(), SendTimeoutError<T>> {
         self.send_until(value, wait::deadline_after(timeout))
     }
 
     /// Sends `value`, waiting until `deadline` at the latest.
+    #[track_caller]
     pub fn send_deadline(&self, value: T, deadline: Instant) -> Result<(), SendTimeoutError<T>> {
         self.send_until(value, Some(deadline))
     }
 
+    #[track_caller]
     fn send_until(&self, value: T, deadline: Option<Instant>) -> Result<(), SendTimeoutError<T>> {
         let value = match self.try_send(value) {
             Ok(()) => return Ok(()),
@@ -263,6 +267,7 @@ impl<T> Sender<T> {
 
 /// The slow path of a send: queue, park, and sort out how the wait ended.
 #[cold]
+#[track_caller]
 fn send_wait<T>(
     chan: &Channel<T>,
     value: T,
@@ -272,6 +277,9 @@ fn send_wait<T>(
         return Err(SendTimeoutError::Timeout(value));
     }
     let waiter = Waiter::new();
+    wait::note_wait!(crate::WaitReason::Send {
+        channel: chan as *const Channel<T> as usize
+    });
     let mut slot = Some(value);
     // SAFETY: `slot` and `waiter` stay in this frame until the wait is final and, if it was
     // aborted, the entry is unregistered below.
@@ -314,6 +322,7 @@ impl<T> Receiver<T> {
     /// assert_eq!(rx.recv(), Ok(1)); // buffered messages come first
     /// assert!(rx.recv().is_err());
     /// ```
+    #[track_caller]
     pub fn recv(&self) -> Result<T, RecvError> {
         self.recv_until(None).map_err(|_| RecvError)
     }
@@ -342,15 +351,18 @@ impl<T> Receiver<T> {
     /// let (_tx, rx) = chan::unbounded::<()>();
     /// assert_eq!(rx.recv_timeout(Duration::from_millis(2)), Err(RecvTimeoutError::Timeout));
     /// ```
+    #[track_caller]
     pub fn recv_timeout(&self, timeout: Duration) -> Result<T, RecvTimeoutError> {
         self.recv_until(wait::deadline_after(timeout))
     }
 
     /// Receives a message, waiting until `deadline` at the latest.
+    #[track_caller]
     pub fn recv_deadline(&self, deadline: Instant) -> Result<T, RecvTimeoutError> {
         self.recv_until(Some(deadline))
     }
 
+    #[track_caller]
     fn recv_until(&self, deadline: Option<Instant>) -> Result<T, RecvTimeoutError> {
         match &self.flavor {
             Flavor::Chan(chan) => recv_chan(chan, deadline),
@@ -434,6 +446,7 @@ impl<T> Receiver<T> {
 /// A receive: take a message, or queue and park, in one lock acquisition. (Unlike a send,
 /// a receive has no separate try first: a green thread's wait cell costs next to nothing,
 /// and a receive that must wait, as in every ping-pong, saves a lock round trip.)
+#[track_caller]
 fn recv_chan<T>(chan: &Channel<T>, deadline: Option<Instant>) -> Result<T, RecvTimeoutError> {
     loop {
         if deadline.is_some_and(|deadline| Instant::now() >= deadline) {
@@ -447,6 +460,9 @@ fn recv_chan<T>(chan: &Channel<T>, deadline: Option<Instant>) -> Result<T, RecvT
             };
         }
         let waiter = Waiter::new();
+        wait::note_wait!(crate::WaitReason::Recv {
+            channel: chan as *const Channel<T> as usize
+        });
         let mut slot = None;
         // SAFETY: `slot` and `waiter` stay in this frame until the wait is final and, if it
         // was aborted, the entry is unregistered below.
@@ -540,6 +556,7 @@ pub struct Iter<'a, T> {
 impl<T> Iterator for Iter<'_, T> {
     type Item = T;
 
+    #[track_caller]
     fn next(&mut self) -> Option<T> {
         self.rx.recv().ok()
     }
@@ -568,6 +585,7 @@ pub struct IntoIter<T> {
 impl<T> Iterator for IntoIter<T> {
     type Item = T;
 
+    #[track_caller]
     fn next(&mut self) -> Option<T> {
         self.rx.recv().ok()
     }

@@ -232,6 +232,7 @@ impl<T> Arm for SendArm<'_, T> {
 /// Runs the protocol in the module docs over `arms`; the winning arm records its result.
 /// Returns the winner's index, or `None` if the timeout passed (or, for [`Timeout::Now`],
 /// nothing was ready).
+#[track_caller]
 pub fn select(arms: &mut [ArmRef<'_>], timeout: Timeout) -> Option<usize> {
     assert!(arms.len() <= MAX_TOKEN, "too many select arms");
     let deadline = match timeout {
@@ -256,6 +257,7 @@ pub fn select(arms: &mut [ArmRef<'_>], timeout: Timeout) -> Option<usize> {
         }
         // Step 3: the register pass.
         let waiter = Waiter::new();
+        wait::note_wait!(crate::WaitReason::Select);
         let mut registered = 0;
         let mut looks_ready = false;
         for &index in &order {

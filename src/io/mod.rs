@@ -130,15 +130,18 @@ impl<T: AsFd> NonBlocking<T> {
 
     /// Waits until the fd is readable (or at end of file, or in error). Returns at once if
     /// it already is.
+    #[track_caller]
     pub fn readable(&self) -> io::Result<()> {
         self.ready(Direction::Read)
     }
 
     /// Waits until the fd is writable (or in error). Returns at once if it already is.
+    #[track_caller]
     pub fn writable(&self) -> io::Result<()> {
         self.ready(Direction::Write)
     }
 
+    #[track_caller]
     fn ready(&self, dir: Direction) -> io::Result<()> {
         let events = match dir {
             Direction::Read => libc::POLLIN | libc::POLLPRI | libc::POLLRDHUP,
@@ -179,12 +182,14 @@ impl<T: AsFd> NonBlocking<T> {
     /// assert_eq!(n, 3);
     /// # Ok::<(), std::io::Error>(())
     /// ```
+    #[track_caller]
     pub fn read_with<R>(&self, mut op: impl FnMut(&T) -> io::Result<R>) -> io::Result<R> {
         self.registration
             .io(Direction::Read, || Ok(None), "read", || op(&self.inner))
     }
 
     /// Like [`read_with`](Self::read_with), waiting for writability between tries.
+    #[track_caller]
     pub fn write_with<R>(&self, mut op: impl FnMut(&T) -> io::Result<R>) -> io::Result<R> {
         self.registration
             .io(Direction::Write, || Ok(None), "write", || op(&self.inner))
@@ -203,6 +208,7 @@ impl<T: AsFd> Drop for NonBlocking<T> {
 }
 
 impl<T: AsFd> Read for &NonBlocking<T> {
+    #[track_caller]
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         let fd = self.fd();
         self.registration.io(
@@ -213,6 +219,7 @@ impl<T: AsFd> Read for &NonBlocking<T> {
         )
     }
 
+    #[track_caller]
     fn read_vectored(&mut self, bufs: &mut [IoSliceMut<'_>]) -> io::Result<usize> {
         let fd = self.fd();
         self.registration.io(
@@ -225,16 +232,19 @@ impl<T: AsFd> Read for &NonBlocking<T> {
 }
 
 impl<T: AsFd> Read for NonBlocking<T> {
+    #[track_caller]
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         (&*self).read(buf)
     }
 
+    #[track_caller]
     fn read_vectored(&mut self, bufs: &mut [IoSliceMut<'_>]) -> io::Result<usize> {
         (&*self).read_vectored(bufs)
     }
 }
 
 impl<T: AsFd> Write for &NonBlocking<T> {
+    #[track_caller]
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         let fd = self.fd();
         self.registration.io(
@@ -245,6 +255,7 @@ impl<T: AsFd> Write for &NonBlocking<T> {
         )
     }
 
+    #[track_caller]
     fn write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
         let fd = self.fd();
         self.registration.io(
@@ -261,10 +272,12 @@ impl<T: AsFd> Write for &NonBlocking<T> {
 }
 
 impl<T: AsFd> Write for NonBlocking<T> {
+    #[track_caller]
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         (&*self).write(buf)
     }
 
+    #[track_caller]
     fn write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
         (&*self).write_vectored(bufs)
     }

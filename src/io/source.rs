@@ -93,11 +93,12 @@ impl Source {
     }
 
     /// See [`Registration::io`].
+    #[track_caller]
     pub(crate) fn io<R>(
         &self,
         dir: Direction,
         timeout: impl FnOnce() -> io::Result<Option<Duration>>,
-        what: &str,
+        what: &'static str,
         mut op: impl FnMut() -> io::Result<R>,
     ) -> io::Result<R> {
         if self.nonblocking.load(Relaxed) {
@@ -126,9 +127,10 @@ impl Source {
     }
 
     /// Reads with the socket's `SO_RCVTIMEO` as the timeout.
+    #[track_caller]
     pub(crate) fn read_io<R>(
         &self,
-        what: &str,
+        what: &'static str,
         op: impl FnMut() -> io::Result<R>,
     ) -> io::Result<R> {
         self.io(
@@ -140,9 +142,10 @@ impl Source {
     }
 
     /// Writes with the socket's `SO_SNDTIMEO` as the timeout.
+    #[track_caller]
     pub(crate) fn write_io<R>(
         &self,
-        what: &str,
+        what: &'static str,
         op: impl FnMut() -> io::Result<R>,
     ) -> io::Result<R> {
         self.io(

@@ -69,12 +69,15 @@ fn each_addr<A: ToSocketAddrs, T>(
             Err(err) => last = Some(err),
         }
     }
-    Err(last.unwrap_or_else(|| {
-        io::Error::new(
-            io::ErrorKind::InvalidInput,
-            "could not resolve to any addresses",
-        )
-    }))
+    Err(last.unwrap_or_else(no_addresses))
+}
+
+/// std's error for an address that resolved to nothing.
+fn no_addresses() -> io::Error {
+    io::Error::new(
+        io::ErrorKind::InvalidInput,
+        "could not resolve to any addresses",
+    )
 }
 
 /// std's error for a zero timeout.
@@ -193,10 +196,13 @@ pub(crate) use timeout_methods;
 macro_rules! stream_io {
     ($ty:ident) => {
         impl std::io::Read for &$ty {
+            #[track_caller]
             fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
                 let std = self.std();
                 self.source.read_io("read", || (&*std).read(buf))
             }
+
+            #[track_caller]
 
             fn read_vectored(
                 &mut self,
@@ -205,14 +211,37 @@ macro_rules! stream_io {
                 let std = self.std();
                 self.source.read_io("read", || (&*std).read_vectored(bufs))
             }
+
+            // std's provided `read_exact`, with `#[track_caller]` so that a dump names the
+            // caller's line rather than std's.
+            #[track_caller]
+            fn read_exact(&mut self, mut buf: &mut [u8]) -> std::io::Result<()> {
+                while !buf.is_empty() {
+                    match self.read(buf) {
+                        Ok(0) => {
+                            return Err(std::io::Error::new(
+                                std::io::ErrorKind::UnexpectedEof,
+                                "failed to fill whole buffer",
+                            ))
+                        }
+                        Ok(n) => buf = &mut buf[n..],
+                        Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                        Err(e) => return Err(e),
+                    }
+                }
+                Ok(())
+            }
         }
 
         impl std::io::Write for &$ty {
+            #[track_caller]
             fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
                 let sock = self.source.sock();
                 self.source
                     .write_io("write", || sock.send_with_flags(buf, libc::MSG_NOSIGNAL))
             }
+
+            #[track_caller]
 
             fn write_vectored(&mut self, bufs: &[std::io::IoSlice<'_>]) -> std::io::Result<usize> {
                 let sock = self.source.sock();
@@ -226,12 +255,34 @@ macro_rules! stream_io {
             fn flush(&mut self) -> std::io::Result<()> {
                 Ok(())
             }
+
+            // std's provided `write_all`, with `#[track_caller]` (see `read_exact`).
+            #[track_caller]
+            fn write_all(&mut self, mut buf: &[u8]) -> std::io::Result<()> {
+                while !buf.is_empty() {
+                    match self.write(buf) {
+                        Ok(0) => {
+                            return Err(std::io::Error::new(
+                                std::io::ErrorKind::WriteZero,
+                                "failed to write whole buffer",
+                            ))
+                        }
+                        Ok(n) => buf = &buf[n..],
+                        Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                        Err(e) => return Err(e),
+                    }
+                }
+                Ok(())
+            }
         }
 
         impl std::io::Read for $ty {
+            #[track_caller]
             fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
                 (&*self).read(buf)
             }
+
+            #[track_caller]
 
             fn read_vectored(
                 &mut self,
@@ -239,12 +290,20 @@ macro_rules! stream_io {
             ) -> std::io::Result<usize> {
                 (&*self).read_vectored(bufs)
             }
+
+            #[track_caller]
+            fn read_exact(&mut self, buf: &mut [u8]) -> std::io::Result<()> {
+                (&*self).read_exact(buf)
+            }
         }
 
         impl std::io::Write for $ty {
+            #[track_caller]
             fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
                 (&*self).write(buf)
             }
+
+            #[track_caller]
 
             fn write_vectored(&mut self, bufs: &[std::io::IoSlice<'_>]) -> std::io::Result<usize> {
                 (&*self).write_vectored(bufs)
@@ -252,6 +311,11 @@ macro_rules! stream_io {
 
             fn flush(&mut self) -> std::io::Result<()> {
                 Ok(())
+            }
+
+            #[track_caller]
+            fn write_all(&mut self, buf: &[u8]) -> std::io::Result<()> {
+                (&*self).write_all(buf)
             }
         }
     };

@@ -101,6 +101,7 @@ impl TcpListener {
     }
 
     /// Waits for a connection and returns it with the peer's address.
+    #[track_caller]
     pub fn accept(&self) -> io::Result<(TcpStream, SocketAddr)> {
         let fd = self.source.as_raw_fd();
         let (socket, addr) = self.source.io(
@@ -156,6 +157,7 @@ impl TcpListener {
 impl Iterator for Incoming<'_> {
     type Item = io::Result<TcpStream>;
 
+    #[track_caller]
     fn next(&mut self) -> Option<io::Result<TcpStream>> {
         Some(self.listener.accept().map(|(stream, _)| stream))
     }
@@ -164,12 +166,23 @@ impl Iterator for Incoming<'_> {
 impl TcpStream {
     /// Connects to `addr`, trying each address it resolves to in turn; returns the first
     /// connection made or the last error (`ConnectionRefused`, …).
+    #[track_caller]
     pub fn connect<A: ToSocketAddrs>(addr: A) -> io::Result<TcpStream> {
-        each_addr(addr, |addr| TcpStream::connect_addr(addr, None))
+        // A loop rather than `each_addr`'s closure, so the caller's location reaches the
+        // wait (`#[track_caller]` does not pass through closures).
+        let mut last = None;
+        for addr in addr.weft_resolve()? {
+            match TcpStream::connect_addr(&addr, None) {
+                Ok(stream) => return Ok(stream),
+                Err(err) => last = Some(err),
+            }
+        }
+        Err(last.unwrap_or_else(super::no_addresses))
     }
 
     /// Connects to `addr`, failing with `ErrorKind::TimedOut` if the connection is not made
     /// within `timeout`. A zero timeout is an `InvalidInput` error, as with std.
+    #[track_caller]
     pub fn connect_timeout(addr: &SocketAddr, timeout: Duration) -> io::Result<TcpStream> {
         if timeout.is_zero() {
             return Err(zero_timeout());
@@ -177,6 +190,7 @@ impl TcpStream {
         TcpStream::connect_addr(addr, Instant::now().checked_add(timeout))
     }
 
+    #[track_caller]
     fn connect_addr(addr: &SocketAddr, deadline: Option<Instant>) -> io::Result<TcpStream> {
         let socket = Socket::new(
             Domain::for_address(*addr),
@@ -196,7 +210,7 @@ impl TcpStream {
         // Writability means the handshake ended, one way or the other; a wake-up can also be
         // a stale edge (the fresh socket's hang-up), so the socket's own state decides.
         loop {
-            if !registration.wait(Direction::Write, seen, deadline) {
+            if !registration.wait_for(Direction::Write, seen, deadline, "connect") {
                 return Err(timed_out("connect"));
             }
             seen = registration.seq(Direction::Write);
@@ -250,6 +264,7 @@ impl TcpStream {
     timeout_methods!();
 
     /// Reads without consuming: the data stays queued for the next read. Waits like `read`.
+    #[track_caller]
     pub fn peek(&self, buf: &mut [u8]) -> io::Result<usize> {
         let std = self.std();
         self.source.read_io("peek", || std.peek(buf))

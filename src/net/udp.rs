@@ -49,24 +49,28 @@ impl UdpSocket {
     }
 
     /// Sends a datagram to the connected peer.
+    #[track_caller]
     pub fn send(&self, buf: &[u8]) -> io::Result<usize> {
         let std = self.std();
         self.source.write_io("send", || std.send(buf))
     }
 
     /// Receives a datagram from the connected peer.
+    #[track_caller]
     pub fn recv(&self, buf: &mut [u8]) -> io::Result<usize> {
         let std = self.std();
         self.source.read_io("recv", || std.recv(buf))
     }
 
     /// Receives a datagram without removing it from the queue.
+    #[track_caller]
     pub fn peek(&self, buf: &mut [u8]) -> io::Result<usize> {
         let std = self.std();
         self.source.read_io("peek", || std.peek(buf))
     }
 
     /// Sends a datagram to `addr` (its first resolved address).
+    #[track_caller]
     pub fn send_to<A: ToSocketAddrs>(&self, buf: &[u8], addr: A) -> io::Result<usize> {
         let addr = addr.weft_resolve()?.next().ok_or_else(|| {
             io::Error::new(io::ErrorKind::InvalidInput, "no addresses to send data to")
@@ -76,12 +80,14 @@ impl UdpSocket {
     }
 
     /// Receives a datagram and the address it came from.
+    #[track_caller]
     pub fn recv_from(&self, buf: &mut [u8]) -> io::Result<(usize, SocketAddr)> {
         let std = self.std();
         self.source.read_io("recv_from", || std.recv_from(buf))
     }
 
     /// Like [`recv_from`](Self::recv_from), leaving the datagram queued.
+    #[track_caller]
     pub fn peek_from(&self, buf: &mut [u8]) -> io::Result<(usize, SocketAddr)> {
         let std = self.std();
         self.source.read_io("peek_from", || std.peek_from(buf))

@@ -67,6 +67,7 @@ impl UnixListener {
     }
 
     /// Waits for a connection and returns it with the peer's address.
+    #[track_caller]
     pub fn accept(&self) -> io::Result<(UnixStream, SocketAddr)> {
         let std = self.source.view::<std::os::unix::net::UnixListener>();
         let (stream, addr) =
@@ -215,18 +216,21 @@ impl UnixDatagram {
     }
 
     /// Sends a datagram to the connected peer.
+    #[track_caller]
     pub fn send(&self, buf: &[u8]) -> io::Result<usize> {
         let std = self.std();
         self.source.write_io("send", || std.send(buf))
     }
 
     /// Receives a datagram.
+    #[track_caller]
     pub fn recv(&self, buf: &mut [u8]) -> io::Result<usize> {
         let std = self.std();
         self.source.read_io("recv", || std.recv(buf))
     }
 
     /// Sends a datagram to the socket at `path`.
+    #[track_caller]
     pub fn send_to<P: AsRef<Path>>(&self, buf: &[u8], path: P) -> io::Result<usize> {
         let std = self.std();
         let path = path.as_ref();
@@ -234,6 +238,7 @@ impl UnixDatagram {
     }
 
     /// Receives a datagram and its sender's address.
+    #[track_caller]
     pub fn recv_from(&self, buf: &mut [u8]) -> io::Result<(usize, SocketAddr)> {
         let std = self.std();
         self.source.read_io("recv_from", || std.recv_from(buf))

@@ -161,6 +161,7 @@ impl Command {
     }
 
     /// Runs the child to completion and returns its exit status.
+    #[track_caller]
     pub fn status(&mut self) -> io::Result<ExitStatus> {
         self.spawn()?.wait()
     }
@@ -235,6 +236,7 @@ impl Child {
 
     /// Waits for the child to exit, parking the green thread; closes the child's stdin first
     /// (if piped), as std does, so a child reading it sees end of file.
+    #[track_caller]
     pub fn wait(&mut self) -> io::Result<ExitStatus> {
         drop(self.stdin.take());
         let inner = &mut self.inner;
@@ -255,6 +257,7 @@ impl Child {
 
     /// Waits for the child and collects whatever it writes to its piped stdout and stderr,
     /// reading both at once so that neither pipe can fill up and stall the child.
+    #[track_caller]
     pub fn wait_with_output(mut self) -> io::Result<Output> {
         drop(self.stdin.take());
         let (stdout, stderr) = (self.stdout.take(), self.stderr.take());

@@ -364,11 +364,12 @@ impl Registration {
     /// Runs `op` until it returns something other than `WouldBlock`, waiting for readiness in
     /// `dir` between tries. `timeout` is asked for only when the first try would block; when
     /// it passes, the result is an `ErrorKind::TimedOut` error saying `what` timed out.
+    #[track_caller]
     pub(crate) fn io<R>(
         &self,
         dir: Direction,
         timeout: impl FnOnce() -> io::Result<Option<Duration>>,
-        what: &str,
+        what: &'static str,
         mut op: impl FnMut() -> io::Result<R>,
     ) -> io::Result<R> {
         let entry = self.entry();
@@ -379,7 +380,7 @@ impl Registration {
         }
         let deadline = timeout()?.map(|t| Instant::now() + t);
         loop {
-            if !self.wait(dir, seen, deadline) {
+            if !self.wait_for(dir, seen, deadline, what) {
                 return Err(timed_out(what));
             }
             seen = entry.seq(dir);
@@ -397,10 +398,37 @@ impl Registration {
 
     /// Waits until `dir` may have become ready since the sequence was `seen`. Returns false
     /// if `deadline` passed first. May return true spuriously; callers retry their syscall.
+    #[track_caller]
     pub(crate) fn wait(&self, dir: Direction, seen: u32, deadline: Option<Instant>) -> bool {
+        let what = match dir {
+            Direction::Read => "read",
+            Direction::Write => "write",
+        };
+        self.wait_for(dir, seen, deadline, what)
+    }
+
+    /// [`wait`](Self::wait), saying what the wait is for (`"accept"`, `"connect"`, `"wait"`
+    /// for a child, or a read or write) so that dumps can tell.
+    #[track_caller]
+    pub(crate) fn wait_for(
+        &self,
+        dir: Direction,
+        seen: u32,
+        deadline: Option<Instant>,
+        what: &'static str,
+    ) -> bool {
         if !waits_green() {
             return self.wait_blocking(dir, deadline);
         }
+        let fd = self.fd;
+        let reason = match (what, dir) {
+            ("accept", _) => crate::WaitReason::Accept { fd },
+            ("connect", _) => crate::WaitReason::Connect { fd },
+            ("wait", _) => crate::WaitReason::ChildExit { fd },
+            (_, Direction::Read) => crate::WaitReason::Read { fd },
+            (_, Direction::Write) => crate::WaitReason::Write { fd },
+        };
+        crate::dump::note_wait(reason, std::panic::Location::caller());
         let entry = self.entry();
         let key = {
             let mut waiters = entry.lock();

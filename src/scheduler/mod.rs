@@ -5,6 +5,8 @@
 //! * [`monitor`] — a background thread that rescues work stranded behind a busy worker;
 //! * [`panic_hook`] — panic messages that name the green thread;
 //! * [`task`] — what a green thread is to the scheduler;
+//! * [`registry`] — every started green thread, for dumps; [`watchdog`] — warns about a
+//!   worker stuck in one green thread;
 //! * [`context`] — the runtime's one thread-local and its switch-safe accessors;
 //! * [`unwinding`] — a green thread that blocks its worker while it unwinds, and the
 //!   deadlock diagnosis that follows when that strands the worker's other green threads.
@@ -35,8 +37,10 @@ pub(crate) mod context;
 pub(crate) mod idle;
 pub(crate) mod monitor;
 pub(crate) mod panic_hook;
+pub(crate) mod registry;
 pub(crate) mod task;
 pub(crate) mod unwinding;
+pub(crate) mod watchdog;
 pub(crate) mod worker;
 
 use std::io;
@@ -61,6 +65,8 @@ pub(crate) struct Runtime {
     pub(crate) default_class: SizeClass,
     /// The blocking pool's thread maximum (the pool starts on the first `offload`).
     pub(crate) max_blocking_threads: usize,
+    /// The watchdog's threshold (`None`: off).
+    pub(crate) blocked_warning: Option<std::time::Duration>,
     /// Green threads spawned from plain threads (worker spawns count per worker).
     pub(crate) spawned_outside: AtomicU64,
     /// The start gate: [`GATE_CLOSED`] until every thread exists, then [`GATE_OPEN`], or
@@ -118,6 +124,7 @@ fn start() -> io::Result<&'static Runtime> {
         idle: Idle::new(settings.workers),
         default_class: settings.stack_class,
         max_blocking_threads: settings.max_blocking_threads,
+        blocked_warning: settings.blocked_warning,
         spawned_outside: AtomicU64::new(0),
         gate: AtomicU32::new(GATE_CLOSED),
     }));
@@ -215,11 +222,13 @@ pub(crate) struct SpawnOptions {
     pub(crate) migratable: bool,
 }
 
-/// Creates a green thread running `body` and queues it.
+/// Creates a green thread running `body` and queues it. `#[track_caller]`: the caller's
+/// caller chain up to the user's spawn call is recorded as the spawn site.
 ///
 /// # Safety
 /// Everything `body` borrows must stay valid until the green thread has finished running
 /// (`'static` data trivially does; `scope` waits for its green threads).
+#[track_caller]
 pub(crate) unsafe fn spawn<F>(body: F, options: SpawnOptions) -> io::Result<Arc<Task>>
 where
     F: FnOnce() + Send,
@@ -259,6 +268,7 @@ where
         coroutine,
         guard_range,
         stack_size,
+        std::panic::Location::caller(),
     ));
     match local {
         Some(local) => {

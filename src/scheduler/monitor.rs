@@ -16,13 +16,20 @@
 //! of that worker wait to run; past a grace period that is diagnosed as a deadlock (see
 //! [`super::unwinding`]).
 //!
+//! It runs the blocked-worker watchdog ([`super::watchdog`]), advances the coarse clock
+//! that parks are stamped with ([`super::registry`]), prints the `WEFT_SCHEDTRACE` line, and
+//! writes a dump when `WEFT_DUMP_SIGNAL=1` and SIGQUIT arrived (the signal handler only sets
+//! a flag; formatting happens here).
+//!
 //! The interval is 1 ms while anything runs and backs off to 20 ms when the runtime is idle,
 //! so an idle process costs ~50 wake-ups a second.
 
-use std::sync::atomic::Ordering::Relaxed;
+use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::unwinding;
+use super::watchdog;
 use super::Runtime;
 use crate::reactor;
 
@@ -35,9 +42,33 @@ pub(crate) fn run(runtime: &'static Runtime) -> ! {
     let mut last_polls = 0;
     let mut unwind_watches = vec![unwinding::Watch::default(); runtime.workers.len()];
     let abort_after = crate::config::deadlock_abort_after();
+    let mut blocked_watches = vec![watchdog::Watch::new(Instant::now()); runtime.workers.len()];
+    let schedtrace = crate::config::schedtrace();
+    let mut next_trace = Instant::now();
+    let dump_requested = Arc::new(AtomicBool::new(false));
+    if crate::config::dump_signal() {
+        // The handler only stores `true`; the dump is written below, on this thread.
+        if let Err(e) = signal_hook::flag::register(libc::SIGQUIT, dump_requested.clone()) {
+            log::warn!("weft: WEFT_DUMP_SIGNAL=1, but SIGQUIT could not be handled: {e}");
+        }
+    }
     loop {
         std::thread::sleep(interval);
-        unwinding::check(runtime, &mut unwind_watches, Instant::now(), abort_after);
+        let now = Instant::now();
+        super::registry::tick_clock();
+        unwinding::check(runtime, &mut unwind_watches, now, abort_after);
+        if let Some(threshold) = runtime.blocked_warning {
+            watchdog::check(runtime, &mut blocked_watches, now, threshold);
+        }
+        if dump_requested.swap(false, Relaxed) {
+            eprint!("{}", crate::dump());
+        }
+        if let Some(every) = schedtrace {
+            if now >= next_trace {
+                next_trace = now + every;
+                eprintln!("{}", trace_line());
+            }
+        }
         if let Some(reactor) = reactor::try_get() {
             let polls = reactor.polls();
             if polls == last_polls && !reactor.has_blocking_poller() {
@@ -68,4 +99,32 @@ pub(crate) fn run(runtime: &'static Runtime) -> ! {
             (interval * 2).min(MAX_INTERVAL)
         };
     }
+}
+
+/// One `WEFT_SCHEDTRACE` line, in the spirit of Go's `schedtrace`.
+fn trace_line() -> String {
+    let stats = crate::stats();
+    let mut line = format!(
+        "weft schedtrace {}ms: workers={} live={} spawned={} switches={} steals={} \
+         offloaded={} blocking_threads={} cancelled={} blocked_warnings={}",
+        super::registry::now_ms(),
+        stats.workers,
+        stats.live,
+        stats.spawned,
+        stats.switches,
+        stats.steals,
+        stats.offloaded,
+        stats.blocking_threads,
+        stats.cancelled,
+        stats.blocked_warnings,
+    );
+    for (i, w) in stats.per_worker.iter().enumerate() {
+        line.push_str(&format!(
+            " [w{i} homed={} queued={}{}]",
+            w.homed,
+            w.queued,
+            if w.asleep { " asleep" } else { "" }
+        ));
+    }
+    line
 }

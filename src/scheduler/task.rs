@@ -20,7 +20,8 @@
 //! docs for why this makes `spawn` safe.
 
 use std::cell::{Cell, UnsafeCell};
-use std::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering};
+use std::panic::Location;
+use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use std::time::Instant;
 
 use corosensei::{Coroutine as Coro, Yielder};
@@ -75,6 +76,17 @@ pub(crate) struct Task {
     pub(crate) boundary: Cell<Option<(Instant, u64)>>,
     /// Coroutine-local values ([`crate::local`]); touched only by the task itself.
     pub(crate) locals: UnsafeCell<crate::local::Values>,
+    /// Where it was spawned (the caller of `spawn`, `go!`, `Builder::spawn`, `Scope::spawn`).
+    pub(crate) spawned_at: &'static Location<'static>,
+    /// Its last park: where (a `&'static Location`), why (a packed `WaitReason`) and when
+    /// (the registry's coarse clock). Written by the task as it parks, read by dumps;
+    /// Relaxed, each a snapshot valid on its own (see [`crate::dump`]).
+    pub(crate) wait_site: AtomicPtr<Location<'static>>,
+    pub(crate) wait_reason: AtomicU64,
+    pub(crate) wait_since: AtomicU64,
+    /// Its place in its worker's registry list (shard << 32 | index), changed only under
+    /// that list's lock (see [`super::registry`]).
+    pub(crate) registry_slot: AtomicU64,
 }
 
 // SAFETY: the fields that are not thread-safe by themselves are `coroutine`, `yielder`,
@@ -102,6 +114,7 @@ impl Task {
         coroutine: TaskCoroutine,
         guard_range: (usize, usize),
         stack_size: usize,
+        spawned_at: &'static Location<'static>,
     ) -> Task {
         Task {
             id,
@@ -116,6 +129,11 @@ impl Task {
             cancelled: AtomicBool::new(false),
             boundary: Cell::new(None),
             locals: UnsafeCell::new(Vec::new()),
+            spawned_at,
+            wait_site: AtomicPtr::new(std::ptr::null_mut()),
+            wait_reason: AtomicU64::new(0),
+            wait_since: AtomicU64::new(0),
+            registry_slot: AtomicU64::new(0),
         }
     }
 

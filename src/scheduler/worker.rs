@@ -39,7 +39,10 @@
 
 use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, Ordering::Relaxed, Ordering::SeqCst};
+use std::sync::atomic::{
+    AtomicBool, AtomicPtr, AtomicU64, AtomicU8, AtomicUsize, Ordering::Relaxed, Ordering::Release,
+    Ordering::SeqCst,
+};
 use std::sync::{Arc, OnceLock};
 use std::thread::{self, Thread};
 
@@ -47,6 +50,7 @@ use corosensei::CoroutineResult;
 use crossbeam_deque::{Injector, Steal, Stealer, Worker as Deque};
 
 use super::context;
+use super::registry;
 use super::task::{Suspend, Task};
 use super::unwinding;
 use super::Runtime;
@@ -83,6 +87,15 @@ pub(crate) struct Worker {
     /// Set while a green thread of this worker blocks it during an unwind (see
     /// [`super::unwinding`]); read by the monitor.
     pub(crate) unwind_block: unwinding::BlockSlot,
+    /// The task being resumed, or null: for dumps and the watchdog. Release on store
+    /// pairs with their Acquire loads (a dump then sees the task's own stores before it).
+    pub(crate) running: AtomicPtr<Task>,
+    /// Started tasks queued where only this worker sees them (pinned and yielded), as of
+    /// the last resume: for the watchdog and `stats()`.
+    pub(crate) queued_local: AtomicUsize,
+    /// The green threads that first ran here and have not finished (see
+    /// [`super::registry`]).
+    pub(crate) registry: registry::Shard,
 }
 
 /// Statistics a worker keeps about itself. Only the owning worker writes them (a load and a
@@ -120,6 +133,9 @@ impl Worker {
             thread: OnceLock::new(),
             counters: Counters::default(),
             unwind_block: unwinding::BlockSlot::default(),
+            running: AtomicPtr::new(std::ptr::null_mut()),
+            queued_local: AtomicUsize::new(0),
+            registry: registry::Shard::new(),
         }
     }
 
@@ -218,11 +234,19 @@ impl Local {
         let coroutine = coroutine
             .as_mut()
             .expect("weft: a finished green thread was queued");
-        if !coroutine.started() && !task.migratable {
-            // The sticky rule: the first worker to run a task is its home for good.
-            task.home.store(self.shared.index, Relaxed);
+        if !coroutine.started() {
+            if !task.migratable {
+                // The sticky rule: the first worker to run a task is its home for good.
+                task.home.store(self.shared.index, Relaxed);
+            }
+            self.shared.registry.enter(&task, self.shared.index);
         }
         self.current.set(Arc::as_ptr(&task));
+        self.shared
+            .running
+            .store(Arc::as_ptr(&task) as *mut Task, Release);
+        // Relaxed: a statistic for the watchdog and stats().
+        self.shared.queued_local.store(self.queued_here(), Relaxed);
         bump(&self.shared.counters.switches);
         let mut result = coroutine.resume(());
         // A lone yielder: nothing else here could run, so resume it at once instead of
@@ -236,6 +260,7 @@ impl Local {
             result = coroutine.resume(());
         }
         self.current.set(std::ptr::null());
+        self.shared.running.store(std::ptr::null_mut(), Release);
         match result {
             // Still runnable: behind everything else that is runnable here.
             CoroutineResult::Yield(Suspend::Yield) => self.push_yielded(task),
@@ -254,6 +279,9 @@ impl Local {
                     pool::release(coroutine.into_stack(), Some(&mut self.stacks.borrow_mut()));
                 }
                 // `completed` was counted by the task itself (`scheduler::note_completed`).
+                // Unlisted before the last reference can go, so a dump never sees it freed.
+                let shard = registry::shard_of(&task);
+                self.runtime.workers[shard].registry.leave(&task);
             }
         }
     }

@@ -58,6 +58,7 @@ impl Barrier {
     }
 
     /// Parks until all parties have called `wait` in this round.
+    #[track_caller]
     pub fn wait(&self) -> BarrierWaitResult {
         // The barrier's own lock is never held across user code, so it cannot be poisoned by
         // a panic in it; recover rather than propagate.

@@ -59,6 +59,7 @@ impl Condvar {
     /// Unlocks `guard`'s mutex, parks until notified, and locks it again. As with std,
     /// wake-ups may be spurious: check the condition in a loop, or use
     /// [`Condvar::wait_while`].
+    #[track_caller]
     pub fn wait<'a, T: ?Sized>(&self, guard: MutexGuard<'a, T>) -> LockResult<MutexGuard<'a, T>> {
         match self.wait_until(guard, None) {
             Ok((guard, _)) => Ok(guard),
@@ -67,6 +68,7 @@ impl Condvar {
     }
 
     /// Waits until `condition` returns `false`, checking it first.
+    #[track_caller]
     pub fn wait_while<'a, T: ?Sized, F>(
         &self,
         mut guard: MutexGuard<'a, T>,
@@ -82,6 +84,7 @@ impl Condvar {
     }
 
     /// Like [`Condvar::wait`], giving up after `timeout`.
+    #[track_caller]
     pub fn wait_timeout<'a, T: ?Sized>(
         &self,
         guard: MutexGuard<'a, T>,
@@ -92,6 +95,7 @@ impl Condvar {
 
     /// Like [`Condvar::wait_while`], giving up after `timeout`; the result says whether the
     /// condition was still true at the end.
+    #[track_caller]
     pub fn wait_timeout_while<'a, T: ?Sized, F>(
         &self,
         mut guard: MutexGuard<'a, T>,
@@ -119,6 +123,7 @@ impl Condvar {
         }
     }
 
+    #[track_caller]
     fn wait_until<'a, T: ?Sized>(
         &self,
         guard: MutexGuard<'a, T>,
@@ -126,6 +131,9 @@ impl Condvar {
     ) -> LockResult<(MutexGuard<'a, T>, WaitTimeoutResult)> {
         let mutex = guard.mutex;
         let waiter = Waiter::new();
+        crate::wait::note_wait!(crate::WaitReason::Condvar {
+            condvar: self as *const Self as usize
+        });
         lock_queue(&self.waiters).push(&waiter, ());
         drop(guard);
         let notified = waiter.wait(deadline).is_some();

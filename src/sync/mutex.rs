@@ -112,6 +112,7 @@ impl<T: ?Sized> Mutex<T> {
     /// Locks, parking the green thread (or blocking the plain thread) while another holds it.
     /// Fails if a holder panicked; the error still carries the guard.
     #[inline]
+    #[track_caller]
     pub fn lock(&self) -> LockResult<MutexGuard<'_, T>> {
         if self
             .state
@@ -167,7 +168,11 @@ impl<T: ?Sized> Mutex<T> {
     }
 
     #[cold]
+    #[track_caller]
     fn lock_slow(&self) {
+        crate::wait::note_wait!(crate::WaitReason::Mutex {
+            lock: self as *const Self as *const () as usize
+        });
         // A free lock has no waiters (unlocking with waiters hands over), so take it if free.
         acquire_or_wait(&self.state, &self.waiters, QUEUED, (), |state| {
             (state & LOCKED == 0).then_some(state | LOCKED)

@@ -86,6 +86,7 @@ impl<T> OnceLock<T> {
 
     /// The value, initialising it with `f` if the cell is empty. Other callers park until
     /// `f` returns. If `f` panics, the panic propagates and the cell stays empty.
+    #[track_caller]
     pub fn get_or_init<F: FnOnce() -> T>(&self, f: F) -> &T {
         if let Some(value) = self.get() {
             return value;
@@ -94,6 +95,7 @@ impl<T> OnceLock<T> {
     }
 
     #[cold]
+    #[track_caller]
     fn initialize<F: FnOnce() -> T>(&self, f: F) -> &T {
         // Poison only tells us an earlier initialiser panicked; the cell is still empty then.
         let _init = self.init.lock().unwrap_or_else(|p| p.into_inner());

@@ -119,6 +119,7 @@ impl<T> RwLock<T> {
 impl<T: ?Sized> RwLock<T> {
     /// Locks for reading, parking while a writer holds the lock or waits for it.
     #[inline]
+    #[track_caller]
     pub fn read(&self) -> LockResult<RwLockReadGuard<'_, T>> {
         if !self.try_read_fast() {
             self.lock_slow(Want::Read);
@@ -128,6 +129,7 @@ impl<T: ?Sized> RwLock<T> {
 
     /// Locks for writing, parking while anybody else holds the lock.
     #[inline]
+    #[track_caller]
     pub fn write(&self) -> LockResult<RwLockWriteGuard<'_, T>> {
         if self
             .state
@@ -218,7 +220,11 @@ impl<T: ?Sized> RwLock<T> {
     }
 
     #[cold]
+    #[track_caller]
     fn lock_slow(&self, want: Want) {
+        crate::wait::note_wait!(crate::WaitReason::RwLock {
+            lock: self as *const Self as *const () as usize
+        });
         acquire_or_wait(
             &self.state,
             &self.waiters,

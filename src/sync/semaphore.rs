@@ -79,6 +79,7 @@ impl Semaphore {
 
     /// Takes a permit, parking until one is free.
     #[inline]
+    #[track_caller]
     pub fn acquire(&self) -> SemaphorePermit<'_> {
         if !self.try_acquire_fast() {
             self.acquire_slow();
@@ -138,7 +139,11 @@ impl Semaphore {
     }
 
     #[cold]
+    #[track_caller]
     fn acquire_slow(&self) {
+        crate::wait::note_wait!(crate::WaitReason::Semaphore {
+            semaphore: self as *const Self as usize
+        });
         acquire_or_wait(&self.state, &self.waiters, QUEUED, (), |state| {
             (state & QUEUED == 0 && state >= PERMIT).then(|| state - PERMIT)
         });

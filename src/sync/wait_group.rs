@@ -72,6 +72,7 @@ impl WaitGroup {
     }
 
     /// Parks until the count is zero (returns at once if it is).
+    #[track_caller]
     pub fn wait(&self) {
         let count = self.count.lock().unwrap_or_else(|p| p.into_inner());
         let _zero = self

@@ -233,6 +233,19 @@ pub(crate) fn ensure_sigaltstack() -> io::Result<()> {
     Ok(())
 }
 
+/// Bytes of `[low, low + len)` resident in memory (`mincore`), 0 if the kernel cannot tell.
+/// `low` and `len` are page multiples (a stack's usable range).
+pub(crate) fn resident_bytes(low: usize, len: usize) -> usize {
+    let page = page_size();
+    let mut pages = vec![0u8; len.div_ceil(page)];
+    // SAFETY: the range is mapped (a live stack slot) and `pages` has one byte per page.
+    let res = unsafe { libc::mincore(low as *mut libc::c_void, len, pages.as_mut_ptr()) };
+    if res != 0 {
+        return 0;
+    }
+    pages.iter().filter(|&&p| p & 1 != 0).count() * page
+}
+
 /// Writes `bytes` to stderr with `write(2)`: async-signal-safe, no allocation, no locks.
 pub(crate) fn write_stderr_raw(bytes: &[u8]) {
     let mut rest = bytes;
