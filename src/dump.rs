@@ -466,10 +466,16 @@ pub(crate) fn note_wait(reason: WaitReason, site: &'static Location<'static>) {
     let task = scheduler::context::current_task();
     // SAFETY: a non-null current task is alive while it runs, and we are it.
     if let Some(task) = unsafe { task.as_ref() } {
-        // Relaxed: read by dumps as a snapshot; each field is valid on its own.
-        task.wait_site
-            .store(site as *const Location<'static> as *mut _, Relaxed);
-        task.wait_reason.store(reason.encode(), Relaxed);
-        task.wait_since.store(registry::coarse_ms(), Relaxed);
+        note_task_wait(task, reason, site);
     }
+}
+
+/// [`note_wait`] for a task the caller already has (the running one).
+#[inline]
+pub(crate) fn note_task_wait(task: &Task, reason: WaitReason, site: &'static Location<'static>) {
+    // Relaxed: read by dumps as a snapshot; each field is valid on its own.
+    task.wait_site
+        .store(site as *const Location<'static> as *mut _, Relaxed);
+    task.wait_reason.store(reason.encode(), Relaxed);
+    task.wait_since.store(registry::coarse_ms(), Relaxed);
 }

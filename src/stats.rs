@@ -13,8 +13,9 @@ pub struct WorkerStats {
     /// Started green threads whose home this worker is (and migratable ones that first ran
     /// here), not finished.
     pub homed: usize,
-    /// Runnable green threads queued for it: its inbox, its stealable queue, and (as of its
-    /// last switch) its own pinned and yielded queues.
+    /// Runnable green threads queued for it where other threads can see them: its inbox
+    /// (woken by other threads) and its stealable queue (not started yet). Its private queues
+    /// of green threads it woke or that yielded are not counted.
     pub queued: usize,
     /// Whether it is asleep (no work; one sleeper waits in `epoll_wait`).
     pub asleep: bool,
@@ -116,7 +117,7 @@ pub fn stats() -> Stats {
         stats.fs_fast_path += worker.counters.fs_fast_path.load(Relaxed);
         stats.per_worker.push(WorkerStats {
             homed: worker.registry.len(),
-            queued: worker.inbox.len() + worker.stealer.len() + worker.queued_local.load(Relaxed),
+            queued: worker.inbox.len() + worker.stealer.len(),
             asleep: worker.sleeping.load(Relaxed),
         });
     }

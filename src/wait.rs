@@ -110,6 +110,20 @@ impl Waiter {
         }
     }
 
+    /// Records why and where its owner waits, for dumps (see [`note_wait!`]).
+    #[cfg(not(loom))]
+    #[inline]
+    pub(crate) fn note(
+        &self,
+        reason: crate::WaitReason,
+        site: &'static std::panic::Location<'static>,
+    ) {
+        if let Parker::Green(task) = &self.parker {
+            // SAFETY: the owner is the running task, alive while it runs.
+            crate::dump::note_task_wait(unsafe { task.as_ref() }, reason, site);
+        }
+    }
+
     /// A reference for a queue. The caller must remove it from that queue before the waiter
     /// is dropped, unless a claimer popped it.
     pub(crate) fn as_ref(&self) -> WaiterRef {
@@ -313,6 +327,12 @@ macro_rules! note_wait {
     ($reason:expr) => {
         #[cfg(not(loom))]
         crate::dump::note_wait($reason, ::std::panic::Location::caller());
+    };
+    // With the wait's cell: its parker already knows the task, which saves a thread-local
+    // lookup on the hot paths (channels, select, condvar).
+    ($waiter:expr, $reason:expr) => {
+        #[cfg(not(loom))]
+        $waiter.note($reason, ::std::panic::Location::caller());
     };
 }
 pub(crate) use note_wait;

@@ -277,9 +277,12 @@ fn send_wait<T>(
         return Err(SendTimeoutError::Timeout(value));
     }
     let waiter = Waiter::new();
-    wait::note_wait!(crate::WaitReason::Send {
-        channel: chan as *const Channel<T> as usize
-    });
+    wait::note_wait!(
+        waiter,
+        crate::WaitReason::Send {
+            channel: chan as *const Channel<T> as usize
+        }
+    );
     let mut slot = Some(value);
     // SAFETY: `slot` and `waiter` stay in this frame until the wait is final and, if it was
     // aborted, the entry is unregistered below.
@@ -460,9 +463,12 @@ fn recv_chan<T>(chan: &Channel<T>, deadline: Option<Instant>) -> Result<T, RecvT
             };
         }
         let waiter = Waiter::new();
-        wait::note_wait!(crate::WaitReason::Recv {
-            channel: chan as *const Channel<T> as usize
-        });
+        wait::note_wait!(
+            waiter,
+            crate::WaitReason::Recv {
+                channel: chan as *const Channel<T> as usize
+            }
+        );
         let mut slot = None;
         // SAFETY: `slot` and `waiter` stay in this frame until the wait is final and, if it
         // was aborted, the entry is unregistered below.

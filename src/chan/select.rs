@@ -257,7 +257,7 @@ pub fn select(arms: &mut [ArmRef<'_>], timeout: Timeout) -> Option<usize> {
         }
         // Step 3: the register pass.
         let waiter = Waiter::new();
-        wait::note_wait!(crate::WaitReason::Select);
+        wait::note_wait!(waiter, crate::WaitReason::Select);
         let mut registered = 0;
         let mut looks_ready = false;
         for &index in &order {

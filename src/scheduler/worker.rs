@@ -40,7 +40,7 @@
 use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
 use std::sync::atomic::{
-    AtomicBool, AtomicPtr, AtomicU64, AtomicU8, AtomicUsize, Ordering::Relaxed, Ordering::Release,
+    AtomicBool, AtomicPtr, AtomicU64, AtomicU8, Ordering::Relaxed, Ordering::Release,
     Ordering::SeqCst,
 };
 use std::sync::{Arc, OnceLock};
@@ -90,9 +90,6 @@ pub(crate) struct Worker {
     /// The task being resumed, or null: for dumps and the watchdog. Release on store
     /// pairs with their Acquire loads (a dump then sees the task's own stores before it).
     pub(crate) running: AtomicPtr<Task>,
-    /// Started tasks queued where only this worker sees them (pinned and yielded), as of
-    /// the last resume: for the watchdog and `stats()`.
-    pub(crate) queued_local: AtomicUsize,
     /// The green threads that first ran here and have not finished (see
     /// [`super::registry`]).
     pub(crate) registry: registry::Shard,
@@ -134,7 +131,6 @@ impl Worker {
             counters: Counters::default(),
             unwind_block: unwinding::BlockSlot::default(),
             running: AtomicPtr::new(std::ptr::null_mut()),
-            queued_local: AtomicUsize::new(0),
             registry: registry::Shard::new(),
         }
     }
@@ -245,8 +241,6 @@ impl Local {
         self.shared
             .running
             .store(Arc::as_ptr(&task) as *mut Task, Release);
-        // Relaxed: a statistic for the watchdog and stats().
-        self.shared.queued_local.store(self.queued_here(), Relaxed);
         bump(&self.shared.counters.switches);
         let mut result = coroutine.resume(());
         // A lone yielder: nothing else here could run, so resume it at once instead of

@@ -131,9 +131,12 @@ impl Condvar {
     ) -> LockResult<(MutexGuard<'a, T>, WaitTimeoutResult)> {
         let mutex = guard.mutex;
         let waiter = Waiter::new();
-        crate::wait::note_wait!(crate::WaitReason::Condvar {
-            condvar: self as *const Self as usize
-        });
+        crate::wait::note_wait!(
+            waiter,
+            crate::WaitReason::Condvar {
+                condvar: self as *const Self as usize
+            }
+        );
         lock_queue(&self.waiters).push(&waiter, ());
         drop(guard);
         let notified = waiter.wait(deadline).is_some();
