@@ -1,6 +1,7 @@
 //! A tour of weft: spawn many green threads, borrow with scope, see the sticky rule, contain
 //! a panic, pass messages through channels and select!, do file IO and a host-name lookup
-//! without blocking the worker, read the counters.
+//! without blocking the worker, cancel a green thread, bound code with a timeout, see where
+//! a parked green thread waits, read the counters.
 //! `cargo run --release --example demo`.
 
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -106,6 +107,30 @@ fn main() {
             "dns: \"localhost\" resolved off the worker and connected to {}",
             stream.peer_addr().unwrap()
         );
+
+        // 7. Control and visibility: a parked green thread shows the line it waits at, a
+        //    cancel unwinds it (destructors run), a timeout bounds any blocking code.
+        let napper = weft::Builder::new()
+            .name("napper")
+            .spawn(|| weft::sleep(Duration::from_secs(3600)))
+            .unwrap();
+        weft::sleep(Duration::from_millis(5));
+        let info = weft::threads()
+            .into_iter()
+            .find(|t| t.name.as_deref() == Some("napper"))
+            .unwrap();
+        println!(
+            "dump: green thread {} 'napper' is {:?} at {}",
+            info.id,
+            info.state,
+            info.waiting_at.unwrap()
+        );
+        napper.cancel();
+        let cancelled = napper.join().unwrap_err().is::<weft::Cancelled>();
+        println!("cancel: the hour-long sleep unwound at once: {cancelled}");
+        let (_never_tx, never) = weft::chan::unbounded::<u32>();
+        let outcome = weft::timeout(Duration::from_millis(10), || never.recv());
+        println!("timeout: a receive with no sender gave {outcome:?}");
     });
     println!("{:#?}", weft::stats());
 }

@@ -284,11 +284,17 @@ where
     Ok(task)
 }
 
-/// Counts the running green thread as finished, on its worker's counter. Called by the task
-/// itself just before its result becomes visible.
+/// Counts the running green thread as finished, on its worker's counter, and unlists it
+/// from the registry. Called by the task itself just before its result becomes visible, so
+/// that `stats()` and dumps read after a `join` no longer count it.
 pub(crate) fn note_completed() {
     if let Some(local) = context::local() {
         worker::bump(&local.shared.counters.completed);
+        // SAFETY: the current task is alive while it runs, and we are it.
+        if let Some(task) = unsafe { context::current_task().as_ref() } {
+            let shard = registry::shard_of(task);
+            local.runtime.workers[shard].registry.leave(task);
+        }
     }
 }
 

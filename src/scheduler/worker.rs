@@ -272,10 +272,8 @@ impl Local {
                 if let Some(coroutine) = coroutine {
                     pool::release(coroutine.into_stack(), Some(&mut self.stacks.borrow_mut()));
                 }
-                // `completed` was counted by the task itself (`scheduler::note_completed`).
-                // Unlisted before the last reference can go, so a dump never sees it freed.
-                let shard = registry::shard_of(&task);
-                self.runtime.workers[shard].registry.leave(&task);
+                // `completed` was counted, and the task unlisted from the registry, by the
+                // task itself (`scheduler::note_completed`).
             }
         }
     }
