@@ -56,7 +56,12 @@ fn report(id: u64, name: Option<&str>, payload: &dyn Any, location: Option<&Loca
         format!("\ngreen thread {id}{name} (on {worker}) panicked{location}:\n{message}\n");
     let backtrace = Backtrace::capture();
     match backtrace.status() {
-        BacktraceStatus::Captured => text.push_str(&format!("stack backtrace:\n{backtrace}\n")),
+        BacktraceStatus::Captured => {
+            let full = std::env::var_os("RUST_BACKTRACE").is_some_and(|v| v == "full");
+            let frames = backtrace.to_string();
+            let shown = if full { frames } else { short(&frames) };
+            text.push_str(&format!("stack backtrace:\n{shown}\n"));
+        }
         // Relaxed: printing the note twice in a race is harmless.
         _ if !NOTED.swap(true, Relaxed) => text.push_str(
             "note: run with `RUST_BACKTRACE=1` environment variable to display a backtrace\n",
@@ -67,4 +72,39 @@ fn report(id: u64, name: Option<&str>, payload: &dyn Any, location: Option<&Loca
     let _ = std::io::stderr()
         .lock()
         .write_all(text.trim_start().as_bytes());
+}
+
+/// std's short backtrace: the frames between the panic machinery and the thread's start.
+/// Frame headers are the lines that start with `N: `; `at` lines belong to the frame above.
+fn short(frames: &str) -> String {
+    let lines: Vec<&str> = frames.lines().collect();
+    let is_frame = |line: &str| {
+        let t = line.trim_start();
+        t.split_once(": ")
+            .is_some_and(|(n, _)| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
+    };
+    let start = lines
+        .iter()
+        .rposition(|l| {
+            is_frame(l)
+                && (l.contains("rust_begin_unwind")
+                    || l.contains("core::panicking::panic")
+                    || l.contains("std::panicking::begin_panic"))
+        })
+        .and_then(|i| {
+            lines[i + 1..]
+                .iter()
+                .position(|l| is_frame(l))
+                .map(|j| i + 1 + j)
+        })
+        .unwrap_or(0);
+    let end = lines[start..]
+        .iter()
+        .position(|l| is_frame(l) && l.contains("corosensei::"))
+        .map_or(lines.len(), |i| start + i);
+    let mut out = lines[start..end].join("\n");
+    out.push_str(
+        "\nnote: Some details are omitted, run with `RUST_BACKTRACE=full` for a verbose backtrace.",
+    );
+    out
 }
