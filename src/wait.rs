@@ -148,6 +148,7 @@ impl Waiter {
     /// Like [`wait`](Self::wait) with no deadline, and deaf to interrupts: for waits that
     /// must not end before their waker is done (an `offload` whose closure borrows from the
     /// waiting stack).
+    #[cfg_attr(loom, allow(dead_code))] // only `offload` uses it
     pub(crate) fn wait_uninterruptible(&self) -> usize {
         self.wait_inner(None, false)
             .expect("an untimed, uninterruptible wait ends only when completed")
