@@ -157,21 +157,24 @@ impl Builder {
             // Catching here keeps a panic inside its green thread: it reaches `join`, and the
             // worker and the other green threads carry on.
             // Cancelled before it ever ran: unwind at once, `f` is dropped unrun.
-            let mut result = panic::catch_unwind(AssertUnwindSafe(|| {
+            let result = panic::catch_unwind(AssertUnwindSafe(|| {
                 crate::interrupt::check();
                 f()
             }));
-            // Coroutine-local values end with the green thread, on it; a destructor that
-            // panics makes the green thread's result that panic (if it had none).
-            if let Err(payload) = panic::catch_unwind(crate::local::drop_all) {
-                if result.is_ok() {
-                    result = Err(payload);
-                }
-            }
+            // From here on a late cancel or deadline cannot cut the cleanup short.
+            crate::interrupt::end_of_body();
+            // Coroutine-local values end with the green thread, on it. A destructor that
+            // panics has been reported by the hook; the result stays what the body made.
+            let _ = panic::catch_unwind(crate::local::drop_all);
             // Counted finished before the result becomes visible (to `join`, or to a scope
             // when the packet drops), so `stats().live` read after a join is exact.
             scheduler::note_completed();
             their_packet.complete(result);
+            // Dropping the packet may drop an unjoined result, whose destructor may use
+            // coroutine locals again: drop those too, here, on the green thread (a value
+            // left in the task would be dropped wherever its last handle goes).
+            drop(their_packet);
+            let _ = panic::catch_unwind(crate::local::drop_all);
         };
         let options = SpawnOptions {
             name: self.name.map(String::into_boxed_str),

@@ -69,6 +69,13 @@ impl Coroutine {
         self.task.name.as_deref()
     }
 
+    /// Whether the green thread's body has returned (it is finishing or finished).
+    pub(crate) fn is_finished(&self) -> bool {
+        self.task
+            .finished
+            .load(std::sync::atomic::Ordering::Relaxed)
+    }
+
     /// Whether this is the green thread that calls it.
     pub(crate) fn is_current(&self) -> bool {
         std::ptr::eq(context::current_task(), Arc::as_ptr(&self.task))

@@ -276,6 +276,7 @@ pub fn threads() -> Vec<ThreadInfo> {
     };
     let now = registry::now_ms();
     let mut infos = Vec::new();
+    let mut stacks = Vec::new();
     for worker in runtime.workers.iter() {
         let running = worker.running.load(Acquire);
         worker.registry.for_each(|task| {
@@ -311,9 +312,16 @@ pub fn threads() -> Vec<ThreadInfo> {
                 spawned_at: task.spawned_at,
                 home_worker: task.pinned_home(),
                 stack_size: task.stack_size,
-                stack_resident: crate::sys::resident_bytes(task.guard_range.1, task.stack_size),
+                // Filled in below, outside the list's lock (a syscall per stack).
+                stack_resident: 0,
             });
+            stacks.push((task.guard_range.1, task.stack_size));
         });
+    }
+    for (info, (low, size)) in infos.iter_mut().zip(stacks) {
+        // The stack may have been reused meanwhile: a figure for that instant, not unsafe
+        // (slots are never unmapped).
+        info.stack_resident = crate::sys::resident_bytes(low, size);
     }
     infos.sort_by_key(|info| info.id);
     infos

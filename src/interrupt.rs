@@ -32,9 +32,13 @@
 //! rule for blocking while unwinding applies (see `scheduler::unwinding` and the README):
 //! such a call is not interrupted again, and it blocks the worker's OS thread instead of
 //! switching. If it waits for a green thread homed on the same worker (a lock that green
-//! thread holds), that is a deadlock: weft's monitor names it and aborts the process after
-//! one second rather than hang. Keep blocking calls out of destructors, or give them a
-//! timeout (`try_lock`, `recv_timeout`).
+//! thread holds), that is a deadlock: weft's monitor names it after one second and aborts the
+//! process after `WEFT_DEADLOCK_ABORT_MS` (default 10 s) rather than hang. Keep blocking calls
+//! out of destructors, or give them a timeout (`try_lock`, `recv_timeout`). While unwinding,
+//! deadlines do not shorten waits either.
+//!
+//! Once a green thread's body has returned, interrupts are off: its coroutine-local values
+//! and (if nobody joins) its result are dropped without being cut short by a late cancel.
 //!
 //! # Nesting
 //!
@@ -131,7 +135,31 @@ fn set_boundary(value: Boundary) {
 /// The deadline a wait must also respect (the earliest active boundary), if any.
 #[inline]
 pub(crate) fn wait_deadline() -> Option<Instant> {
+    // Like `pending`: no interrupt while unwinding (a wait cut short there would only make
+    // its caller spin or misreport), and none once the body has returned.
+    if std::thread::panicking() || body_done() {
+        return None;
+    }
     boundary().map(|(at, _)| at)
+}
+
+/// Whether the current green thread's body has returned (its end-of-life cleanup runs;
+/// interrupts are off from then on).
+fn body_done() -> bool {
+    let task = context::current_task();
+    // SAFETY: a non-null current task is alive while it runs, and we are it.
+    unsafe { task.as_ref() }.is_some_and(|task| task.body_done.get())
+}
+
+/// Marks the current green thread's body as returned: cancels and deadlines no longer
+/// interrupt the cleanup that follows (coroutine-local destructors, dropping the result),
+/// so it cannot be cut short halfway.
+pub(crate) fn end_of_body() {
+    let task = context::current_task();
+    // SAFETY: as in `body_done`.
+    if let Some(task) = unsafe { task.as_ref() } {
+        task.body_done.set(true);
+    }
 }
 
 /// `min` of two optional deadlines, `None` being "never".
@@ -157,6 +185,9 @@ fn pending() -> Option<Interrupt> {
     // SAFETY: a non-null current task is alive while it runs, and we are it.
     let boundary = match unsafe { task.as_ref() } {
         Some(task) => {
+            if task.body_done.get() {
+                return None;
+            }
             if task.is_cancelled() {
                 return Some(Interrupt::Cancelled);
             }

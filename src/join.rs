@@ -85,7 +85,9 @@ impl<'scope, T> Packet<'scope, T> {
             }
         }
         if previous & POLLED != 0 {
-            if let Some(waker) = self.future_waker.lock().take() {
+            // Taken under the lock, woken after it: `wake` runs the executor's code.
+            let waker = self.future_waker.lock().take();
+            if let Some(waker) = waker {
                 waker.wake();
             }
         }
@@ -143,7 +145,9 @@ impl<'scope, T> Packet<'scope, T> {
         if self.is_done() {
             return Poll::Ready(self.take());
         }
-        *self.future_waker.lock() = Some(cx.waker().clone());
+        // The previous waker is dropped after the lock is released (it is the executor's).
+        let previous = self.future_waker.lock().replace(cx.waker().clone());
+        drop(previous);
         if self.state.fetch_or(POLLED, AcqRel) & STATUS == DONE {
             return Poll::Ready(self.take());
         }

@@ -26,17 +26,25 @@ pub(crate) struct ScopeData {
     num_running: AtomicUsize,
     a_thread_panicked: AtomicBool,
     main: Unparker,
-    /// Every green thread spawned in the scope, for [`Scope::cancel_all`].
-    threads: Mutex<Vec<Coroutine>>,
+    /// The scope's green threads that may still run, for [`Scope::cancel_all`], and whether
+    /// it was called (then a green thread spawned later is cancelled at once).
+    threads: Mutex<(Vec<Coroutine>, bool)>,
 }
 
 impl ScopeData {
-    /// Records a green thread spawned in the scope (for `cancel_all`).
+    /// Records a green thread spawned in the scope (for `cancel_all`); cancels it at once if
+    /// the scope was cancelled already. Finished green threads are dropped from the list as
+    /// it doubles, so a long-lived scope keeps only the running ones.
     pub(crate) fn add_thread(&self, thread: Coroutine) {
-        self.threads
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .push(thread);
+        let mut threads = self.threads.lock().unwrap_or_else(|p| p.into_inner());
+        let (list, cancelled) = &mut *threads;
+        if *cancelled {
+            thread.cancel();
+        }
+        if list.len() >= 64 && list.len().is_power_of_two() {
+            list.retain(|t| !t.is_finished());
+        }
+        list.push(thread);
     }
 
     pub(crate) fn increment_running(&self) {
@@ -98,7 +106,7 @@ where
             num_running: AtomicUsize::new(0),
             a_thread_panicked: AtomicBool::new(false),
             main: Unparker::current(),
-            threads: Mutex::new(Vec::new()),
+            threads: Mutex::new((Vec::new(), false)),
         }),
         scope: PhantomData,
         env: PhantomData,
@@ -164,8 +172,9 @@ impl<'scope> Scope<'scope, '_> {
     /// });
     /// ```
     pub fn cancel_all(&self) {
-        let threads = self.data.threads.lock().unwrap_or_else(|p| p.into_inner());
-        for thread in threads.iter() {
+        let mut threads = self.data.threads.lock().unwrap_or_else(|p| p.into_inner());
+        threads.1 = true;
+        for thread in threads.0.iter() {
             thread.cancel();
         }
     }

@@ -6,8 +6,15 @@
 //! through the reactor and forwards the signal number. As with Go's `signal.Notify`, a
 //! delivery never blocks: when the channel's buffer (16) is full, further signals of that
 //! burst are dropped, and a burst that arrives while nobody reads may be coalesced into
-//! fewer messages than signals. When the receiver is gone, the forwarder unregisters its
-//! handler at the next signal and ends.
+//! fewer messages than signals.
+//!
+//! Each call keeps, per signal, a socket pair and a parked forwarder until the receiver is
+//! dropped *and* that signal arrives once more: the forwarder then finds nobody listening,
+//! unregisters, runs the signal's default action for it (so a Ctrl-C after the receiver
+//! went away still ends the process, as it would without `notify`), and ends; from then on
+//! the default action applies again. (If two `notify` calls name the same signal and one
+//! receiver goes, the default action comes back for that signal although the other still
+//! listens: keep one receiver per signal and clone it.)
 //!
 //! ```no_run
 //! use std::io::{Read, Write};
@@ -50,6 +57,8 @@
 
 use std::io::{self, Read};
 use std::os::unix::net::UnixStream as StdUnixStream;
+use std::sync::atomic::{AtomicBool, Ordering::SeqCst};
+use std::sync::Arc;
 
 pub use signal_hook::consts::signal::{
     SIGALRM, SIGCHLD, SIGHUP, SIGINT, SIGPIPE, SIGQUIT, SIGTERM, SIGUSR1, SIGUSR2, SIGWINCH,
@@ -78,38 +87,64 @@ pub fn notify(signals: &[i32]) -> io::Result<Receiver<i32>> {
         ));
     }
     let (tx, rx) = chan::bounded(BUFFER);
-    for &signal in signals {
-        let (reader, writer) = StdUnixStream::pair()?;
-        let id = signal_hook::low_level::pipe::register(signal, writer)?;
-        let reader = UnixStream::from(reader);
-        let tx = tx.clone();
-        let forwarder = crate::Builder::new()
-            .name(format!("weft-signal-{signal}"))
-            .stack_size(crate::MIN_STACK_SIZE)
-            .spawn(move || {
-                let mut bytes = [0u8; 64];
-                loop {
-                    // One byte per delivered signal (several may arrive in one read).
-                    let n = match (&reader).read(&mut bytes) {
-                        Ok(0) | Err(_) => break,
-                        Ok(n) => n,
-                    };
-                    for _ in 0..n {
-                        match tx.try_send(signal) {
-                            Ok(()) | Err(TrySendError::Full(_)) => {}
-                            Err(TrySendError::Disconnected(_)) => {
-                                signal_hook::low_level::unregister(id);
-                                return;
-                            }
-                        }
-                    }
-                }
-                signal_hook::low_level::unregister(id);
-            });
-        if let Err(e) = forwarder {
+    // Everything registered so far, undone if a later signal fails.
+    let mut registered = Vec::new();
+    let undo = |registered: &mut Vec<signal_hook::SigId>| {
+        for id in registered.drain(..) {
             signal_hook::low_level::unregister(id);
-            return Err(e);
+        }
+    };
+    for &signal in signals {
+        match forward(signal, &tx, &mut registered) {
+            Ok(()) => {}
+            Err(e) => {
+                undo(&mut registered);
+                return Err(e);
+            }
         }
     }
     Ok(rx)
+}
+
+/// Sets up one signal's pipe, default-action fallback and forwarder (see the module docs).
+fn forward(
+    signal: i32,
+    tx: &chan::Sender<i32>,
+    registered: &mut Vec<signal_hook::SigId>,
+) -> io::Result<()> {
+    let (reader, writer) = StdUnixStream::pair()?;
+    let released = Arc::new(AtomicBool::new(false));
+    // Runs the default action once `released` is set (the receiver is gone).
+    registered.push(signal_hook::flag::register_conditional_default(
+        signal,
+        released.clone(),
+    )?);
+    let pipe = signal_hook::low_level::pipe::register(signal, writer)?;
+    registered.push(pipe);
+    let reader = UnixStream::from(reader);
+    let tx = tx.clone();
+    crate::Builder::new()
+        .name(format!("weft-signal-{signal}"))
+        .stack_size(crate::MIN_STACK_SIZE)
+        .spawn(move || {
+            let mut bytes = [0u8; 64];
+            // One byte per delivered signal (several may arrive in one read).
+            while let Ok(n @ 1..) = (&reader).read(&mut bytes) {
+                for _ in 0..n {
+                    match tx.try_send(signal) {
+                        Ok(()) | Err(TrySendError::Full(_)) => {}
+                        Err(TrySendError::Disconnected(_)) => {
+                            // Nobody listens any more: back to the default action, starting
+                            // with this very signal.
+                            released.store(true, SeqCst);
+                            signal_hook::low_level::unregister(pipe);
+                            let _ = signal_hook::low_level::emulate_default_handler(signal);
+                            return;
+                        }
+                    }
+                }
+            }
+            signal_hook::low_level::unregister(pipe);
+        })
+        .map(drop)
 }

@@ -45,10 +45,14 @@ pub fn sleep(duration: Duration) {
 #[track_caller]
 pub fn sleep_until(deadline: Instant) {
     if !crate::is_coroutine() {
+        // A plain thread: std's sleep, cut short by a `timeout` boundary around it.
+        let until = crate::interrupt::earliest(Some(deadline), crate::interrupt::wait_deadline())
+            .unwrap_or(deadline);
         let now = Instant::now();
-        if deadline > now {
-            std::thread::sleep(deadline - now);
+        if until > now {
+            std::thread::sleep(until - now);
         }
+        crate::interrupt::check();
         return;
     }
     // A stale unpark token or a spurious wake-up returns early from the park; the clock
@@ -83,7 +87,13 @@ pub fn sleep_until(deadline: Instant) {
 #[track_caller]
 pub fn park_timeout(timeout: Duration) {
     if !crate::is_coroutine() {
-        return std::thread::park_timeout(timeout);
+        let bounded = match crate::interrupt::wait_deadline() {
+            Some(at) => timeout.min(at.saturating_duration_since(Instant::now())),
+            None => timeout,
+        };
+        std::thread::park_timeout(bounded);
+        crate::interrupt::check();
+        return;
     }
     crate::interrupt::check();
     crate::dump::note_wait(crate::WaitReason::Park, std::panic::Location::caller());

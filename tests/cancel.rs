@@ -401,3 +401,87 @@ fn live_returns_to_zero_after_cancels() {
     );
     assert!(stdout.contains("live after the cancels: 0"), "{stdout}");
 }
+
+#[test]
+fn a_late_cancel_does_not_cut_end_of_life_cleanup_short() {
+    // The body has returned; a coroutine-local destructor then blocks (hands something
+    // over). A cancel that arrives now must not interrupt it, nor replace the result.
+    common::workers(2);
+    weft::coroutine_local! {
+        static HANDOFF: std::cell::RefCell<Option<Handoff>> = std::cell::RefCell::new(None);
+    }
+    struct Handoff(weft::chan::Sender<&'static str>);
+    impl Drop for Handoff {
+        fn drop(&mut self) {
+            // A rendezvous: waits until the test receives.
+            let _ = self.0.send("returned the connection");
+        }
+    }
+    common::watchdog(60, || {
+        weft::run(|| {
+            let (tx, rx) = weft::chan::bounded(0);
+            let target = weft::spawn(move || {
+                HANDOFF.set(Some(Handoff(tx)));
+                7
+            });
+            weft::sleep(Duration::from_millis(10)); // the destructor now waits in send
+            target.cancel();
+            assert_eq!(rx.recv(), Ok("returned the connection"));
+            assert_eq!(target.join().unwrap(), 7);
+        })
+    });
+}
+
+#[test]
+fn a_notification_is_passed_on_when_its_waiter_is_cancelled() {
+    common::workers(2);
+    common::watchdog(60, || {
+        weft::run(|| {
+            let pair = Arc::new((Mutex::new(()), Condvar::new()));
+            let entered = Arc::new(AtomicUsize::new(0));
+            let waiter = |pair: Arc<(Mutex<()>, Condvar)>, entered: Arc<AtomicUsize>| {
+                weft::spawn(move || {
+                    let guard = pair.0.lock().unwrap();
+                    entered.fetch_add(1, Ordering::SeqCst);
+                    let (_guard, result) =
+                        pair.1.wait_timeout(guard, Duration::from_secs(30)).unwrap();
+                    result.timed_out()
+                })
+            };
+            let first = waiter(pair.clone(), entered.clone());
+            while entered.load(Ordering::SeqCst) < 1 {
+                weft::sleep(Duration::from_millis(1));
+            }
+            let second = waiter(pair.clone(), entered.clone());
+            while entered.load(Ordering::SeqCst) < 2 {
+                weft::sleep(Duration::from_millis(1));
+            }
+            weft::sleep(Duration::from_millis(5));
+            {
+                // Notify the first (FIFO) while holding the lock, then cancel it: it wakes,
+                // fails to re-take the lock, and unwinds with the notification consumed.
+                let _guard = pair.0.lock().unwrap();
+                pair.1.notify_one();
+                first.cancel();
+                weft::sleep(Duration::from_millis(10));
+            }
+            assert!(first.join().unwrap_err().is::<weft::Cancelled>());
+            assert!(
+                !second.join().unwrap(),
+                "the second waiter timed out: notification lost"
+            );
+        })
+    });
+}
+
+#[test]
+fn a_green_thread_spawned_after_cancel_all_is_cancelled_too() {
+    common::workers(2);
+    common::watchdog(60, || {
+        weft::scope(|s| {
+            s.cancel_all();
+            let late = s.spawn(|| weft::sleep(Duration::from_secs(3600)));
+            assert!(late.join().unwrap_err().is::<weft::Cancelled>());
+        });
+    });
+}

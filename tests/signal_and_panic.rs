@@ -69,3 +69,35 @@ fn a_panic_message_names_the_green_thread() {
     assert!(stderr.contains("thread '<unnamed>'"), "{stderr}");
     assert!(stderr.contains("plain thread panic"), "{stderr}");
 }
+
+#[test]
+#[ignore = "child process of a_signal_after_the_receiver_is_gone_gets_its_default_action"]
+fn child_released_signal() {
+    if !common::is_child() {
+        return;
+    }
+    common::workers(1);
+    weft::run(|| {
+        let signals = weft::signal::notify(&[weft::signal::SIGUSR1]).unwrap();
+        drop(signals);
+        // SAFETY (test): raising a handled signal.
+        unsafe { libc::raise(weft::signal::SIGUSR1) };
+        // SIGUSR1's default action ends the process; this sleep should not finish.
+        weft::sleep(Duration::from_secs(20));
+    });
+    println!("survived");
+}
+
+#[test]
+fn a_signal_after_the_receiver_is_gone_gets_its_default_action() {
+    use std::os::unix::process::ExitStatusExt;
+    let output = common::run_child("child_released_signal", &[]);
+    assert_eq!(
+        output.status.signal(),
+        Some(weft::signal::SIGUSR1),
+        "{:?} {}",
+        output.status,
+        common::stderr_of(&output)
+    );
+    assert!(!String::from_utf8_lossy(&output.stdout).contains("survived"));
+}

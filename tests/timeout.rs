@@ -148,3 +148,56 @@ fn timeout_works_on_a_plain_thread() {
     assert!(weft::timeout(SHORT, || drop(lock.lock())).is_err());
     holder.join().unwrap();
 }
+
+#[test]
+fn a_deadline_that_unwinds_through_a_blocking_destructor_does_not_abort() {
+    // The unwind from a passed deadline runs a destructor that waits for a contended lock:
+    // it must simply wait (and the boundary then returns Elapsed), not be cut short again.
+    common::workers(2);
+    struct LockOnDrop(std::sync::Arc<weft::sync::Mutex<u32>>);
+    impl Drop for LockOnDrop {
+        fn drop(&mut self) {
+            *self.0.lock().unwrap() += 1;
+        }
+    }
+    let lock = std::sync::Arc::new(weft::sync::Mutex::new(0));
+    let held = lock.clone();
+    let (locked_tx, locked_rx) = std::sync::mpsc::channel();
+    // A plain thread holds the lock for a while, so no worker is needed to release it.
+    let holder = std::thread::spawn(move || {
+        let _guard = held.lock().unwrap();
+        locked_tx.send(()).unwrap();
+        std::thread::sleep(Duration::from_millis(150));
+    });
+    locked_rx.recv().unwrap();
+    let outcome = common::watchdog(60, {
+        let lock = lock.clone();
+        move || {
+            weft::run(move || {
+                let (_tx, rx) = weft::chan::unbounded::<u32>();
+                weft::timeout(SHORT, || {
+                    let _on_drop = LockOnDrop(lock);
+                    rx.recv()
+                })
+            })
+        }
+    });
+    holder.join().unwrap();
+    assert_eq!(outcome, Err(Elapsed::new()));
+    assert_eq!(*lock.lock().unwrap(), 1, "the destructor ran to completion");
+}
+
+#[test]
+fn timeout_bounds_socket_reads_and_sleeps_on_a_plain_thread() {
+    common::workers(2);
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let client = weft::net::TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+    let (_server, _) = listener.accept().unwrap();
+    let result = common::watchdog(60, move || {
+        let mut buf = [0u8; 8];
+        let read = weft::timeout(SHORT, || (&client).read(&mut buf));
+        let slept = weft::timeout(SHORT, || weft::sleep(LONG));
+        (read.is_err(), slept)
+    });
+    assert_eq!(result, (true, Err(Elapsed::new())));
+}

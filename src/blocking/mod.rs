@@ -93,6 +93,8 @@ where
         result: UnsafeCell::new(None),
         done: Waiter::new(),
     };
+    // A blocking point: a green thread already cancelled does not start the call.
+    crate::interrupt::check();
     crate::dump::note_wait(crate::WaitReason::Offload, std::panic::Location::caller());
     pool.submit(pool::Job {
         run: Frame::<F, T>::run,

@@ -477,16 +477,25 @@ impl Registration {
             Direction::Read => libc::POLLIN | libc::POLLPRI | libc::POLLRDHUP,
             Direction::Write => libc::POLLOUT,
         };
-        let timeout = match deadline {
-            Some(deadline) => match deadline.checked_duration_since(Instant::now()) {
+        // A plain thread's `timeout` boundary bounds the poll too (none while unwinding).
+        let boundary = crate::interrupt::wait_deadline();
+        let timeout = match crate::interrupt::earliest(deadline, boundary) {
+            Some(until) => match until.checked_duration_since(Instant::now()) {
                 Some(left) if !left.is_zero() => Some(left),
-                _ => return false,
+                _ => {
+                    crate::interrupt::check();
+                    return false;
+                }
             },
             None => None,
         };
         // An error here (EBADF cannot happen on a live registration; ENOMEM) is reported as
         // "maybe ready": the caller's next syscall surfaces the real state.
-        sys::fdio::poll_fd(self.fd, events, timeout).unwrap_or(true)
+        let ready = sys::fdio::poll_fd(self.fd, events, timeout).unwrap_or(true);
+        if !ready {
+            crate::interrupt::check();
+        }
+        ready
     }
 }
 

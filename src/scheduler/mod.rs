@@ -294,6 +294,7 @@ pub(crate) fn note_completed() {
         if let Some(task) = unsafe { context::current_task().as_ref() } {
             let shard = registry::shard_of(task);
             local.runtime.workers[shard].registry.leave(task);
+            task.finished.store(true, Relaxed);
         }
     }
 }

@@ -24,6 +24,11 @@ use super::context;
 
 /// Installs the hook, chaining to the current one for panics outside green threads.
 pub(crate) fn install() {
+    // `take_hook` panics on a panicking thread; a runtime started from a destructor during
+    // an unwind keeps std's hook.
+    if std::thread::panicking() {
+        return;
+    }
     let previous = panic::take_hook();
     panic::set_hook(Box::new(move |info| {
         // SAFETY: a non-null current task is alive while it runs, and we are it.

@@ -74,6 +74,11 @@ pub(crate) struct Task {
     /// The earliest `timeout`/`deadline` boundary in force and its id. Read and written only
     /// by the task itself, while it runs.
     pub(crate) boundary: Cell<Option<(Instant, u64)>>,
+    /// Set by the task when its body has returned: interrupts are off for its cleanup.
+    pub(crate) body_done: Cell<bool>,
+    /// Set once the task has finished (counted complete), for lists that prune finished
+    /// tasks (Relaxed: a hint; a stale `false` keeps an entry one round longer).
+    pub(crate) finished: AtomicBool,
     /// Coroutine-local values ([`crate::local`]); touched only by the task itself.
     pub(crate) locals: UnsafeCell<crate::local::Values>,
     /// Where it was spawned (the caller of `spawn`, `go!`, `Builder::spawn`, `Scope::spawn`).
@@ -90,7 +95,8 @@ pub(crate) struct Task {
 }
 
 // SAFETY: the fields that are not thread-safe by themselves are `coroutine`, `yielder`,
-// `boundary` and `locals`; the last three are touched only by the task itself while it runs.
+// `boundary`, `body_done` and `locals`; all but the first are touched only by the task
+// itself while it runs.
 // `locals` may hold `!Send` values: like the rest of the task's stack, they change OS thread
 // only under the sticky rule's exceptions (before first run there are none; a migratable
 // task's spawner promised).
@@ -129,6 +135,8 @@ impl Task {
             cancelled: AtomicBool::new(false),
             boundary: Cell::new(None),
             locals: UnsafeCell::new(Vec::new()),
+            body_done: Cell::new(false),
+            finished: AtomicBool::new(false),
             spawned_at,
             wait_site: AtomicPtr::new(std::ptr::null_mut()),
             wait_reason: AtomicU64::new(0),

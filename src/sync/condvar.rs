@@ -147,7 +147,20 @@ impl Condvar {
             crate::interrupt::check();
         }
         let result = WaitTimeoutResult(!notified);
-        match mutex.lock() {
+        // A notification consumed here must not vanish if re-taking the lock is interrupted
+        // (a cancel, a `timeout`): then it goes on to the next waiter.
+        struct PassOn<'c>(&'c Condvar, bool);
+        impl Drop for PassOn<'_> {
+            fn drop(&mut self) {
+                if self.1 {
+                    self.0.notify_one();
+                }
+            }
+        }
+        let mut pass_on = PassOn(self, notified);
+        let relocked = mutex.lock();
+        pass_on.1 = false;
+        match relocked {
             Ok(guard) => Ok((guard, result)),
             Err(poisoned) => Err(PoisonError::new((poisoned.into_inner(), result))),
         }

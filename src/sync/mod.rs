@@ -122,7 +122,7 @@ pub(crate) fn lock_queue<T>(
 /// The queue lock makes this exclusive with every other slow path and with the hand-overs,
 /// which also run under it; only the one-CAS fast paths race with the loop below, and they
 /// succeed only while `queued` is clear.
-pub(crate) fn acquire_or_wait<K>(
+pub(crate) fn acquire_or_wait<K: Clone>(
     state: &crate::loom::sync::atomic::AtomicUsize,
     queue: &crate::loom::sync::SpinLock<crate::wait::WaitQueue<K>>,
     queued: usize,
@@ -131,34 +131,37 @@ pub(crate) fn acquire_or_wait<K>(
 ) {
     use std::sync::atomic::Ordering::{Acquire, Relaxed};
 
-    let waiter = crate::wait::Waiter::new();
-    {
-        let mut waiters = lock_queue(queue);
-        let mut current = state.load(Relaxed);
-        loop {
-            let (new, acquired) = match take(current) {
-                Some(new) => (new, true),
-                None => (current | queued, false),
-            };
-            // Acquire on taking the lock pairs with the last holder's Release unlock; setting
-            // the queued bit publishes nothing (the queue lock orders the queue itself).
-            match state.compare_exchange(current, new, Acquire, Relaxed) {
-                Ok(_) if acquired => return,
-                Ok(_) => break,
-                Err(actual) => current = actual,
+    loop {
+        let waiter = crate::wait::Waiter::new();
+        {
+            let mut waiters = lock_queue(queue);
+            let mut current = state.load(Relaxed);
+            loop {
+                let (new, acquired) = match take(current) {
+                    Some(new) => (new, true),
+                    None => (current | queued, false),
+                };
+                // Acquire on taking the lock pairs with the last holder's Release unlock;
+                // setting the queued bit publishes nothing (the queue lock orders the queue).
+                match state.compare_exchange(current, new, Acquire, Relaxed) {
+                    Ok(_) if acquired => return,
+                    Ok(_) => break,
+                    Err(actual) => current = actual,
+                }
             }
+            waiters.push(&waiter, kind.clone());
         }
-        waiters.push(&waiter, kind);
-    }
-    // Handed over: DONE's Acquire pairs with the hand-over's Release, which follows the
-    // previous holder's critical section.
-    if waiter.wait(None).is_none() {
+        // Handed over: DONE's Acquire pairs with the hand-over's Release, which follows the
+        // previous holder's critical section.
+        if waiter.wait(None).is_some() {
+            return;
+        }
         // Interrupted (cancelled, or past a `timeout` boundary): leave the queue, then
         // unwind. A `QUEUED` bit left over with an empty queue only sends the next unlock
-        // down the slow path, which finds nobody and clears it.
+        // down the slow path, which finds nobody and clears it. Should the interrupt have
+        // gone away meanwhile, queue again.
         lock_queue(queue).remove(&waiter);
         #[cfg(not(loom))]
         crate::interrupt::check();
-        unreachable!("an untimed wait ends early only when interrupted");
     }
 }
