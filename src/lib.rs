@@ -80,6 +80,8 @@ mod coroutine;
 mod dump;
 #[cfg(not(loom))]
 pub mod fs;
+#[cfg(all(feature = "hooks", not(loom)))]
+mod hooks;
 #[cfg(not(loom))]
 mod interrupt;
 #[cfg(not(loom))]

@@ -32,7 +32,14 @@ fn a_blocking_call_outside_weft_is_named_once() {
         weft::run(|| {
             let hog = weft::Builder::new()
                 .name("hog")
-                .spawn(|| std::thread::sleep(Duration::from_millis(400))) // blocks the worker
+                // Computes for 400 ms without a switch: the worker is stuck in it (a std
+                // sleep would do too, but the `hooks` feature makes that one green).
+                .spawn(|| {
+                    let start = std::time::Instant::now();
+                    while start.elapsed() < Duration::from_millis(400) {
+                        std::hint::spin_loop();
+                    }
+                })
                 .unwrap();
             let waiting = weft::spawn(|| ()); // queued behind it
             hog.join().unwrap();

@@ -331,8 +331,17 @@ pub(crate) struct Registration {
 
 impl Registration {
     /// Registers `fd` (which must already be non-blocking) for edge-triggered readiness.
-    /// The caller must drop the registration before closing `fd`.
+    /// The caller must drop the registration before closing `fd`. With the `hooks` feature,
+    /// marks the fd as weft's own, so the hooks pass its calls straight through.
     pub(crate) fn new(fd: RawFd) -> io::Result<Registration> {
+        let registration = Registration::new_foreign(fd)?;
+        #[cfg(feature = "hooks")]
+        crate::hooks::mark_weft_owned(fd);
+        Ok(registration)
+    }
+
+    /// Registers an fd weft does not own (one the hooks wait on, left in blocking mode).
+    pub(crate) fn new_foreign(fd: RawFd) -> io::Result<Registration> {
         let reactor = get()?;
         let (index, generation) = reactor.slab.allocate()?;
         let data = (u64::from(generation) << 32) | u64::from(index);

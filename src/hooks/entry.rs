@@ -1,0 +1,537 @@
+//! The hooked C entry points. Each is a thin shell: the pass-through path (one thread-local
+//! check, then the raw syscall), or the green path in [`super::green`].
+//!
+//! # Safety of the shells
+//!
+//! Their callers follow the C contracts of the functions they replace (valid buffers of the
+//! stated lengths, valid fd numbers or `-1`/`EBADF` semantics). Every shell only forwards
+//! those pointers and lengths to the kernel (or to weft's wait around the same syscall), so it
+//! upholds exactly what libc's would.
+
+#![allow(clippy::missing_safety_doc)] // the C contracts above
+
+use std::time::Duration;
+
+use libc::{c_int, c_uint, c_void, iovec, msghdr, size_t, sockaddr, socklen_t, ssize_t};
+
+use super::green::{self, Raw};
+use super::{fds, green as g};
+use crate::reactor::Direction;
+
+/// A raw syscall, as `ssize_t`.
+macro_rules! sys {
+    ($nr:expr $(, $arg:expr)*) => {
+        // SAFETY: forwards the caller's arguments, which follow the C contract (see above).
+        unsafe { libc::syscall($nr $(, $arg)*) }
+    };
+}
+
+fn out(res: Raw) -> ssize_t {
+    res as ssize_t
+}
+
+fn out_int(res: Raw) -> c_int {
+    res as c_int
+}
+
+/// `preadv2`/`pwritev2` with `RWF_NOWAIT` on one buffer at `offset` (-1: the file position).
+fn nowait(nr: libc::c_long, fd: c_int, buf: *mut c_void, len: size_t, offset: i64) -> Raw {
+    let iov = iovec {
+        iov_base: buf,
+        iov_len: len,
+    };
+    sys!(nr, fd, &iov as *const iovec, 1, offset, 0, libc::RWF_NOWAIT)
+}
+
+fn nowaitv(nr: libc::c_long, fd: c_int, iov: *const iovec, cnt: c_int, offset: i64) -> Raw {
+    sys!(nr, fd, iov, cnt, offset, 0, libc::RWF_NOWAIT)
+}
+
+/// A `Send` wrapper for pointers handed to the blocking pool, whose caller stays parked
+/// (and its buffers alive) until the pool is done with them.
+#[derive(Clone, Copy)]
+struct Ptr<T>(T);
+// SAFETY: see `Ptr`: the pointee outlives the offloaded call, which is the only user.
+unsafe impl<T> Send for Ptr<T> {}
+// SAFETY: as above; shared only with the one offloaded call.
+unsafe impl<T> Sync for Ptr<T> {}
+
+impl<T: Copy> Ptr<T> {
+    /// The pointer (a method, so that closures capture the whole `Send` wrapper).
+    fn get(self) -> T {
+        self.0
+    }
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn read(fd: c_int, buf: *mut c_void, count: size_t) -> ssize_t {
+    if super::green() {
+        let p = Ptr(buf);
+        let done = g::dispatch(
+            fd,
+            Direction::Read,
+            || {
+                sys!(
+                    libc::SYS_recvfrom,
+                    fd,
+                    buf,
+                    count,
+                    libc::MSG_DONTWAIT,
+                    0usize,
+                    0usize
+                )
+            },
+            || nowait(libc::SYS_preadv2, fd, buf, count, -1),
+            || {
+                g::file_io(
+                    || nowait(libc::SYS_preadv2, fd, buf, count, -1),
+                    move || sys!(libc::SYS_read, fd, p.get(), count),
+                )
+            },
+        );
+        if let Some(res) = done {
+            return out(res);
+        }
+    }
+    out(sys!(libc::SYS_read, fd, buf, count))
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn write(fd: c_int, buf: *const c_void, count: size_t) -> ssize_t {
+    if super::green() {
+        let p = Ptr(buf);
+        let done = g::dispatch(
+            fd,
+            Direction::Write,
+            || {
+                sys!(
+                    libc::SYS_sendto,
+                    fd,
+                    buf,
+                    count,
+                    libc::MSG_DONTWAIT,
+                    0usize,
+                    0usize
+                )
+            },
+            || nowait(libc::SYS_pwritev2, fd, buf as *mut c_void, count, -1),
+            || {
+                g::file_io(
+                    || nowait(libc::SYS_pwritev2, fd, buf as *mut c_void, count, -1),
+                    move || sys!(libc::SYS_write, fd, p.get(), count),
+                )
+            },
+        );
+        if let Some(res) = done {
+            return out(res);
+        }
+    }
+    out(sys!(libc::SYS_write, fd, buf, count))
+}
+
+/// `recvmsg`/`sendmsg` over an iovec array, for `readv`/`writev` on sockets.
+fn msg_io(nr: libc::c_long, fd: c_int, iov: *const iovec, cnt: c_int, flags: c_int) -> Raw {
+    // SAFETY: a zeroed msghdr is valid; we point it at the caller's iovec array.
+    let mut msg: msghdr = unsafe { std::mem::zeroed() };
+    msg.msg_iov = iov as *mut iovec;
+    msg.msg_iovlen = cnt as _;
+    sys!(nr, fd, &msg as *const msghdr, flags)
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn readv(fd: c_int, iov: *const iovec, cnt: c_int) -> ssize_t {
+    if super::green() {
+        let p = Ptr(iov);
+        let done = g::dispatch(
+            fd,
+            Direction::Read,
+            || msg_io(libc::SYS_recvmsg, fd, iov, cnt, libc::MSG_DONTWAIT),
+            || nowaitv(libc::SYS_preadv2, fd, iov, cnt, -1),
+            || {
+                g::file_io(
+                    || nowaitv(libc::SYS_preadv2, fd, iov, cnt, -1),
+                    move || sys!(libc::SYS_readv, fd, p.get(), cnt),
+                )
+            },
+        );
+        if let Some(res) = done {
+            return out(res);
+        }
+    }
+    out(sys!(libc::SYS_readv, fd, iov, cnt))
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn writev(fd: c_int, iov: *const iovec, cnt: c_int) -> ssize_t {
+    if super::green() {
+        let p = Ptr(iov);
+        let done = g::dispatch(
+            fd,
+            Direction::Write,
+            || msg_io(libc::SYS_sendmsg, fd, iov, cnt, libc::MSG_DONTWAIT),
+            || nowaitv(libc::SYS_pwritev2, fd, iov, cnt, -1),
+            || {
+                g::file_io(
+                    || nowaitv(libc::SYS_pwritev2, fd, iov, cnt, -1),
+                    move || sys!(libc::SYS_writev, fd, p.get(), cnt),
+                )
+            },
+        );
+        if let Some(res) = done {
+            return out(res);
+        }
+    }
+    out(sys!(libc::SYS_writev, fd, iov, cnt))
+}
+
+/// Socket calls with flags: the caller's `MSG_DONTWAIT` means it wants `EAGAIN`.
+fn socket_call(fd: c_int, flags: c_int, dir: Direction, call: impl Fn(c_int) -> Raw) -> Raw {
+    if !super::green() || flags & libc::MSG_DONTWAIT != 0 || g::hooked_kind(fd) != Some(fds::SOCKET)
+    {
+        return call(flags);
+    }
+    let what = match dir {
+        Direction::Read => "read",
+        Direction::Write => "write",
+    };
+    g::io_loop(fd, dir, what, || call(flags | libc::MSG_DONTWAIT))
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn recv(fd: c_int, buf: *mut c_void, n: size_t, flags: c_int) -> ssize_t {
+    out(socket_call(fd, flags, Direction::Read, |f| {
+        sys!(libc::SYS_recvfrom, fd, buf, n, f, 0usize, 0usize)
+    }))
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn recvfrom(
+    fd: c_int,
+    buf: *mut c_void,
+    n: size_t,
+    flags: c_int,
+    addr: *mut sockaddr,
+    addrlen: *mut socklen_t,
+) -> ssize_t {
+    out(socket_call(fd, flags, Direction::Read, |f| {
+        sys!(libc::SYS_recvfrom, fd, buf, n, f, addr, addrlen)
+    }))
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn recvmsg(fd: c_int, msg: *mut msghdr, flags: c_int) -> ssize_t {
+    out(socket_call(fd, flags, Direction::Read, |f| {
+        sys!(libc::SYS_recvmsg, fd, msg, f)
+    }))
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn send(fd: c_int, buf: *const c_void, n: size_t, flags: c_int) -> ssize_t {
+    out(socket_call(fd, flags, Direction::Write, |f| {
+        sys!(libc::SYS_sendto, fd, buf, n, f, 0usize, 0usize)
+    }))
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn sendto(
+    fd: c_int,
+    buf: *const c_void,
+    n: size_t,
+    flags: c_int,
+    addr: *const sockaddr,
+    addrlen: socklen_t,
+) -> ssize_t {
+    out(socket_call(fd, flags, Direction::Write, |f| {
+        sys!(libc::SYS_sendto, fd, buf, n, f, addr, addrlen)
+    }))
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn sendmsg(fd: c_int, msg: *const msghdr, flags: c_int) -> ssize_t {
+    out(socket_call(fd, flags, Direction::Write, |f| {
+        sys!(libc::SYS_sendmsg, fd, msg, f)
+    }))
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn connect(fd: c_int, addr: *const sockaddr, len: socklen_t) -> c_int {
+    let call = || sys!(libc::SYS_connect, fd, addr, len);
+    if super::green() {
+        if let Some(res) = g::connect(fd, call) {
+            return out_int(res);
+        }
+    }
+    out_int(call())
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn accept4(
+    fd: c_int,
+    addr: *mut sockaddr,
+    len: *mut socklen_t,
+    flags: c_int,
+) -> c_int {
+    let call = || sys!(libc::SYS_accept4, fd, addr, len, flags);
+    if super::green() {
+        if let Some(res) = g::accept(fd, call) {
+            return out_int(res);
+        }
+    }
+    out_int(call())
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn accept(fd: c_int, addr: *mut sockaddr, len: *mut socklen_t) -> c_int {
+    // SAFETY: forwarded (see the module docs).
+    unsafe { accept4(fd, addr, len, 0) }
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn poll(fds: *mut libc::pollfd, n: libc::nfds_t, timeout: c_int) -> c_int {
+    if super::green() && timeout != 0 {
+        return out_int(g::poll(fds, n, timeout));
+    }
+    let ts;
+    let tsp = if timeout < 0 {
+        std::ptr::null()
+    } else {
+        ts = libc::timespec {
+            tv_sec: (timeout / 1000) as libc::time_t,
+            tv_nsec: ((timeout % 1000) * 1_000_000) as libc::c_long,
+        };
+        &ts as *const libc::timespec
+    };
+    out_int(sys!(libc::SYS_ppoll, fds, n, tsp, 0usize))
+}
+
+/// A green sleep of `duration` (interruptible by a cancel or a `timeout`, like weft::sleep).
+fn green_sleep(duration: Duration) {
+    crate::sleep(duration);
+}
+
+fn duration_of(ts: &libc::timespec) -> Option<Duration> {
+    (ts.tv_sec >= 0 && (0..1_000_000_000).contains(&ts.tv_nsec))
+        .then(|| Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32))
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn nanosleep(req: *const libc::timespec, rem: *mut libc::timespec) -> c_int {
+    if super::green() && !req.is_null() {
+        // SAFETY: the caller's timespec.
+        if let Some(d) = duration_of(unsafe { &*req }) {
+            green_sleep(d);
+            return 0;
+        }
+    }
+    out_int(sys!(libc::SYS_nanosleep, req, rem))
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn clock_nanosleep(
+    clock: libc::clockid_t,
+    flags: c_int,
+    req: *const libc::timespec,
+    rem: *mut libc::timespec,
+) -> c_int {
+    if super::green() && !req.is_null() {
+        // SAFETY: the caller's timespec.
+        let req_ts = unsafe { &*req };
+        let duration = if flags & libc::TIMER_ABSTIME != 0 {
+            // The remaining time until the absolute deadline on that clock.
+            // SAFETY: a zeroed timespec is a valid out-parameter.
+            let mut now: libc::timespec = unsafe { std::mem::zeroed() };
+            if sys!(
+                libc::SYS_clock_gettime,
+                clock,
+                &mut now as *mut libc::timespec
+            ) == 0
+            {
+                duration_of(req_ts)
+                    .zip(duration_of(&now))
+                    .map(|(at, now)| at.saturating_sub(now))
+            } else {
+                None
+            }
+        } else {
+            duration_of(req_ts)
+        };
+        if let Some(d) = duration {
+            green_sleep(d);
+            return 0;
+        }
+    }
+    // clock_nanosleep returns the error number rather than setting errno.
+    let res = sys!(libc::SYS_clock_nanosleep, clock, flags, req, rem);
+    if res < 0 {
+        std::io::Error::last_os_error()
+            .raw_os_error()
+            .unwrap_or(libc::EINVAL)
+    } else {
+        0
+    }
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn usleep(usec: libc::useconds_t) -> c_int {
+    let d = Duration::from_micros(u64::from(usec));
+    if super::green() {
+        green_sleep(d);
+        return 0;
+    }
+    let ts = libc::timespec {
+        tv_sec: d.as_secs() as libc::time_t,
+        tv_nsec: d.subsec_nanos() as libc::c_long,
+    };
+    out_int(sys!(
+        libc::SYS_nanosleep,
+        &ts as *const libc::timespec,
+        0usize
+    ))
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn sleep(secs: c_uint) -> c_uint {
+    let d = Duration::from_secs(u64::from(secs));
+    if super::green() {
+        green_sleep(d);
+        return 0;
+    }
+    let ts = libc::timespec {
+        tv_sec: d.as_secs() as libc::time_t,
+        tv_nsec: 0,
+    };
+    let mut rem = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    if sys!(
+        libc::SYS_nanosleep,
+        &ts as *const libc::timespec,
+        &mut rem as *mut libc::timespec
+    ) == 0
+    {
+        0
+    } else {
+        rem.tv_sec as c_uint
+    }
+}
+
+type GetAddrInfo = unsafe extern "C" fn(
+    *const libc::c_char,
+    *const libc::c_char,
+    *const libc::addrinfo,
+    *mut *mut libc::addrinfo,
+) -> c_int;
+
+/// libc's `getaddrinfo` (not a syscall): the next definition after ours.
+fn real_getaddrinfo() -> GetAddrInfo {
+    static REAL: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+    let addr = *REAL.get_or_init(|| {
+        // SAFETY: dlsym with RTLD_NEXT and a NUL-terminated name.
+        unsafe { libc::dlsym(libc::RTLD_NEXT, c"getaddrinfo".as_ptr()) as usize }
+    });
+    assert!(addr != 0, "weft hooks: libc's getaddrinfo was not found");
+    // SAFETY: the symbol is libc's getaddrinfo, of this type.
+    unsafe { std::mem::transmute::<usize, GetAddrInfo>(addr) }
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn getaddrinfo(
+    node: *const libc::c_char,
+    service: *const libc::c_char,
+    hints: *const libc::addrinfo,
+    res: *mut *mut libc::addrinfo,
+) -> c_int {
+    let real = real_getaddrinfo();
+    if super::green() {
+        let args = Ptr((node, service, hints, res));
+        return crate::offload(move || {
+            let (node, service, hints, res) = args.get();
+            // SAFETY: the caller's pointers, alive while it is parked in `offload`.
+            unsafe { real(node, service, hints, res) }
+        });
+    }
+    // SAFETY: forwarded.
+    unsafe { real(node, service, hints, res) }
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn close(fd: c_int) -> c_int {
+    fds::unmark(fd);
+    out_int(sys!(libc::SYS_close, fd))
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn dup3(old: c_int, new: c_int, flags: c_int) -> c_int {
+    fds::unmark(new);
+    out_int(sys!(libc::SYS_dup3, old, new, flags))
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn dup2(old: c_int, new: c_int) -> c_int {
+    if old == new {
+        // dup2's special case (dup3 refuses it): `new` if `old` is valid.
+        return if sys!(libc::SYS_fcntl, old, libc::F_GETFD) < 0 {
+            -1
+        } else {
+            new
+        };
+    }
+    fds::unmark(new);
+    out_int(sys!(libc::SYS_dup3, old, new, 0))
+}
+
+/// Positional IO: regular files get the page-cache fast path; anything else is the plain
+/// call (a socket or pipe answers `ESPIPE`).
+fn positional(
+    fd: c_int,
+    nowait_call: impl Fn() -> Raw,
+    blocking: impl Fn() -> Raw + Send + Sync,
+) -> Raw {
+    if super::green() && g::hooked_kind(fd) == Some(fds::REGULAR) {
+        return green::file_io(nowait_call, blocking);
+    }
+    blocking()
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn pread64(fd: c_int, buf: *mut c_void, n: size_t, off: i64) -> ssize_t {
+    let p = Ptr(buf);
+    out(positional(
+        fd,
+        || nowait(libc::SYS_preadv2, fd, buf, n, off),
+        move || sys!(libc::SYS_pread64, fd, p.get(), n, off),
+    ))
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn pwrite64(fd: c_int, buf: *const c_void, n: size_t, off: i64) -> ssize_t {
+    let p = Ptr(buf);
+    out(positional(
+        fd,
+        || nowait(libc::SYS_pwritev2, fd, buf as *mut c_void, n, off),
+        move || sys!(libc::SYS_pwrite64, fd, p.get(), n, off),
+    ))
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn pread(
+    fd: c_int,
+    buf: *mut c_void,
+    n: size_t,
+    off: libc::off_t,
+) -> ssize_t {
+    // SAFETY: forwarded.
+    unsafe { pread64(fd, buf, n, off) }
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn pwrite(
+    fd: c_int,
+    buf: *const c_void,
+    n: size_t,
+    off: libc::off_t,
+) -> ssize_t {
+    // SAFETY: forwarded.
+    unsafe { pwrite64(fd, buf, n, off) }
+}

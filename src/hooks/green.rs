@@ -1,0 +1,309 @@
+//! The green path of the hooks: what a hooked call does in a green thread (see the module
+//! docs of [`super`]). Every function returns the C convention (`-1` and `errno`).
+
+use std::io;
+use std::os::fd::RawFd;
+use std::time::{Duration, Instant};
+
+use super::fds::{self, OTHER, PIPE, REGULAR, SOCKET, UNKNOWN, WEFT};
+use crate::reactor::Direction;
+
+/// The syscall, as the raw `libc::syscall` result (`-1` and `errno` on failure).
+pub(crate) type Raw = libc::c_long;
+
+fn errno() -> i32 {
+    io::Error::last_os_error().raw_os_error().unwrap_or(0)
+}
+
+fn set_errno(code: i32) {
+    // SAFETY: errno is this thread's own.
+    unsafe { *libc::__errno_location() = code };
+}
+
+/// Returns `-1` with `errno` set from `err`.
+fn fail(err: io::Error) -> Raw {
+    set_errno(err.raw_os_error().unwrap_or(libc::EIO));
+    -1
+}
+
+fn is_nonblocking(fd: RawFd) -> bool {
+    // SAFETY: F_GETFL on any fd is harmless.
+    let flags = unsafe { libc::syscall(libc::SYS_fcntl, fd, libc::F_GETFL) };
+    flags >= 0 && flags as libc::c_int & libc::O_NONBLOCK != 0
+}
+
+/// The socket's `SO_RCVTIMEO` or `SO_SNDTIMEO`, if set.
+fn socket_timeout(fd: RawFd, dir: Direction) -> Option<Duration> {
+    let name = match dir {
+        Direction::Read => libc::SO_RCVTIMEO,
+        Direction::Write => libc::SO_SNDTIMEO,
+    };
+    let mut tv = libc::timeval {
+        tv_sec: 0,
+        tv_usec: 0,
+    };
+    let mut len = std::mem::size_of::<libc::timeval>() as libc::socklen_t;
+    // SAFETY: getsockopt writes at most `len` bytes into `tv`.
+    let res = unsafe {
+        libc::syscall(
+            libc::SYS_getsockopt,
+            fd,
+            libc::SOL_SOCKET,
+            name,
+            &mut tv as *mut libc::timeval,
+            &mut len as *mut libc::socklen_t,
+        )
+    };
+    if res != 0 || (tv.tv_sec == 0 && tv.tv_usec == 0) {
+        return None;
+    }
+    Some(Duration::new(tv.tv_sec as u64, tv.tv_usec as u32 * 1000))
+}
+
+/// Runs `attempt` (a non-blocking try of the call) until it stops saying `EAGAIN`, parking
+/// on the reactor between tries, unless the caller made the fd non-blocking itself. `what`
+/// names the wait for dumps ("read", "write", "accept", "connect").
+pub(crate) fn io_loop(
+    fd: RawFd,
+    dir: Direction,
+    what: &'static str,
+    mut attempt: impl FnMut() -> Raw,
+) -> Raw {
+    let first = attempt();
+    if first >= 0 || !would_block(errno()) || is_nonblocking(fd) {
+        return first;
+    }
+    let registration = match fds::registration(fd) {
+        Ok(r) => r,
+        Err(e) => return fail(e),
+    };
+    let timeout = if fds::kind(fd) == SOCKET {
+        socket_timeout(fd, dir)
+    } else {
+        None
+    };
+    let result = registration.io(
+        dir,
+        || Ok(timeout),
+        what,
+        || {
+            let res = attempt();
+            if res >= 0 {
+                Ok(res)
+            } else {
+                Err(io::Error::last_os_error())
+            }
+        },
+    );
+    match result {
+        Ok(n) => n,
+        // A socket timeout: std reports it as WouldBlock, from EAGAIN.
+        Err(e) if e.kind() == io::ErrorKind::TimedOut => {
+            set_errno(libc::EAGAIN);
+            -1
+        }
+        Err(e) => fail(e),
+    }
+}
+
+fn would_block(code: i32) -> bool {
+    code == libc::EAGAIN || code == libc::EWOULDBLOCK
+}
+
+/// The kind of `fd` for the green path, or `None` to pass through.
+pub(crate) fn hooked_kind(fd: RawFd) -> Option<u8> {
+    match fds::kind(fd) {
+        WEFT | OTHER | UNKNOWN => None,
+        kind => Some(kind),
+    }
+}
+
+/// `read`/`readv`/`pread` of a regular file: the page cache on the worker, else the pool.
+pub(crate) fn file_io(nowait: impl Fn() -> Raw, blocking: impl Fn() -> Raw + Send + Sync) -> Raw {
+    let res = nowait();
+    if res >= 0 {
+        return res;
+    }
+    match errno() {
+        // Not cached, or no RWF_NOWAIT here: the plain call, on the blocking pool (whose
+        // threads are plain threads: the hook passes their call through).
+        libc::EAGAIN | libc::EOPNOTSUPP | libc::EINVAL | libc::ENOSYS | libc::EPERM => {
+            let (res, code) = crate::offload(|| {
+                let res = blocking();
+                (res, errno())
+            });
+            if res < 0 {
+                set_errno(code);
+            }
+            res
+        }
+        _ => res,
+    }
+}
+
+/// Dispatches a read-like call by fd kind: `sock` for sockets (already non-blocking),
+/// `pipe` for pipes (with `RWF_NOWAIT`), `file` for regular files.
+pub(crate) fn dispatch(
+    fd: RawFd,
+    dir: Direction,
+    sock: impl FnMut() -> Raw,
+    pipe: impl FnMut() -> Raw,
+    file: impl FnOnce() -> Raw,
+) -> Option<Raw> {
+    let what = match dir {
+        Direction::Read => "read",
+        Direction::Write => "write",
+    };
+    Some(match hooked_kind(fd)? {
+        SOCKET => io_loop(fd, dir, what, sock),
+        PIPE => io_loop(fd, dir, what, pipe),
+        REGULAR => file(),
+        _ => return None,
+    })
+}
+
+/// `connect` on a blocking-mode socket: start it non-blocking, wait for writability, report
+/// `SO_ERROR` (the flags are restored at once; the connection proceeds either way).
+pub(crate) fn connect(fd: RawFd, connect: impl Fn() -> Raw) -> Option<Raw> {
+    if hooked_kind(fd)? != SOCKET || is_nonblocking(fd) {
+        return None;
+    }
+    let res = with_nonblocking(fd, &connect);
+    if res == 0 || errno() != libc::EINPROGRESS {
+        return Some(res);
+    }
+    let registration = match fds::registration(fd) {
+        Ok(r) => r,
+        Err(e) => return Some(fail(e)),
+    };
+    let deadline = socket_timeout(fd, Direction::Write).map(|t| Instant::now() + t);
+    loop {
+        let seen = registration.seq(Direction::Write);
+        let mut err: libc::c_int = 0;
+        let mut len = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
+        // SAFETY: getsockopt writes an int into `err`.
+        let got = unsafe {
+            libc::syscall(
+                libc::SYS_getsockopt,
+                fd,
+                libc::SOL_SOCKET,
+                libc::SO_ERROR,
+                &mut err as *mut libc::c_int,
+                &mut len as *mut libc::socklen_t,
+            )
+        };
+        if got != 0 {
+            return Some(got);
+        }
+        if err != 0 {
+            set_errno(err);
+            return Some(-1);
+        }
+        // Connected once the peer address is known.
+        // SAFETY: a zeroed sockaddr_storage is a valid out-parameter of that length.
+        let mut addr: libc::sockaddr_storage = unsafe { std::mem::zeroed() };
+        let mut alen = std::mem::size_of::<libc::sockaddr_storage>() as libc::socklen_t;
+        // SAFETY: getpeername writes at most `alen` bytes.
+        let peer = unsafe {
+            libc::syscall(
+                libc::SYS_getpeername,
+                fd,
+                &mut addr as *mut libc::sockaddr_storage,
+                &mut alen as *mut libc::socklen_t,
+            )
+        };
+        if peer == 0 {
+            return Some(0);
+        }
+        if !registration.wait_for(Direction::Write, seen, deadline, "connect") {
+            // Linux reports a blocking connect that hit SO_SNDTIMEO as EINPROGRESS.
+            set_errno(libc::EINPROGRESS);
+            return Some(-1);
+        }
+    }
+}
+
+/// Runs `call` with `O_NONBLOCK` set on `fd` (restored afterwards).
+pub(crate) fn with_nonblocking(fd: RawFd, call: impl Fn() -> Raw) -> Raw {
+    // SAFETY: fcntl get/set of the status flags.
+    let flags = unsafe { libc::syscall(libc::SYS_fcntl, fd, libc::F_GETFL) };
+    if flags < 0 {
+        return call();
+    }
+    let flags = flags as libc::c_int;
+    // SAFETY: as above.
+    unsafe { libc::syscall(libc::SYS_fcntl, fd, libc::F_SETFL, flags | libc::O_NONBLOCK) };
+    let res = call();
+    let code = errno();
+    // SAFETY: as above.
+    unsafe { libc::syscall(libc::SYS_fcntl, fd, libc::F_SETFL, flags) };
+    set_errno(code);
+    res
+}
+
+/// `accept`/`accept4` on a blocking-mode listener.
+pub(crate) fn accept(fd: RawFd, accept: impl Fn() -> Raw) -> Option<Raw> {
+    if hooked_kind(fd)? != SOCKET || is_nonblocking(fd) {
+        return None;
+    }
+    Some(io_loop(fd, Direction::Read, "accept", || {
+        with_nonblocking(fd, &accept)
+    }))
+}
+
+/// `poll` with a timeout (milliseconds, negative: forever) from a green thread.
+pub(crate) fn poll(fds: *mut libc::pollfd, n: libc::nfds_t, timeout_ms: i32) -> Raw {
+    let zero = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    let try_once = || {
+        // SAFETY: the caller's array of `n` pollfds, and a zero timeout.
+        unsafe {
+            libc::syscall(
+                libc::SYS_ppoll,
+                fds,
+                n,
+                &zero as *const libc::timespec,
+                0usize,
+            )
+        }
+    };
+    let deadline =
+        (timeout_ms >= 0).then(|| Instant::now() + Duration::from_millis(timeout_ms as u64));
+    let mut nap = Duration::from_millis(1);
+    loop {
+        let res = try_once();
+        if res != 0 {
+            return res;
+        }
+        let now = Instant::now();
+        if deadline.is_some_and(|d| now >= d) {
+            return 0;
+        }
+        if n == 1 {
+            // One fd a hook can wait on: park on the reactor instead of napping.
+            // SAFETY: one pollfd, the caller's.
+            let pfd = unsafe { &*fds };
+            if matches!(hooked_kind(pfd.fd), Some(SOCKET | PIPE)) {
+                if let Ok(registration) = fds::registration(pfd.fd) {
+                    let dir = if pfd.events & libc::POLLOUT != 0 {
+                        Direction::Write
+                    } else {
+                        Direction::Read
+                    };
+                    let seen = registration.seq(dir);
+                    // Readiness since `seen` is caught by the sequence: check once more.
+                    if try_once() != 0 {
+                        continue;
+                    }
+                    registration.wait_for(dir, seen, deadline, "read");
+                    continue;
+                }
+            }
+        }
+        let until = deadline.map_or(now + nap, |d| d.min(now + nap));
+        crate::sleep_until(until);
+        nap = (nap * 2).min(Duration::from_millis(10));
+    }
+}
