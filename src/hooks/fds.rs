@@ -90,6 +90,15 @@ pub(crate) fn unmark(fd: RawFd) {
     drop(registration); // epoll_del before the close that follows
 }
 
+/// The reactor registration of a hooked fd, if a green thread waited on it before.
+pub(crate) fn existing_registration(fd: RawFd) -> Option<Arc<Registration>> {
+    registrations()
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .get(&fd)
+        .cloned()
+}
+
 /// The reactor registration of a hooked fd, made on first need.
 pub(crate) fn registration(fd: RawFd) -> std::io::Result<Arc<Registration>> {
     let mut regs = registrations().lock().unwrap_or_else(|p| p.into_inner());

@@ -69,6 +69,16 @@ pub(crate) fn io_loop(
     what: &'static str,
     mut attempt: impl FnMut() -> Raw,
 ) -> Raw {
+    // An fd waited on before has its registration: the readiness sequence is read before
+    // the first try, so a wait needs no second try (as in weft::net).
+    if let Some(registration) = fds::existing_registration(fd) {
+        let seen = registration.seq(dir);
+        let first = attempt();
+        if first >= 0 || !would_block(errno()) || is_nonblocking(fd) {
+            return first;
+        }
+        return wait_loop(&registration, fd, dir, what, Some(seen), attempt);
+    }
     let first = attempt();
     if first >= 0 || !would_block(errno()) || is_nonblocking(fd) {
         return first;
@@ -77,32 +87,45 @@ pub(crate) fn io_loop(
         Ok(r) => r,
         Err(e) => return fail(e),
     };
+    // Just registered: an edge before the registration may be lost, so try once more.
+    wait_loop(&registration, fd, dir, what, None, attempt)
+}
+
+/// Waits for `dir` on `registration` between tries of `attempt`, within the socket's
+/// timeout. `seen`: the sequence read before a try that just said `EAGAIN` (wait first), or
+/// `None` (try first).
+fn wait_loop(
+    registration: &crate::reactor::Registration,
+    fd: RawFd,
+    dir: Direction,
+    what: &'static str,
+    seen: Option<u32>,
+    mut attempt: impl FnMut() -> Raw,
+) -> Raw {
     let timeout = if fds::kind(fd) == SOCKET {
         socket_timeout(fd, dir)
     } else {
         None
     };
-    let result = registration.io(
-        dir,
-        || Ok(timeout),
-        what,
-        || {
-            let res = attempt();
-            if res >= 0 {
-                Ok(res)
-            } else {
-                Err(io::Error::last_os_error())
+    let deadline = timeout.map(|t| Instant::now() + t);
+    let mut seen = seen;
+    loop {
+        let snapshot = match seen.take() {
+            Some(seen) => seen,
+            None => {
+                let snapshot = registration.seq(dir);
+                let res = attempt();
+                if res >= 0 || !would_block(errno()) {
+                    return res;
+                }
+                snapshot
             }
-        },
-    );
-    match result {
-        Ok(n) => n,
-        // A socket timeout: std reports it as WouldBlock, from EAGAIN.
-        Err(e) if e.kind() == io::ErrorKind::TimedOut => {
+        };
+        if !registration.wait_for(dir, snapshot, deadline, what) {
+            // A socket timeout: std reports it as WouldBlock, from EAGAIN.
             set_errno(libc::EAGAIN);
-            -1
+            return -1;
         }
-        Err(e) => fail(e),
     }
 }
 

@@ -85,14 +85,14 @@ pub(crate) fn eventfd() -> io::Result<OwnedFd> {
 pub(crate) fn eventfd_signal(fd: BorrowedFd<'_>) {
     let one: u64 = 1;
     // SAFETY: writes 8 bytes from a live u64, as eventfd requires.
-    let _ = syscall!(retry_eintr write(fd.as_raw_fd(), (&one as *const u64).cast(), 8));
+    let _ = syscall!(retry_eintr real::write(fd.as_raw_fd(), (&one as *const u64).cast(), 8));
 }
 
 /// Resets an eventfd's counter to zero (a non-blocking read; EAGAIN means already zero).
 pub(crate) fn eventfd_drain(fd: BorrowedFd<'_>) {
     let mut value: u64 = 0;
     // SAFETY: reads 8 bytes into a live u64, as eventfd requires.
-    let _ = syscall!(retry_eintr read(fd.as_raw_fd(), (&mut value as *mut u64).cast(), 8));
+    let _ = syscall!(retry_eintr real::read(fd.as_raw_fd(), (&mut value as *mut u64).cast(), 8));
 }
 
 /// Blocks the calling OS thread until `fd` reports one of `events` (or an error or hang-up),
@@ -108,7 +108,7 @@ pub(crate) fn poll_fd(
         events,
         revents: 0,
     };
-    match syscall!(poll(&mut pollfd, 1, timeout_ms(timeout))) {
+    match syscall!(real::poll(&mut pollfd, 1, timeout_ms(timeout))) {
         Ok(0) => Ok(false),
         Ok(_) => Ok(true),
         Err(e) if e.kind() == io::ErrorKind::Interrupted => Ok(true),
@@ -138,13 +138,13 @@ pub(crate) fn set_nonblocking(fd: RawFd) -> io::Result<libc::c_int> {
 /// `read(2)` into `buf`.
 pub(crate) fn read(fd: RawFd, buf: &mut [u8]) -> io::Result<usize> {
     // SAFETY: the pointer and length describe a live, writable slice.
-    syscall!(read(fd, buf.as_mut_ptr().cast(), buf.len())).map(|n| n as usize)
+    syscall!(real::read(fd, buf.as_mut_ptr().cast(), buf.len())).map(|n| n as usize)
 }
 
 /// `write(2)` from `buf`.
 pub(crate) fn write(fd: RawFd, buf: &[u8]) -> io::Result<usize> {
     // SAFETY: the pointer and length describe a live slice.
-    syscall!(write(fd, buf.as_ptr().cast(), buf.len())).map(|n| n as usize)
+    syscall!(real::write(fd, buf.as_ptr().cast(), buf.len())).map(|n| n as usize)
 }
 
 /// The most buffers one vectored syscall takes (`IOV_MAX`; `UIO_MAXIOV` in the kernel).
@@ -162,7 +162,7 @@ pub(crate) fn iov_capped<T>(bufs: &[T]) -> &[T] {
 pub(crate) fn readv(fd: RawFd, bufs: &mut [io::IoSliceMut<'_>]) -> io::Result<usize> {
     let count = bufs.len().min(IOV_MAX) as libc::c_int;
     // SAFETY: std guarantees IoSliceMut has iovec's layout; each describes a live buffer.
-    syscall!(readv(fd, bufs.as_mut_ptr().cast(), count)).map(|n| n as usize)
+    syscall!(real::readv(fd, bufs.as_mut_ptr().cast(), count)).map(|n| n as usize)
 }
 
 /// `writev(2)`; `IoSlice` is ABI-compatible with `iovec` on Unix. At most [`IOV_MAX`]
@@ -170,7 +170,7 @@ pub(crate) fn readv(fd: RawFd, bufs: &mut [io::IoSliceMut<'_>]) -> io::Result<us
 pub(crate) fn writev(fd: RawFd, bufs: &[io::IoSlice<'_>]) -> io::Result<usize> {
     let count = bufs.len().min(IOV_MAX) as libc::c_int;
     // SAFETY: std guarantees IoSlice has iovec's layout; each describes a live buffer.
-    syscall!(writev(fd, bufs.as_ptr().cast(), count)).map(|n| n as usize)
+    syscall!(real::writev(fd, bufs.as_ptr().cast(), count)).map(|n| n as usize)
 }
 
 /// `accept4(2)` with `SOCK_NONBLOCK | SOCK_CLOEXEC`: the new socket is ready for the reactor
@@ -178,7 +178,7 @@ pub(crate) fn writev(fd: RawFd, bufs: &[io::IoSlice<'_>]) -> io::Result<usize> {
 pub(crate) fn accept_nonblocking(fd: RawFd) -> io::Result<(OwnedFd, socket2::SockAddr)> {
     let init = |storage: *mut socket2::SockAddrStorage, len: *mut libc::socklen_t| {
         let flags = libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC;
-        let new = syscall!(accept4(fd, storage.cast(), len, flags))?;
+        let new = syscall!(real::accept4(fd, storage.cast(), len, flags))?;
         // SAFETY: the kernel just returned this descriptor, and nothing else owns it.
         Ok(unsafe { OwnedFd::from_raw_fd(new) })
     };

@@ -13,6 +13,30 @@ use std::sync::OnceLock;
 /// `syscall!(retry_eintr f(args))` repeats the call while it fails with `EINTR`; use it only
 /// for calls that are safe to repeat verbatim.
 macro_rules! syscall {
+    // A call through `sys::real` (the calls the `hooks` feature interposes).
+    (retry_eintr real::$fn:ident ( $($arg:expr),* $(,)? )) => {{
+        loop {
+            // SAFETY: the caller of the macro upholds the function's contract.
+            let res = unsafe { $crate::sys::real::$fn($($arg),*) };
+            if res == -1 {
+                let err = std::io::Error::last_os_error();
+                if err.kind() == std::io::ErrorKind::Interrupted {
+                    continue;
+                }
+                break Err(err);
+            }
+            break Ok(res);
+        }
+    }};
+    (real::$fn:ident ( $($arg:expr),* $(,)? )) => {{
+        // SAFETY: the caller of the macro upholds the function's contract.
+        let res = unsafe { $crate::sys::real::$fn($($arg),*) };
+        if res == -1 {
+            Err(std::io::Error::last_os_error())
+        } else {
+            Ok(res)
+        }
+    }};
     (retry_eintr $fn:ident ( $($arg:expr),* $(,)? )) => {{
         loop {
             // SAFETY: the caller of the macro upholds the function's contract; the macro only
@@ -43,6 +67,63 @@ macro_rules! syscall {
 pub(crate) use syscall;
 
 pub(crate) mod fdio;
+
+/// The calls the `hooks` feature interposes (`read`, `write`, `readv`, `writev`, `poll`,
+/// `accept4`), made so that weft's own never enter the hooks: with the feature they are raw
+/// `syscall`s (same arguments, same `-1`/`errno` convention), without it libc's functions.
+/// Used through [`syscall!`] like any libc function: `syscall!(real::read(fd, buf, n))`.
+pub(crate) mod real {
+    #[cfg(not(feature = "hooks"))]
+    pub(crate) use libc::{accept4, poll, read, readv, write, writev};
+
+    #[cfg(feature = "hooks")]
+    pub(crate) use self::raw::*;
+
+    #[cfg(feature = "hooks")]
+    mod raw {
+        use libc::{c_int, c_long, c_void, iovec, pollfd, size_t, sockaddr, socklen_t, ssize_t};
+
+        pub(crate) unsafe fn read(fd: c_int, buf: *mut c_void, n: size_t) -> ssize_t {
+            // SAFETY: the caller's arguments, as for libc's `read`.
+            unsafe { libc::syscall(libc::SYS_read, fd, buf, n) as ssize_t }
+        }
+        pub(crate) unsafe fn write(fd: c_int, buf: *const c_void, n: size_t) -> ssize_t {
+            // SAFETY: as for libc's `write`.
+            unsafe { libc::syscall(libc::SYS_write, fd, buf, n) as ssize_t }
+        }
+        pub(crate) unsafe fn readv(fd: c_int, iov: *const iovec, n: c_int) -> ssize_t {
+            // SAFETY: as for libc's `readv`.
+            unsafe { libc::syscall(libc::SYS_readv, fd, iov, n) as ssize_t }
+        }
+        pub(crate) unsafe fn writev(fd: c_int, iov: *const iovec, n: c_int) -> ssize_t {
+            // SAFETY: as for libc's `writev`.
+            unsafe { libc::syscall(libc::SYS_writev, fd, iov, n) as ssize_t }
+        }
+        pub(crate) unsafe fn poll(fds: *mut pollfd, n: libc::nfds_t, timeout_ms: c_int) -> c_int {
+            let ts;
+            let tsp = if timeout_ms < 0 {
+                std::ptr::null()
+            } else {
+                ts = libc::timespec {
+                    tv_sec: (timeout_ms / 1000) as libc::time_t,
+                    tv_nsec: ((timeout_ms % 1000) as c_long) * 1_000_000,
+                };
+                &ts as *const libc::timespec
+            };
+            // SAFETY: as for libc's `poll` (ppoll with no signal mask).
+            unsafe { libc::syscall(libc::SYS_ppoll, fds, n, tsp, 0usize) as c_int }
+        }
+        pub(crate) unsafe fn accept4(
+            fd: c_int,
+            addr: *mut sockaddr,
+            len: *mut socklen_t,
+            flags: c_int,
+        ) -> c_int {
+            // SAFETY: as for libc's `accept4`.
+            unsafe { libc::syscall(libc::SYS_accept4, fd, addr, len, flags) as c_int }
+        }
+    }
+}
 pub(crate) mod file;
 
 /// `madvise` advice that installs guard markers in page table entries (Linux ≥ 6.13).
@@ -251,7 +332,9 @@ pub(crate) fn write_stderr_raw(bytes: &[u8]) {
     let mut rest = bytes;
     while !rest.is_empty() {
         // SAFETY: the pointer and length describe a live slice.
-        let n = unsafe { libc::write(libc::STDERR_FILENO, rest.as_ptr().cast(), rest.len()) };
+        // (Through `real`: with the hooks feature, libc's `write` symbol is weft's hook, and
+        // this runs in signal handlers.)
+        let n = unsafe { real::write(libc::STDERR_FILENO, rest.as_ptr().cast(), rest.len()) };
         if n <= 0 {
             // EINTR: try again; anything else: nothing sensible is left to do in a handler.
             if n == -1 && io::Error::last_os_error().kind() == io::ErrorKind::Interrupted {
