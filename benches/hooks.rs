@@ -41,59 +41,43 @@ fn pass_through(c: &mut Criterion) {
     group.finish();
 }
 
-fn echo_std(iters: u64) -> Duration {
-    weft::run(move || {
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        let addr = listener.local_addr().unwrap();
-        let server = weft::spawn(move || {
-            let (mut s, _) = listener.accept().unwrap();
-            let mut buf = [0u8; 64];
-            while let Ok(n @ 1..) = s.read(&mut buf) {
-                s.write_all(&buf[..n]).unwrap();
-            }
-        });
-        let mut client = std::net::TcpStream::connect(addr).unwrap();
-        client.set_nodelay(true).unwrap();
-        let msg = [7u8; 64];
-        let mut back = [0u8; 64];
-        let start = Instant::now();
-        for _ in 0..iters {
-            client.write_all(&msg).unwrap();
-            client.read_exact(&mut back).unwrap();
+/// An echo round-trip loop (64 B, client and server green threads on one worker) over the
+/// listener and stream types of a module: `std::net` (made green by the hooks) or
+/// `weft::net` (same method names), so both run exactly the same code.
+macro_rules! echo {
+    ($name:ident, $net:path) => {
+        fn $name(iters: u64) -> Duration {
+            use $net as net;
+            weft::run(move || {
+                let listener = net::TcpListener::bind("127.0.0.1:0").unwrap();
+                let addr = listener.local_addr().unwrap();
+                let server = weft::spawn(move || {
+                    let (mut s, _) = listener.accept().unwrap();
+                    let mut buf = [0u8; 64];
+                    while let Ok(n @ 1..) = s.read(&mut buf) {
+                        s.write_all(&buf[..n]).unwrap();
+                    }
+                });
+                let mut client = net::TcpStream::connect(addr).unwrap();
+                client.set_nodelay(true).unwrap();
+                let msg = [7u8; 64];
+                let mut back = [0u8; 64];
+                let start = Instant::now();
+                for _ in 0..iters {
+                    client.write_all(&msg).unwrap();
+                    client.read_exact(&mut back).unwrap();
+                }
+                let took = start.elapsed();
+                drop(client);
+                server.join().unwrap();
+                took
+            })
         }
-        let took = start.elapsed();
-        drop(client);
-        server.join().unwrap();
-        took
-    })
+    };
 }
 
-fn echo_weft(iters: u64) -> Duration {
-    weft::run(move || {
-        let listener = weft::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        let addr = listener.local_addr().unwrap();
-        let server = weft::spawn(move || {
-            let (mut s, _) = listener.accept().unwrap();
-            let mut buf = [0u8; 64];
-            while let Ok(n @ 1..) = s.read(&mut buf) {
-                s.write_all(&buf[..n]).unwrap();
-            }
-        });
-        let mut client = weft::net::TcpStream::connect(addr).unwrap();
-        client.set_nodelay(true).unwrap();
-        let msg = [7u8; 64];
-        let mut back = [0u8; 64];
-        let start = Instant::now();
-        for _ in 0..iters {
-            client.write_all(&msg).unwrap();
-            client.read_exact(&mut back).unwrap();
-        }
-        let took = start.elapsed();
-        drop(client);
-        server.join().unwrap();
-        took
-    })
-}
+echo!(echo_std, std::net);
+echo!(echo_weft, weft::net);
 
 fn green_path(c: &mut Criterion) {
     let mut group = c.benchmark_group("hooks_green_echo_one_worker");

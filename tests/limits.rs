@@ -93,14 +93,7 @@ fn child_exhaust_vmas() {
 fn exhausting_vmas_is_an_error_naming_the_limit() {
     // Forcing mprotect guards makes every stack cost two VMAs, so ~32,000 green threads
     // reach the default vm.max_map_count of 65530.
-    let output = common::run_child("child_exhaust_vmas", &[("WEFT_GUARD_PAGES", "mprotect")]);
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(
-        output.status.success(),
-        "{:?}\n{stdout}\n{}",
-        output.status,
-        common::stderr_of(&output)
-    );
+    let stdout = common::child_stdout("child_exhaust_vmas", &[("WEFT_GUARD_PAGES", "mprotect")]);
     let error_line = stdout
         .lines()
         .find(|l| l.contains("spawned "))
@@ -211,14 +204,7 @@ fn child_failed_runtime_start() {
 
 #[test]
 fn a_failed_runtime_start_is_an_error_and_the_next_spawn_retries() {
-    let output = common::run_child("child_failed_runtime_start", &[]);
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(
-        output.status.success(),
-        "{:?}\n{stdout}\n{}",
-        output.status,
-        common::stderr_of(&output)
-    );
+    let stdout = common::child_stdout("child_failed_runtime_start", &[]);
     for attempt in 0..2 {
         let line = stdout
             .lines()
@@ -278,14 +264,7 @@ fn child_exhaust_address_space() {
 
 #[test]
 fn running_out_of_address_space_is_named_as_such() {
-    let output = common::run_child("child_exhaust_address_space", &[]);
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(
-        output.status.success(),
-        "{:?}\n{stdout}\n{}",
-        output.status,
-        common::stderr_of(&output)
-    );
+    let stdout = common::child_stdout("child_exhaust_address_space", &[]);
     let line = stdout
         .lines()
         .find(|l| l.contains("spawned "))

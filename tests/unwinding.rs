@@ -144,14 +144,7 @@ fn child_no_reactor() {
 fn timed_waits_without_a_reactor_wake_when_woken() {
     // With the fd limit reached before the reactor existed, a timed wait used to sleep the
     // worker through to its deadline.
-    let output = common::run_child("child_no_reactor", &[]);
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(
-        output.status.success(),
-        "{:?}\n{stdout}\n{}",
-        output.status,
-        common::stderr_of(&output)
-    );
+    let stdout = common::child_stdout("child_no_reactor", &[]);
     let line = stdout
         .lines()
         .find(|l| l.contains("received "))

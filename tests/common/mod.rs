@@ -54,6 +54,28 @@ pub fn run_child(name: &str, envs: &[(&str, &str)]) -> Output {
         .expect("failed to start the child test process")
 }
 
+/// Runs the child test `name` (see [`run_child`]), fails unless it exited successfully, and
+/// returns its stdout.
+pub fn child_stdout(name: &str, envs: &[(&str, &str)]) -> String {
+    let output = run_child(name, envs);
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    assert!(
+        output.status.success(),
+        "{:?}\n{stdout}\n{}",
+        output.status,
+        stderr_of(&output)
+    );
+    stdout
+}
+
+/// The first line of `stdout` that contains `marker` (fails naming the output otherwise).
+pub fn line_with<'a>(stdout: &'a str, marker: &str) -> &'a str {
+    stdout
+        .lines()
+        .find(|l| l.contains(marker))
+        .unwrap_or_else(|| panic!("no line with {marker:?} in:\n{stdout}"))
+}
+
 pub fn stderr_of(output: &Output) -> String {
     String::from_utf8_lossy(&output.stderr).into_owned()
 }
