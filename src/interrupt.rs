@@ -234,6 +234,20 @@ fn raise(interrupt: Interrupt) -> ! {
     }
 }
 
+/// The `errno` a hooked C call reports when a cancel or a passed deadline interrupted it
+/// (`ECANCELED`, `ETIMEDOUT`), or `None` for any other unwind. The interrupt stays pending:
+/// the green thread's next weft blocking point raises it.
+#[cfg(feature = "hooks")]
+pub(crate) fn errno_of(payload: &(dyn std::any::Any + Send)) -> Option<i32> {
+    if payload.is::<Cancelled>() {
+        Some(libc::ECANCELED)
+    } else if payload.is::<DeadlinePassed>() {
+        Some(libc::ETIMEDOUT)
+    } else {
+        None
+    }
+}
+
 /// Whether the calling green thread has been cancelled (its next blocking point unwinds).
 /// Always `false` on a plain thread.
 ///

@@ -121,3 +121,35 @@ fn pass_through_on_plain_threads_nonblocking_fds_and_files() {
         })
     });
 }
+
+#[test]
+fn cancels_and_timeouts_inside_hooked_calls_surface_without_aborting() {
+    // A hooked call must never unwind into its C caller: the interrupt comes back as an
+    // error from the call, and unwinds at the next weft blocking point.
+    common::workers(2);
+    common::watchdog(60, || {
+        weft::run(|| {
+            let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            let client = std::net::TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+            let (_server, _) = listener.accept().unwrap();
+            // A read with no data, inside a timeout.
+            let outcome = weft::timeout(Duration::from_millis(30), || {
+                let mut buf = [0u8; 8];
+                let read = (&client).read(&mut buf);
+                let err = read.expect_err("no data was sent");
+                assert_eq!(err.kind(), std::io::ErrorKind::TimedOut, "{err}");
+                weft::yield_now(); // a weft blocking point: the deadline unwinds here
+                "not reached"
+            });
+            assert_eq!(outcome, Err(weft::Elapsed::new()));
+            // A std sleep, cancelled: it returns early, and the cancel takes effect after.
+            let sleeper = weft::spawn(|| {
+                std::thread::sleep(Duration::from_secs(3600));
+                weft::yield_now();
+            });
+            weft::sleep(Duration::from_millis(20));
+            sleeper.cancel();
+            assert!(sleeper.join().unwrap_err().is::<weft::Cancelled>());
+        })
+    });
+}

@@ -80,6 +80,20 @@ where
     F: FnOnce() -> T + Send,
     T: Send,
 {
+    let value = offload_then(f);
+    // A cancel or a deadline that came while `f` ran takes effect now that it is done.
+    crate::interrupt::check();
+    value
+}
+
+/// [`offload`] without the interrupt check after `f` returned: for callers that must hand
+/// `f`'s result on whatever happens (the hooks' `getaddrinfo`, whose result owns memory).
+#[track_caller]
+pub(crate) fn offload_then<F, T>(f: F) -> T
+where
+    F: FnOnce() -> T + Send,
+    T: Send,
+{
     if context::current_task().is_null() || thread::panicking() {
         return f();
     }
@@ -106,13 +120,10 @@ where
     // SAFETY: DONE was read with Acquire, pairing with the pool thread's Release; the pool
     // thread wrote the result before it and never touches the frame again.
     let result = unsafe { (*frame.result.get()).take() };
-    let value = match result.expect("weft: an offloaded call completed without a result") {
+    match result.expect("weft: an offloaded call completed without a result") {
         Ok(value) => value,
         Err(payload) => panic::resume_unwind(payload),
-    };
-    // A cancel or a deadline that came while `f` ran takes effect now that it is done.
-    crate::interrupt::check();
-    value
+    }
 }
 
 /// What `offload` keeps on the caller's stack for one call.

@@ -46,7 +46,13 @@ mod libc_fns {
     ];
     static SLOTS: [AtomicUsize; 8] = [const { AtomicUsize::new(0) }; 8];
 
+    extern "C" fn in_forked_child() {
+        super::super::FORKED.store(true, Relaxed);
+    }
+
     extern "C" fn resolve() {
+        // SAFETY: registering a plain function as the fork child handler.
+        unsafe { libc::pthread_atfork(None, None, Some(in_forked_child)) };
         for (slot, name) in SLOTS.iter().zip(NAMES) {
             // SAFETY: dlsym with RTLD_NEXT and a NUL-terminated name.
             let addr = unsafe { libc::dlsym(libc::RTLD_NEXT, name.as_ptr()) };
@@ -127,11 +133,28 @@ fn nowait(nr: libc::c_long, fd: c_int, buf: *mut c_void, len: size_t, offset: i6
         iov_base: buf,
         iov_len: len,
     };
-    sys!(nr, fd, &iov as *const iovec, 1, offset, 0, libc::RWF_NOWAIT)
+    // Every variadic argument as a full word (the kernel reads registers as longs).
+    sys!(
+        nr,
+        fd as libc::c_long,
+        &iov as *const iovec,
+        1 as libc::c_long,
+        offset,
+        0 as libc::c_long,
+        libc::RWF_NOWAIT as libc::c_long
+    )
 }
 
 fn nowaitv(nr: libc::c_long, fd: c_int, iov: *const iovec, cnt: c_int, offset: i64) -> Raw {
-    sys!(nr, fd, iov, cnt, offset, 0, libc::RWF_NOWAIT)
+    sys!(
+        nr,
+        fd as libc::c_long,
+        iov,
+        cnt as libc::c_long,
+        offset,
+        0 as libc::c_long,
+        libc::RWF_NOWAIT as libc::c_long
+    )
 }
 
 /// A `Send` wrapper for pointers handed to the blocking pool, whose caller stays parked
@@ -154,27 +177,32 @@ impl<T: Copy> Ptr<T> {
 pub unsafe extern "C" fn read(fd: c_int, buf: *mut c_void, count: size_t) -> ssize_t {
     if super::green() {
         let p = Ptr(buf);
-        let done = g::dispatch(
-            fd,
-            Direction::Read,
+        let done = g::shield(
             || {
-                sys!(
-                    libc::SYS_recvfrom,
+                g::dispatch(
                     fd,
-                    buf,
-                    count,
-                    libc::MSG_DONTWAIT,
-                    0usize,
-                    0usize
-                )
-            },
-            || nowait(libc::SYS_preadv2, fd, buf, count, -1),
-            || {
-                g::file_io(
+                    Direction::Read,
+                    || {
+                        sys!(
+                            libc::SYS_recvfrom,
+                            fd,
+                            buf,
+                            count,
+                            libc::MSG_DONTWAIT,
+                            0usize,
+                            0usize
+                        )
+                    },
                     || nowait(libc::SYS_preadv2, fd, buf, count, -1),
-                    move || sys!(libc::SYS_read, fd, p.get(), count),
+                    || {
+                        g::file_io(
+                            || nowait(libc::SYS_preadv2, fd, buf, count, -1),
+                            move || sys!(libc::SYS_read, fd, p.get(), count),
+                        )
+                    },
                 )
             },
+            |_| Some(-1),
         );
         if let Some(res) = done {
             return out(res);
@@ -191,28 +219,39 @@ pub unsafe extern "C" fn read(fd: c_int, buf: *mut c_void, count: size_t) -> ssi
 #[no_mangle]
 pub unsafe extern "C" fn write(fd: c_int, buf: *const c_void, count: size_t) -> ssize_t {
     if super::green() {
-        let p = Ptr(buf);
-        let done = g::dispatch(
-            fd,
-            Direction::Write,
+        let done = g::shield(
             || {
-                sys!(
-                    libc::SYS_sendto,
-                    fd,
-                    buf,
-                    count,
-                    libc::MSG_DONTWAIT,
-                    0usize,
-                    0usize
-                )
+                // A blocking write writes everything (short writes are for non-blocking fds).
+                g::write_fully(count, |at| {
+                    // SAFETY: `at` < `count`, inside the caller's buffer.
+                    let rest = unsafe { buf.cast::<u8>().add(at) }.cast::<c_void>();
+                    let left = count - at;
+                    let p_rest = Ptr(rest);
+                    g::dispatch(
+                        fd,
+                        Direction::Write,
+                        || {
+                            sys!(
+                                libc::SYS_sendto,
+                                fd,
+                                rest,
+                                left,
+                                libc::MSG_DONTWAIT,
+                                0usize,
+                                0usize
+                            )
+                        },
+                        || nowait(libc::SYS_pwritev2, fd, rest as *mut c_void, left, -1),
+                        || {
+                            g::file_io(
+                                || nowait(libc::SYS_pwritev2, fd, rest as *mut c_void, left, -1),
+                                move || sys!(libc::SYS_write, fd, p_rest.get(), left),
+                            )
+                        },
+                    )
+                })
             },
-            || nowait(libc::SYS_pwritev2, fd, buf as *mut c_void, count, -1),
-            || {
-                g::file_io(
-                    || nowait(libc::SYS_pwritev2, fd, buf as *mut c_void, count, -1),
-                    move || sys!(libc::SYS_write, fd, p.get(), count),
-                )
-            },
+            |_| Some(-1),
         );
         if let Some(res) = done {
             return out(res);
@@ -239,17 +278,22 @@ fn msg_io(nr: libc::c_long, fd: c_int, iov: *const iovec, cnt: c_int, flags: c_i
 pub unsafe extern "C" fn readv(fd: c_int, iov: *const iovec, cnt: c_int) -> ssize_t {
     if super::green() {
         let p = Ptr(iov);
-        let done = g::dispatch(
-            fd,
-            Direction::Read,
-            || msg_io(libc::SYS_recvmsg, fd, iov, cnt, libc::MSG_DONTWAIT),
-            || nowaitv(libc::SYS_preadv2, fd, iov, cnt, -1),
+        let done = g::shield(
             || {
-                g::file_io(
+                g::dispatch(
+                    fd,
+                    Direction::Read,
+                    || msg_io(libc::SYS_recvmsg, fd, iov, cnt, libc::MSG_DONTWAIT),
                     || nowaitv(libc::SYS_preadv2, fd, iov, cnt, -1),
-                    move || sys!(libc::SYS_readv, fd, p.get(), cnt),
+                    || {
+                        g::file_io(
+                            || nowaitv(libc::SYS_preadv2, fd, iov, cnt, -1),
+                            move || sys!(libc::SYS_readv, fd, p.get(), cnt),
+                        )
+                    },
                 )
             },
+            |_| Some(-1),
         );
         if let Some(res) = done {
             return out(res);
@@ -267,17 +311,22 @@ pub unsafe extern "C" fn readv(fd: c_int, iov: *const iovec, cnt: c_int) -> ssiz
 pub unsafe extern "C" fn writev(fd: c_int, iov: *const iovec, cnt: c_int) -> ssize_t {
     if super::green() {
         let p = Ptr(iov);
-        let done = g::dispatch(
-            fd,
-            Direction::Write,
-            || msg_io(libc::SYS_sendmsg, fd, iov, cnt, libc::MSG_DONTWAIT),
-            || nowaitv(libc::SYS_pwritev2, fd, iov, cnt, -1),
+        let done = g::shield(
             || {
-                g::file_io(
+                g::dispatch(
+                    fd,
+                    Direction::Write,
+                    || msg_io(libc::SYS_sendmsg, fd, iov, cnt, libc::MSG_DONTWAIT),
                     || nowaitv(libc::SYS_pwritev2, fd, iov, cnt, -1),
-                    move || sys!(libc::SYS_writev, fd, p.get(), cnt),
+                    || {
+                        g::file_io(
+                            || nowaitv(libc::SYS_pwritev2, fd, iov, cnt, -1),
+                            move || sys!(libc::SYS_writev, fd, p.get(), cnt),
+                        )
+                    },
                 )
             },
+            |_| Some(-1),
         );
         if let Some(res) = done {
             return out(res);
@@ -301,7 +350,30 @@ fn socket_call(fd: c_int, flags: c_int, dir: Direction, call: impl Fn(c_int) -> 
         Direction::Read => "read",
         Direction::Write => "write",
     };
-    g::io_loop(fd, dir, what, || call(flags | libc::MSG_DONTWAIT))
+    g::shield(
+        || g::io_loop(fd, dir, what, || call(flags | libc::MSG_DONTWAIT)),
+        |_| -1,
+    )
+}
+
+/// A blocking stream `send`: all of `len` bytes unless an error comes first (`call(at)`
+/// sends from byte `at`, non-blocking).
+fn send_fully(fd: c_int, flags: c_int, len: size_t, call: impl Fn(usize, c_int) -> Raw) -> Raw {
+    if !super::green() || flags & libc::MSG_DONTWAIT != 0 || g::hooked_kind(fd) != Some(fds::SOCKET)
+    {
+        return call(0, flags);
+    }
+    g::shield(
+        || {
+            g::write_fully(len, |at| {
+                Some(g::io_loop(fd, Direction::Write, "write", || {
+                    call(at, flags | libc::MSG_DONTWAIT)
+                }))
+            })
+            .unwrap_or(-1)
+        },
+        |_| -1,
+    )
 }
 
 #[no_mangle]
@@ -352,12 +424,15 @@ pub unsafe extern "C" fn recvmsg(fd: c_int, msg: *mut msghdr, flags: c_int) -> s
 #[no_mangle]
 pub unsafe extern "C" fn send(fd: c_int, buf: *const c_void, n: size_t, flags: c_int) -> ssize_t {
     let null_addr = std::ptr::null::<sockaddr>();
-    out(socket_call(fd, flags, Direction::Write, |f| {
+    out(send_fully(fd, flags, n, |at, f| {
+        // SAFETY: `at` <= `n`, inside the caller's buffer.
+        let rest = unsafe { buf.cast::<u8>().add(at) }.cast::<c_void>();
+        let left = n - at;
         libc_call!(
             libc_fns::SENDTO,
             SendTo,
-            (fd, buf, n, f, null_addr, 0),
-            sys!(libc::SYS_sendto, fd, buf, n, f, 0usize, 0usize)
+            (fd, rest, left, f, null_addr, 0),
+            sys!(libc::SYS_sendto, fd, rest, left, f, 0usize, 0usize)
         )
     }))
 }
@@ -397,7 +472,7 @@ pub unsafe extern "C" fn sendmsg(fd: c_int, msg: *const msghdr, flags: c_int) ->
 pub unsafe extern "C" fn connect(fd: c_int, addr: *const sockaddr, len: socklen_t) -> c_int {
     let call = || sys!(libc::SYS_connect, fd, addr, len);
     if super::green() {
-        if let Some(res) = g::connect(fd, call) {
+        if let Some(res) = g::shield(|| g::connect(fd, call), |_| Some(-1)) {
             return out_int(res);
         }
     }
@@ -413,7 +488,7 @@ pub unsafe extern "C" fn accept4(
 ) -> c_int {
     let call = || sys!(libc::SYS_accept4, fd, addr, len, flags);
     if super::green() {
-        if let Some(res) = g::accept(fd, call) {
+        if let Some(res) = g::shield(|| g::accept(fd, call), |_| Some(-1)) {
             return out_int(res);
         }
     }
@@ -429,24 +504,54 @@ pub unsafe extern "C" fn accept(fd: c_int, addr: *mut sockaddr, len: *mut sockle
 #[no_mangle]
 pub unsafe extern "C" fn poll(fds: *mut libc::pollfd, n: libc::nfds_t, timeout: c_int) -> c_int {
     if super::green() && timeout != 0 {
-        return out_int(g::poll(fds, n, timeout));
+        return out_int(g::shield(|| g::poll(fds, n, timeout), |_| -1));
     }
-    let ts;
+    // Mutable: the kernel writes the time left back into it.
+    let mut ts;
     let tsp = if timeout < 0 {
-        std::ptr::null()
+        std::ptr::null_mut()
     } else {
         ts = libc::timespec {
             tv_sec: (timeout / 1000) as libc::time_t,
             tv_nsec: ((timeout % 1000) * 1_000_000) as libc::c_long,
         };
-        &ts as *const libc::timespec
+        &mut ts as *mut libc::timespec
     };
     out_int(sys!(libc::SYS_ppoll, fds, n, tsp, 0usize))
 }
 
 /// A green sleep of `duration` (interruptible by a cancel or a `timeout`, like weft::sleep).
-fn green_sleep(duration: Duration) {
-    crate::sleep(duration);
+/// A green sleep of `duration`; `false` if a cancel or a passed `timeout` cut it short
+/// (then `errno` is set, and the interrupt stays pending for the next weft blocking point).
+fn green_sleep(duration: Duration) -> bool {
+    g::shield(
+        || {
+            crate::sleep(duration);
+            true
+        },
+        |_| false,
+    )
+}
+
+/// An interrupted green sleep reports no time left: a caller that sleeps again for the
+/// rest (as std's `thread::sleep` does on EINTR) then stops, instead of retrying for ever.
+fn zero_rem(rem: *mut libc::timespec) {
+    if !rem.is_null() {
+        // SAFETY: the caller's out-parameter.
+        unsafe {
+            *rem = libc::timespec {
+                tv_sec: 0,
+                tv_nsec: 0,
+            }
+        };
+    }
+}
+
+/// `-1` with `errno = EINTR`, what an interrupted sleep returns.
+fn eintr() -> c_int {
+    // SAFETY: errno is this thread's own.
+    unsafe { *libc::__errno_location() = libc::EINTR };
+    -1
 }
 
 fn duration_of(ts: &libc::timespec) -> Option<Duration> {
@@ -459,8 +564,11 @@ pub unsafe extern "C" fn nanosleep(req: *const libc::timespec, rem: *mut libc::t
     if super::green() && !req.is_null() {
         // SAFETY: the caller's timespec.
         if let Some(d) = duration_of(unsafe { &*req }) {
-            green_sleep(d);
-            return 0;
+            if green_sleep(d) {
+                return 0;
+            }
+            zero_rem(rem);
+            return eintr();
         }
     }
     out_int(sys!(libc::SYS_nanosleep, req, rem))
@@ -496,8 +604,12 @@ pub unsafe extern "C" fn clock_nanosleep(
             duration_of(req_ts)
         };
         if let Some(d) = duration {
-            green_sleep(d);
-            return 0;
+            // clock_nanosleep returns the error number itself.
+            if green_sleep(d) {
+                return 0;
+            }
+            zero_rem(rem);
+            return libc::EINTR;
         }
     }
     // clock_nanosleep returns the error number rather than setting errno.
@@ -515,8 +627,7 @@ pub unsafe extern "C" fn clock_nanosleep(
 pub unsafe extern "C" fn usleep(usec: libc::useconds_t) -> c_int {
     let d = Duration::from_micros(u64::from(usec));
     if super::green() {
-        green_sleep(d);
-        return 0;
+        return if green_sleep(d) { 0 } else { eintr() };
     }
     let ts = libc::timespec {
         tv_sec: d.as_secs() as libc::time_t,
@@ -533,8 +644,8 @@ pub unsafe extern "C" fn usleep(usec: libc::useconds_t) -> c_int {
 pub unsafe extern "C" fn sleep(secs: c_uint) -> c_uint {
     let d = Duration::from_secs(u64::from(secs));
     if super::green() {
-        green_sleep(d);
-        return 0;
+        // Interrupted: report the whole time as unslept (weft does not track the rest).
+        return if green_sleep(d) { 0 } else { secs };
     }
     let ts = libc::timespec {
         tv_sec: d.as_secs() as libc::time_t,
@@ -564,15 +675,15 @@ type GetAddrInfo = unsafe extern "C" fn(
 ) -> c_int;
 
 /// libc's `getaddrinfo` (not a syscall): the next definition after ours.
-fn real_getaddrinfo() -> GetAddrInfo {
+fn real_getaddrinfo() -> Option<GetAddrInfo> {
     static REAL: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
     let addr = *REAL.get_or_init(|| {
         // SAFETY: dlsym with RTLD_NEXT and a NUL-terminated name.
         unsafe { libc::dlsym(libc::RTLD_NEXT, c"getaddrinfo".as_ptr()) as usize }
     });
-    assert!(addr != 0, "weft hooks: libc's getaddrinfo was not found");
-    // SAFETY: the symbol is libc's getaddrinfo, of this type.
-    unsafe { std::mem::transmute::<usize, GetAddrInfo>(addr) }
+    // SAFETY: a non-null symbol is libc's getaddrinfo, of this type. (A static binary has
+    // none: the caller then reports EAI_SYSTEM.)
+    (addr != 0).then(|| unsafe { std::mem::transmute::<usize, GetAddrInfo>(addr) })
 }
 
 #[no_mangle]
@@ -582,14 +693,27 @@ pub unsafe extern "C" fn getaddrinfo(
     hints: *const libc::addrinfo,
     res: *mut *mut libc::addrinfo,
 ) -> c_int {
-    let real = real_getaddrinfo();
+    let Some(real) = real_getaddrinfo() else {
+        // SAFETY: errno is this thread's own.
+        unsafe { *libc::__errno_location() = libc::ENOSYS };
+        return libc::EAI_SYSTEM;
+    };
     if super::green() {
         let args = Ptr((node, service, hints, res));
-        return crate::offload(move || {
-            let (node, service, hints, res) = args.get();
-            // SAFETY: the caller's pointers, alive while it is parked in `offload`.
-            unsafe { real(node, service, hints, res) }
-        });
+        return g::shield(
+            || {
+                // An interrupt raises before the lookup starts, not after: its result
+                // (which owns memory) always reaches the caller.
+                crate::interrupt::check();
+                crate::blocking::offload_then(move || {
+                    let (node, service, hints, res) = args.get();
+                    // SAFETY: the caller's pointers, alive while it is parked in `offload`.
+                    unsafe { real(node, service, hints, res) }
+                })
+            },
+            // Interrupted before the lookup: a system error, with errno set.
+            |_| libc::EAI_SYSTEM,
+        );
     }
     // SAFETY: forwarded.
     unsafe { real(node, service, hints, res) }

@@ -47,7 +47,8 @@ pub(crate) fn kind(fd: RawFd) -> u8 {
     match slot.load(Relaxed) {
         UNKNOWN => {
             let kind = classify(fd);
-            slot.store(kind, Relaxed);
+            // Only over UNKNOWN: a concurrent mark (weft's, or a close's reset) wins.
+            let _ = slot.compare_exchange(UNKNOWN, kind, Relaxed, Relaxed);
             kind
         }
         kind => kind,
@@ -83,11 +84,34 @@ pub(crate) fn unmark(fd: RawFd) {
     if slot.swap(UNKNOWN, Relaxed) == UNKNOWN {
         return;
     }
+    forget(fd);
+}
+
+/// Drops the hooks' registration of `fd`, taking the fd out of epoll now: a green thread
+/// still holding the registration must not `epoll_del` the number later, when it may name
+/// another file (weft's own socket, say).
+pub(crate) fn forget(fd: RawFd) {
     let registration = registrations()
         .lock()
         .unwrap_or_else(|p| p.into_inner())
         .remove(&fd);
-    drop(registration); // epoll_del before the close that follows
+    if let Some(registration) = registration {
+        registration.remove_now();
+    }
+}
+
+/// Clears the weft-owned mark of `fd` (its registration went).
+pub(crate) fn unmark_weft_owned(fd: RawFd) {
+    if let Some(slot) = slot(fd) {
+        let _ = slot.compare_exchange(WEFT, UNKNOWN, Relaxed, Relaxed);
+    }
+}
+
+/// Overrides the cached kind of `fd` (a pipe without `RWF_NOWAIT` becomes pass-through).
+pub(crate) fn set_kind(fd: RawFd, kind: u8) {
+    if let Some(slot) = slot(fd) {
+        slot.store(kind, Relaxed);
+    }
 }
 
 /// The reactor registration of a hooked fd, if a green thread waited on it before.

@@ -11,6 +11,30 @@ use crate::reactor::Direction;
 /// The syscall, as the raw `libc::syscall` result (`-1` and `errno` on failure).
 pub(crate) type Raw = libc::c_long;
 
+/// Runs a green path without ever unwinding into the C caller: a cancel or a passed
+/// `timeout` inside it (a weft wait raised it) becomes `interrupted(errno)` — `ECANCELED`
+/// or `ETIMEDOUT` — and stays pending, so the green thread's next weft blocking point raises
+/// it. Any other panic here is a bug in weft; unwinding through `extern "C"` would abort
+/// anyway, so abort with a message.
+pub(crate) fn shield<T>(path: impl FnOnce() -> T, interrupted: impl FnOnce(i32) -> T) -> T {
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(path)) {
+        Ok(value) => value,
+        Err(payload) => match crate::interrupt::errno_of(&*payload) {
+            Some(code) => {
+                drop(payload);
+                set_errno(code);
+                interrupted(code)
+            }
+            None => {
+                crate::sys::write_stderr_raw(
+                    b"weft: internal error: a panic inside a hooked libc call; aborting\n",
+                );
+                std::process::abort();
+            }
+        },
+    }
+}
+
 fn errno() -> i32 {
     io::Error::last_os_error().raw_os_error().unwrap_or(0)
 }
@@ -69,6 +93,9 @@ pub(crate) fn io_loop(
     what: &'static str,
     mut attempt: impl FnMut() -> Raw,
 ) -> Raw {
+    // A wait is a blocking point: an interrupt pending from before raises here (and comes
+    // back as an errno through `shield`).
+    crate::interrupt::check();
     // An fd waited on before has its registration: the readiness sequence is read before
     // the first try, so a wait needs no second try (as in weft::net).
     if let Some(registration) = fds::existing_registration(fd) {
@@ -177,12 +204,50 @@ pub(crate) fn dispatch(
         Direction::Read => "read",
         Direction::Write => "write",
     };
+    let mut pipe = pipe;
     Some(match hooked_kind(fd)? {
         SOCKET => io_loop(fd, dir, what, sock),
-        PIPE => io_loop(fd, dir, what, pipe),
+        PIPE => {
+            // Kernels before ~6.4 have no RWF_NOWAIT for pipes: from then on this fd takes
+            // the plain (blocking) call.
+            let first = pipe();
+            if first < 0 && errno() == libc::EOPNOTSUPP {
+                fds::set_kind(fd, OTHER);
+                return None;
+            }
+            if first >= 0 || !would_block(errno()) {
+                return Some(first);
+            }
+            io_loop(fd, dir, what, pipe)
+        }
         REGULAR => file(),
         _ => return None,
     })
+}
+
+/// A blocking write's promise on a socket or pipe: all of `len` bytes, unless an error comes
+/// first (then what was written, if anything). `write_at(done)` writes from byte `done`.
+pub(crate) fn write_fully(
+    len: usize,
+    mut write_at: impl FnMut(usize) -> Option<Raw>,
+) -> Option<Raw> {
+    let mut done = 0usize;
+    loop {
+        let res = match write_at(done) {
+            Some(res) => res,
+            // Pass-through from the start is the caller's plain call; after a part was
+            // written here, report that part rather than write it twice.
+            None if done == 0 => return None,
+            None => return Some(done as Raw),
+        };
+        if res < 0 {
+            return Some(if done > 0 { done as Raw } else { res });
+        }
+        done += res as usize;
+        if done >= len || res == 0 {
+            return Some(done as Raw);
+        }
+    }
 }
 
 /// `connect` on a blocking-mode socket: start it non-blocking, wait for writability, report
@@ -308,7 +373,10 @@ pub(crate) fn poll(fds: *mut libc::pollfd, n: libc::nfds_t, timeout_ms: i32) -> 
             // One fd a hook can wait on: park on the reactor instead of napping.
             // SAFETY: one pollfd, the caller's.
             let pfd = unsafe { &*fds };
-            if matches!(hooked_kind(pfd.fd), Some(SOCKET | PIPE)) {
+            // One direction only (both, or POLLPRI, would need two waits: nap instead).
+            let single = pfd.events & !(libc::POLLIN | libc::POLLRDNORM) == 0
+                || pfd.events & !(libc::POLLOUT | libc::POLLWRNORM) == 0;
+            if single && matches!(hooked_kind(pfd.fd), Some(SOCKET | PIPE)) {
                 if let Ok(registration) = fds::registration(pfd.fd) {
                     let dir = if pfd.events & libc::POLLOUT != 0 {
                         Direction::Write
@@ -320,7 +388,11 @@ pub(crate) fn poll(fds: *mut libc::pollfd, n: libc::nfds_t, timeout_ms: i32) -> 
                     if try_once() != 0 {
                         continue;
                     }
-                    registration.wait_for(dir, seen, deadline, "read");
+                    let what = match dir {
+                        Direction::Read => "read",
+                        Direction::Write => "write",
+                    };
+                    registration.wait_for(dir, seen, deadline, what);
                     continue;
                 }
             }

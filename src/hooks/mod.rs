@@ -10,17 +10,20 @@
 //! `poll`, `nanosleep`, `clock_nanosleep`, `usleep`, `sleep`, `getaddrinfo`, `close`, `dup2`,
 //! `dup3`, `pread`, `pwrite`, `pread64` and `pwrite64` as `#[no_mangle]` C functions. The
 //! linker binds every call in the program's own code (std and every crate included) to these
-//! definitions instead of libc's. Calls libc makes internally, and calls from other shared
-//! libraries, still reach libc directly.
+//! definitions instead of libc's, and exports those that shared libraries the program links
+//! to (libssl, say) refer to, so their calls come here too. Calls libc makes internally reach
+//! libc directly.
 //!
 //! # What a hooked call does
 //!
 //! The first thing each hook checks is one thread-local load: is a green thread running here,
 //! and is it not unwinding? If not — a plain thread, a blocking-pool thread, a worker
 //! between green threads, a signal handler on a plain thread, a thread starting or exiting —
-//! the call goes straight to the kernel (the *pass-through path*), with a raw `syscall`, so
-//! it is async-signal-safe and needs no initialisation. Otherwise, per fd (cached in a table
-//! indexed by fd, reset by the hooked `close`, `dup2` and `dup3`):
+//! the call goes straight to libc's own function (the *pass-through path*: an indirect call
+//! through a table a load-time constructor fills with `dlsym(RTLD_NEXT)`, or a raw `syscall`
+//! where the table is empty), so it is async-signal-safe and needs no initialisation; so is
+//! every call in a forked child. Otherwise, per fd (cached in a table indexed by fd, reset by
+//! the hooked `close`, `dup2` and `dup3`):
 //!
 //! * fds weft itself registered (its sockets, `NonBlocking` fds) pass straight through:
 //!   weft already waits for them its own way;
@@ -31,7 +34,12 @@
 //!   `WouldBlock`, as it does without weft). `connect` completes through writability and
 //!   `SO_ERROR`; `accept` is tried with `O_NONBLOCK` set and restored;
 //! * a pipe or FIFO is tried with `preadv2`/`pwritev2` and `RWF_NOWAIT`, and parks the same
-//!   way;
+//!   way (on kernels without `RWF_NOWAIT` for pipes, before about 6.4, that fd passes
+//!   through);
+//! * a blocking `write` or stream `send` writes everything, as blocking calls do; a cancel or
+//!   a passed `weft::timeout` inside a hooked call never unwinds into the C caller: the call
+//!   fails with `ECANCELED` or `ETIMEDOUT` (sleeps with `EINTR`), and the interrupt stays
+//!   pending, so the green thread's next weft blocking point unwinds;
 //! * a regular file is read or written with `RWF_NOWAIT` on the worker (a page-cache hit
 //!   costs one syscall), and a miss goes to the blocking pool (see `weft::fs`);
 //! * anything else (terminals, devices, epoll fds) passes through;
@@ -49,21 +57,31 @@
 //!
 //! # Limits
 //!
-//! fds above [`fds::MAX_FDS`] pass through. An fd closed behind weft's back (a raw `close`
-//! syscall from C code) may leave a stale entry; a reused number is then re-registered when
-//! it first has to wait (an `EPOLL_CTL_MOD` that fails with `ENOENT` tells). A signal handler
-//! that runs on a green thread and does a blocking write could park inside the handler; keep
-//! handlers to non-blocking writes (as `signal-hook` does).
+//! fds above [`fds::MAX_FDS`] pass through. An fd closed behind weft's back (`close_range`,
+//! a raw `close` syscall from C code, libc's internal closes) leaves a stale entry: if the
+//! number is reused for a different kind of file, a call on it can fail, and a wait can hang
+//! on the old file's registration. `accept` on a blocking listener toggles `O_NONBLOCK`
+//! around the call, which another thread blocking in `accept` on the same listener can
+//! observe. A signal handler that runs on a green thread goes through the green path (and can
+//! take the registration map's lock); keep handlers to non-blocking writes, as `signal-hook`
+//! does.
 
 mod entry;
 mod fds;
 mod green;
 
-pub(crate) use fds::mark_weft_owned;
+pub(crate) use fds::{forget, mark_weft_owned, unmark_weft_owned};
+
+/// Set in a forked child (by a `pthread_atfork` handler the load-time constructor
+/// installs): the child has none of the parent's workers, so every call passes through.
+pub(crate) static FORKED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
 
 /// Whether a hooked call on this thread should take the green path: a green thread is
-/// running and it is not unwinding. Async-signal-safe: a const thread-local load.
+/// running, it is not unwinding, and this is not a forked child. Async-signal-safe: a const
+/// thread-local load and two atomic loads.
 #[inline]
 fn green() -> bool {
-    !crate::scheduler::context::current_task().is_null() && !std::thread::panicking()
+    !crate::scheduler::context::current_task().is_null()
+        && !FORKED.load(std::sync::atomic::Ordering::Relaxed)
+        && !std::thread::panicking()
 }

@@ -327,6 +327,9 @@ pub(crate) struct Registration {
     reactor: &'static Reactor,
     index: u32,
     fd: RawFd,
+    /// Set once the fd was taken out of epoll early (the hooks' `close`, which must not
+    /// leave an `epoll_del` for later: by then the number may name another file).
+    removed: AtomicBool,
 }
 
 impl Registration {
@@ -334,6 +337,10 @@ impl Registration {
     /// The caller must drop the registration before closing `fd`. With the `hooks` feature,
     /// marks the fd as weft's own, so the hooks pass its calls straight through.
     pub(crate) fn new(fd: RawFd) -> io::Result<Registration> {
+        // A registration the hooks made for this fd (a std socket that waited in a green
+        // thread before being handed to weft) goes first, or epoll would say EEXIST.
+        #[cfg(feature = "hooks")]
+        crate::hooks::forget(fd);
         let registration = Registration::new_foreign(fd)?;
         #[cfg(feature = "hooks")]
         crate::hooks::mark_weft_owned(fd);
@@ -360,7 +367,12 @@ impl Registration {
                 err
             });
         }
-        Ok(Registration { reactor, index, fd })
+        Ok(Registration {
+            reactor,
+            index,
+            fd,
+            removed: AtomicBool::new(false),
+        })
     }
 
     fn entry(&self) -> &Entry {
@@ -508,11 +520,27 @@ impl Registration {
     }
 }
 
+impl Registration {
+    /// Takes the fd out of epoll now (the hooks' `close`); the drop then skips it.
+    #[cfg(feature = "hooks")]
+    pub(crate) fn remove_now(&self) {
+        // Relaxed: the caller serialises this with the drop (its own lock, then the Arc).
+        if !self.removed.swap(true, Relaxed) {
+            let _ = sys::fdio::epoll_del(self.reactor.epoll.as_fd(), self.fd);
+        }
+    }
+}
+
 impl Drop for Registration {
     fn drop(&mut self) {
         // Before the fd closes (owners declare the registration first). An error means the fd
         // is already gone from the set, which is what we want anyway.
-        let _ = sys::fdio::epoll_del(self.reactor.epoll.as_fd(), self.fd);
+        if !self.removed.load(Relaxed) {
+            let _ = sys::fdio::epoll_del(self.reactor.epoll.as_fd(), self.fd);
+        }
+        // The fd is no longer weft's (into_std, or about to close): hooks treat it afresh.
+        #[cfg(feature = "hooks")]
+        crate::hooks::unmark_weft_owned(self.fd);
         self.reactor.slab.release(self.index);
     }
 }
