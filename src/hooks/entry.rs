@@ -173,38 +173,43 @@ impl<T: Copy> Ptr<T> {
     }
 }
 
+/// The green path of `read` (out of line, so the pass-through path stays small).
+#[inline(never)]
+fn green_read(fd: c_int, buf: *mut c_void, count: size_t) -> Option<Raw> {
+    let p = Ptr(buf);
+    g::shield(
+        || {
+            g::dispatch(
+                fd,
+                Direction::Read,
+                || {
+                    sys!(
+                        libc::SYS_recvfrom,
+                        fd,
+                        buf,
+                        count,
+                        libc::MSG_DONTWAIT,
+                        0usize,
+                        0usize
+                    )
+                },
+                || nowait(libc::SYS_preadv2, fd, buf, count, -1),
+                || {
+                    g::file_io(
+                        || nowait(libc::SYS_preadv2, fd, buf, count, -1),
+                        move || sys!(libc::SYS_read, fd, p.get(), count),
+                    )
+                },
+            )
+        },
+        |_| Some(-1),
+    )
+}
+
 #[no_mangle]
 pub unsafe extern "C" fn read(fd: c_int, buf: *mut c_void, count: size_t) -> ssize_t {
     if super::green() {
-        let p = Ptr(buf);
-        let done = g::shield(
-            || {
-                g::dispatch(
-                    fd,
-                    Direction::Read,
-                    || {
-                        sys!(
-                            libc::SYS_recvfrom,
-                            fd,
-                            buf,
-                            count,
-                            libc::MSG_DONTWAIT,
-                            0usize,
-                            0usize
-                        )
-                    },
-                    || nowait(libc::SYS_preadv2, fd, buf, count, -1),
-                    || {
-                        g::file_io(
-                            || nowait(libc::SYS_preadv2, fd, buf, count, -1),
-                            move || sys!(libc::SYS_read, fd, p.get(), count),
-                        )
-                    },
-                )
-            },
-            |_| Some(-1),
-        );
-        if let Some(res) = done {
+        if let Some(res) = green_read(fd, buf, count) {
             return out(res);
         }
     }
@@ -216,44 +221,49 @@ pub unsafe extern "C" fn read(fd: c_int, buf: *mut c_void, count: size_t) -> ssi
     ))
 }
 
+/// The green path of `write` (out of line, so the pass-through path stays small).
+#[inline(never)]
+fn green_write(fd: c_int, buf: *const c_void, count: size_t) -> Option<Raw> {
+    g::shield(
+        || {
+            // A blocking write writes everything (short writes are for non-blocking fds).
+            g::write_fully(count, |at| {
+                // SAFETY: `at` < `count`, inside the caller's buffer.
+                let rest = unsafe { buf.cast::<u8>().add(at) }.cast::<c_void>();
+                let left = count - at;
+                let p_rest = Ptr(rest);
+                g::dispatch(
+                    fd,
+                    Direction::Write,
+                    || {
+                        sys!(
+                            libc::SYS_sendto,
+                            fd,
+                            rest,
+                            left,
+                            libc::MSG_DONTWAIT,
+                            0usize,
+                            0usize
+                        )
+                    },
+                    || nowait(libc::SYS_pwritev2, fd, rest as *mut c_void, left, -1),
+                    || {
+                        g::file_io(
+                            || nowait(libc::SYS_pwritev2, fd, rest as *mut c_void, left, -1),
+                            move || sys!(libc::SYS_write, fd, p_rest.get(), left),
+                        )
+                    },
+                )
+            })
+        },
+        |_| Some(-1),
+    )
+}
+
 #[no_mangle]
 pub unsafe extern "C" fn write(fd: c_int, buf: *const c_void, count: size_t) -> ssize_t {
     if super::green() {
-        let done = g::shield(
-            || {
-                // A blocking write writes everything (short writes are for non-blocking fds).
-                g::write_fully(count, |at| {
-                    // SAFETY: `at` < `count`, inside the caller's buffer.
-                    let rest = unsafe { buf.cast::<u8>().add(at) }.cast::<c_void>();
-                    let left = count - at;
-                    let p_rest = Ptr(rest);
-                    g::dispatch(
-                        fd,
-                        Direction::Write,
-                        || {
-                            sys!(
-                                libc::SYS_sendto,
-                                fd,
-                                rest,
-                                left,
-                                libc::MSG_DONTWAIT,
-                                0usize,
-                                0usize
-                            )
-                        },
-                        || nowait(libc::SYS_pwritev2, fd, rest as *mut c_void, left, -1),
-                        || {
-                            g::file_io(
-                                || nowait(libc::SYS_pwritev2, fd, rest as *mut c_void, left, -1),
-                                move || sys!(libc::SYS_write, fd, p_rest.get(), left),
-                            )
-                        },
-                    )
-                })
-            },
-            |_| Some(-1),
-        );
-        if let Some(res) = done {
+        if let Some(res) = green_write(fd, buf, count) {
             return out(res);
         }
     }
@@ -274,28 +284,33 @@ fn msg_io(nr: libc::c_long, fd: c_int, iov: *const iovec, cnt: c_int, flags: c_i
     sys!(nr, fd, &msg as *const msghdr, flags)
 }
 
+/// The green path of `readv` (out of line, so the pass-through path stays small).
+#[inline(never)]
+fn green_readv(fd: c_int, iov: *const iovec, cnt: c_int) -> Option<Raw> {
+    let p = Ptr(iov);
+    g::shield(
+        || {
+            g::dispatch(
+                fd,
+                Direction::Read,
+                || msg_io(libc::SYS_recvmsg, fd, iov, cnt, libc::MSG_DONTWAIT),
+                || nowaitv(libc::SYS_preadv2, fd, iov, cnt, -1),
+                || {
+                    g::file_io(
+                        || nowaitv(libc::SYS_preadv2, fd, iov, cnt, -1),
+                        move || sys!(libc::SYS_readv, fd, p.get(), cnt),
+                    )
+                },
+            )
+        },
+        |_| Some(-1),
+    )
+}
+
 #[no_mangle]
 pub unsafe extern "C" fn readv(fd: c_int, iov: *const iovec, cnt: c_int) -> ssize_t {
     if super::green() {
-        let p = Ptr(iov);
-        let done = g::shield(
-            || {
-                g::dispatch(
-                    fd,
-                    Direction::Read,
-                    || msg_io(libc::SYS_recvmsg, fd, iov, cnt, libc::MSG_DONTWAIT),
-                    || nowaitv(libc::SYS_preadv2, fd, iov, cnt, -1),
-                    || {
-                        g::file_io(
-                            || nowaitv(libc::SYS_preadv2, fd, iov, cnt, -1),
-                            move || sys!(libc::SYS_readv, fd, p.get(), cnt),
-                        )
-                    },
-                )
-            },
-            |_| Some(-1),
-        );
-        if let Some(res) = done {
+        if let Some(res) = green_readv(fd, iov, cnt) {
             return out(res);
         }
     }
@@ -307,28 +322,33 @@ pub unsafe extern "C" fn readv(fd: c_int, iov: *const iovec, cnt: c_int) -> ssiz
     ))
 }
 
+/// The green path of `writev` (out of line, so the pass-through path stays small).
+#[inline(never)]
+fn green_writev(fd: c_int, iov: *const iovec, cnt: c_int) -> Option<Raw> {
+    let p = Ptr(iov);
+    g::shield(
+        || {
+            g::dispatch(
+                fd,
+                Direction::Write,
+                || msg_io(libc::SYS_sendmsg, fd, iov, cnt, libc::MSG_DONTWAIT),
+                || nowaitv(libc::SYS_pwritev2, fd, iov, cnt, -1),
+                || {
+                    g::file_io(
+                        || nowaitv(libc::SYS_pwritev2, fd, iov, cnt, -1),
+                        move || sys!(libc::SYS_writev, fd, p.get(), cnt),
+                    )
+                },
+            )
+        },
+        |_| Some(-1),
+    )
+}
+
 #[no_mangle]
 pub unsafe extern "C" fn writev(fd: c_int, iov: *const iovec, cnt: c_int) -> ssize_t {
     if super::green() {
-        let p = Ptr(iov);
-        let done = g::shield(
-            || {
-                g::dispatch(
-                    fd,
-                    Direction::Write,
-                    || msg_io(libc::SYS_sendmsg, fd, iov, cnt, libc::MSG_DONTWAIT),
-                    || nowaitv(libc::SYS_pwritev2, fd, iov, cnt, -1),
-                    || {
-                        g::file_io(
-                            || nowaitv(libc::SYS_pwritev2, fd, iov, cnt, -1),
-                            move || sys!(libc::SYS_writev, fd, p.get(), cnt),
-                        )
-                    },
-                )
-            },
-            |_| Some(-1),
-        );
-        if let Some(res) = done {
+        if let Some(res) = green_writev(fd, iov, cnt) {
             return out(res);
         }
     }
