@@ -68,6 +68,25 @@ pub fn child_stdout(name: &str, envs: &[(&str, &str)]) -> String {
     stdout
 }
 
+/// Runs the child test `name` (see [`run_child`]), which must deadlock while unwinding: weft
+/// has to report the deadlock by name, then abort (after 2.5 s). Fails unless the child died
+/// that way without printing "no deadlock"; returns its stderr.
+pub fn deadlocked_child(name: &str) -> String {
+    let name = name.to_owned();
+    let output = watchdog(120, move || {
+        run_child(&name, &[("WEFT_DEADLOCK_ABORT_MS", "2500")])
+    });
+    let stderr = stderr_of(&output);
+    assert!(!output.status.success(), "{stderr}");
+    assert!(
+        !String::from_utf8_lossy(&output.stdout).contains("no deadlock"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("weft: likely deadlock: "), "{stderr}");
+    assert!(stderr.contains("weft: aborting."), "{stderr}");
+    stderr
+}
+
 /// The first line of `stdout` that contains `marker` (fails naming the output otherwise).
 pub fn line_with<'a>(stdout: &'a str, marker: &str) -> &'a str {
     stdout
