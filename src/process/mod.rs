@@ -135,29 +135,32 @@ impl Command {
     /// Runs the child to completion and collects its output, as std's `output`: stdin is
     /// null and stdout and stderr are piped unless configured otherwise.
     pub fn output(&mut self) -> io::Result<Output> {
-        let configured = self.configured;
-        if !configured[0] {
-            self.inner.stdin(Stdio::null());
-        }
-        if !configured[1] {
-            self.inner.stdout(Stdio::piped());
-        }
-        if !configured[2] {
-            self.inner.stderr(Stdio::piped());
-        }
+        self.unconfigured_streams(|fd| {
+            if fd == 0 {
+                Stdio::null()
+            } else {
+                Stdio::piped()
+            }
+        });
         let spawned = self.spawn();
         // Back to spawn's defaults (inherit) for whatever `output` chose.
+        self.unconfigured_streams(|_| Stdio::inherit());
+        spawned?.wait_with_output()
+    }
+
+    /// Sets each of stdin (0), stdout (1) and stderr (2) that the caller has not configured
+    /// to `stdio(fd)`.
+    fn unconfigured_streams(&mut self, stdio: impl Fn(usize) -> Stdio) {
+        let configured = self.configured;
         if !configured[0] {
-            self.inner.stdin(Stdio::inherit());
+            self.inner.stdin(stdio(0));
         }
         if !configured[1] {
-            self.inner.stdout(Stdio::inherit());
+            self.inner.stdout(stdio(1));
         }
         if !configured[2] {
-            self.inner.stderr(Stdio::inherit());
+            self.inner.stderr(stdio(2));
         }
-        self.configured = configured;
-        spawned?.wait_with_output()
     }
 
     /// Runs the child to completion and returns its exit status.
