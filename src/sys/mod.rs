@@ -13,21 +13,17 @@ use std::sync::OnceLock;
 /// `syscall!(retry_eintr f(args))` repeats the call while it fails with `EINTR`; use it only
 /// for calls that are safe to repeat verbatim.
 macro_rules! syscall {
-    // A call through `sys::real` (the calls the `hooks` feature interposes).
-    (retry_eintr real::$fn:ident ( $($arg:expr),* $(,)? )) => {{
+    // Retrying `EINTR` around either kind of call below; the arguments are evaluated anew
+    // for each try.
+    (retry_eintr $($call:tt)*) => {{
         loop {
-            // SAFETY: the caller of the macro upholds the function's contract.
-            let res = unsafe { $crate::sys::real::$fn($($arg),*) };
-            if res == -1 {
-                let err = std::io::Error::last_os_error();
-                if err.kind() == std::io::ErrorKind::Interrupted {
-                    continue;
-                }
-                break Err(err);
+            match $crate::sys::syscall!($($call)*) {
+                Err(err) if err.kind() == std::io::ErrorKind::Interrupted => {}
+                res => break res,
             }
-            break Ok(res);
         }
     }};
+    // A call through `sys::real` (the calls the `hooks` feature interposes).
     (real::$fn:ident ( $($arg:expr),* $(,)? )) => {{
         // SAFETY: the caller of the macro upholds the function's contract.
         let res = unsafe { $crate::sys::real::$fn($($arg),*) };
@@ -35,21 +31,6 @@ macro_rules! syscall {
             Err(std::io::Error::last_os_error())
         } else {
             Ok(res)
-        }
-    }};
-    (retry_eintr $fn:ident ( $($arg:expr),* $(,)? )) => {{
-        loop {
-            // SAFETY: the caller of the macro upholds the function's contract; the macro only
-            // adds error mapping.
-            let res = unsafe { libc::$fn($($arg),*) };
-            if res == -1 {
-                let err = std::io::Error::last_os_error();
-                if err.kind() == std::io::ErrorKind::Interrupted {
-                    continue;
-                }
-                break Err(err);
-            }
-            break Ok(res);
         }
     }};
     ($fn:ident ( $($arg:expr),* $(,)? )) => {{
