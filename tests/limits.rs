@@ -79,13 +79,7 @@ fn child_exhaust_vmas() {
     let panic = std::panic::catch_unwind(|| drop(weft::spawn(|| ()))).unwrap_err();
     let message = panic.downcast_ref::<String>().cloned().unwrap_or_default();
     println!("spawn panicked: {message}");
-    release.store(true, Ordering::Release);
-    for h in &handles {
-        h.coroutine().unpark();
-    }
-    for h in handles {
-        h.join().unwrap();
-    }
+    release_all(&release, handles);
     println!("all joined");
 }
 
@@ -252,13 +246,7 @@ fn child_exhaust_address_space() {
         assert!(handles.len() < 64, "the address-space limit was never hit");
     };
     println!("spawned {} before: {err}", handles.len());
-    release.store(true, Ordering::Release);
-    for h in &handles {
-        h.coroutine().unpark();
-    }
-    for h in handles {
-        h.join().unwrap();
-    }
+    release_all(&release, handles);
     println!("all joined");
 }
 
@@ -276,4 +264,15 @@ fn running_out_of_address_space_is_named_as_such() {
     assert!(line.contains("RLIMIT_AS is "), "{line}");
     assert!(!line.contains("raise vm.max_map_count"), "{line}");
     assert!(stdout.contains("all joined"), "{stdout}");
+}
+
+/// Lets green threads that park until `release` is set finish, and joins them.
+fn release_all(release: &AtomicBool, handles: Vec<weft::JoinHandle<()>>) {
+    release.store(true, Ordering::Release);
+    for h in &handles {
+        h.coroutine().unpark();
+    }
+    for h in handles {
+        h.join().unwrap();
+    }
 }
