@@ -24,7 +24,7 @@ mod table;
 
 use std::net::SocketAddr;
 use std::process::exit;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// Worker threads for every multi-threaded server, and for tokio-mt's micro scenarios
 /// (`PEERS_WORKERS`, default 2). The micro scenarios of weft and may run on one worker, as the
@@ -67,6 +67,28 @@ pub fn cached_file() -> std::path::PathBuf {
     std::fs::write(&path, vec![7u8; 1 << 20]).expect("write the bench file");
     assert_eq!(std::fs::read(&path).expect("read it back").len(), 1 << 20);
     path
+}
+
+/// The `file_read_4k` loop for a blocking-style file type: opens the [`cached_file`] with
+/// `open`, times `iters` reads, removes the file.
+pub fn time_file_reads<F: std::io::Read + std::io::Seek>(
+    open: impl FnOnce(&std::path::Path) -> std::io::Result<F>,
+    iters: u64,
+) -> Duration {
+    use std::io::SeekFrom;
+    let path = cached_file();
+    let mut file = open(&path).unwrap();
+    let mut buf = [0u8; 4096];
+    let start = Instant::now();
+    for i in 0..iters {
+        if i % 256 == 0 {
+            file.seek(SeekFrom::Start(0)).unwrap();
+        }
+        file.read_exact(&mut buf).unwrap();
+    }
+    let took = start.elapsed();
+    std::fs::remove_file(path).unwrap();
+    took
 }
 
 /// Prints one result line.

@@ -47,22 +47,7 @@ pub fn micro() {
     );
     report(
         "file_read_4k",
-        per_op(|iters| {
-            use std::io::{Read, Seek, SeekFrom};
-            let path = crate::cached_file();
-            let mut file = std::fs::File::open(&path).unwrap();
-            let mut buf = [0u8; 4096];
-            let start = Instant::now();
-            for i in 0..iters {
-                if i % 256 == 0 {
-                    file.seek(SeekFrom::Start(0)).unwrap();
-                }
-                file.read_exact(&mut buf).unwrap();
-            }
-            let took = start.elapsed();
-            std::fs::remove_file(path).unwrap();
-            took
-        }),
+        per_op(|iters| crate::time_file_reads(|path| std::fs::File::open(path), iters)),
     );
     report(
         "ping_pong",

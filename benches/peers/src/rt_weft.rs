@@ -65,20 +65,7 @@ pub fn micro() {
         "file_read_4k",
         per_op(|iters| {
             inside(iters, |iters| {
-                use std::io::{Read, Seek, SeekFrom};
-                let path = crate::cached_file();
-                let mut file = weft::fs::File::open(&path).unwrap();
-                let mut buf = [0u8; 4096];
-                let start = Instant::now();
-                for i in 0..iters {
-                    if i % 256 == 0 {
-                        file.seek(SeekFrom::Start(0)).unwrap();
-                    }
-                    file.read_exact(&mut buf).unwrap();
-                }
-                let took = start.elapsed();
-                std::fs::remove_file(path).unwrap();
-                took
+                crate::time_file_reads(|path| weft::fs::File::open(path), iters)
             })
         }),
     );
