@@ -53,6 +53,10 @@ pub use addr::{lookup_host, ToSocketAddrs};
 pub use tcp::{Incoming, TcpListener, TcpStream};
 pub use udp::UdpSocket;
 
+/// The `socket2` crate that [`TcpListener::bind_with`] hands its socket from, re-exported so
+/// that callers name the same version weft uses.
+pub use socket2;
+
 use std::io;
 use std::net::SocketAddr;
 

@@ -84,6 +84,35 @@ impl TcpListener {
     /// Creates a listener bound to `addr` (the first address that works). The socket has
     /// `SO_REUSEADDR`, as with std, and the largest backlog the system allows.
     pub fn bind<A: ToSocketAddrs>(addr: A) -> io::Result<TcpListener> {
+        TcpListener::bind_with(addr, |_| Ok(()))
+    }
+
+    /// Like [`bind`](Self::bind), but first lets `configure` set options on the new socket,
+    /// which must be set before `bind` to take effect: `SO_REUSEPORT`, `IPV6_V6ONLY`, buffer
+    /// sizes, `TCP_DEFER_ACCEPT` and so on. The socket is a [`socket2::Socket`](super::socket2)
+    /// (re-exported as `weft::net::socket2`, so the versions always match), already
+    /// non-blocking and with `SO_REUSEADDR`. `configure` runs once for each address tried;
+    /// an error from it is returned like a failed `bind`.
+    ///
+    /// Several processes (or listeners) can share one port with `SO_REUSEPORT`, and the
+    /// kernel spreads the connections between them (see `examples/reuseport.rs`):
+    ///
+    /// ```
+    /// use weft::net::TcpListener;
+    ///
+    /// let first = TcpListener::bind_with("127.0.0.1:0", |s| s.set_reuse_port(true))?;
+    /// let port = first.local_addr()?.port();
+    /// let second = TcpListener::bind_with(("127.0.0.1", port), |s| s.set_reuse_port(true))?;
+    /// assert_eq!(second.local_addr()?.port(), port);
+    /// // Without the option, the port is taken.
+    /// let err = TcpListener::bind(("127.0.0.1", port)).unwrap_err();
+    /// assert_eq!(err.kind(), std::io::ErrorKind::AddrInUse);
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn bind_with<A: ToSocketAddrs>(
+        addr: A,
+        mut configure: impl FnMut(&Socket) -> io::Result<()>,
+    ) -> io::Result<TcpListener> {
         each_addr(addr, |addr| {
             let socket = Socket::new(
                 Domain::for_address(*addr),
@@ -91,6 +120,7 @@ impl TcpListener {
                 Some(Protocol::TCP),
             )?;
             socket.set_reuse_address(true)?;
+            configure(&socket)?;
             socket.bind(&SockAddr::from(*addr))?;
             // The kernel caps the backlog at net.core.somaxconn.
             socket.listen(libc::c_int::MAX)?;
