@@ -10,26 +10,41 @@
 //!
 //! # Slow clients
 //!
-//! Each client's writer drains a bounded queue of [`OUTBOX`] lines. When a broadcast finds
-//! a client's queue full, that client is **disconnected** (its socket is shut down and the
-//! others are told): waiting for it would let one stalled reader stop the whole room, and
-//! dropping its lines silently would show it a conversation that never happened. Everyone
-//! else keeps every line.
+//! Each client's writer drains a bounded queue of [`OUTBOX`] lines. The hub never waits
+//! for a queue: a line that does not fit waits in that client's backlog, in order, and is
+//! retried. A client whose writer takes nothing from its full queue for [`PATIENCE`]
+//! (1 s), or whose backlog passes [`MAX_BACKLOG`] (16 MiB), is **disconnected**: its
+//! socket is shut down and the others are told. Waiting for it would let one stalled
+//! reader stop the whole room; dropping its lines silently would show it a conversation
+//! that never happened; and a full queue alone means little (its writer may simply not
+//! have had its turn yet), so the limit is a
+//! time, not a count. Everyone else gets every line, in order.
 
 #[path = "common/mod.rs"]
 mod common;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::Shutdown;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
-use weft::chan::{self, Receiver, Sender, TrySendError};
+use weft::chan::{self, Receiver, RecvTimeoutError, Sender, TrySendError};
 use weft::net::TcpStream;
 
 const USAGE: &str = "chat [PORT [WORKERS]]";
-/// Lines queued for one client before it counts as too slow.
+/// Lines in one client's queue to its writer.
 const OUTBOX: usize = 256;
+/// How long a client's writer may take nothing from its full queue before the client
+/// counts as too slow.
+const PATIENCE: Duration = Duration::from_secs(1);
+/// The most bytes held back for one client while its queue is full.
+const MAX_BACKLOG: usize = 16 << 20;
+/// How often the hub retries held-back lines when no event comes.
+const RETRY: Duration = Duration::from_millis(20);
+/// How long the hub waits for an event when nothing is held back (it could wait for ever;
+/// a bound keeps it honest).
+const IDLE: Duration = Duration::from_secs(3600);
 /// The longest line accepted; longer input is cut into lines of this size.
 const MAX_LINE: u64 = 4096;
 
@@ -62,37 +77,106 @@ fn main() {
     })
 }
 
-/// The hub: the only owner of the client list.
-fn hub(inbox: Receiver<Event>) {
-    struct Member {
-        outbox: Sender<Arc<str>>,
-        stream: TcpStream,
+/// A client as the hub sees it.
+struct Member {
+    outbox: Sender<Arc<str>>,
+    stream: TcpStream,
+    /// Lines that did not fit in the outbox yet, in order, and their size in bytes.
+    backlog: VecDeque<Arc<str>>,
+    backlog_bytes: usize,
+    /// Since when the writer has taken nothing from a full outbox (`None` while the
+    /// backlog is empty).
+    full_since: Option<Instant>,
+}
+
+impl Member {
+    /// Queues `line` (if any) behind the backlog and moves what fits into the outbox.
+    /// Returns false once the client counts as too slow.
+    fn offer(&mut self, line: Option<Arc<str>>, now: Instant) -> bool {
+        if let Some(line) = line {
+            self.backlog_bytes += line.len();
+            self.backlog.push_back(line);
+        }
+        let mut moved = false;
+        while let Some(line) = self.backlog.pop_front() {
+            let len = line.len();
+            match self.outbox.try_send(line) {
+                Ok(()) => {
+                    self.backlog_bytes -= len;
+                    moved = true;
+                }
+                Err(TrySendError::Full(line)) => {
+                    self.backlog.push_front(line);
+                    break;
+                }
+                // The writer is gone (the peer stopped reading and errored): its reader
+                // will say Leave.
+                Err(TrySendError::Disconnected(_)) => {
+                    self.backlog.clear();
+                    self.backlog_bytes = 0;
+                }
+            }
+        }
+        if self.backlog.is_empty() {
+            self.full_since = None;
+            return true;
+        }
+        // The outbox was full at the end of the last call: anything moved now was made room
+        // for by the writer, so the client is keeping up, if behind. Only a client whose
+        // writer takes nothing for PATIENCE counts as too slow.
+        if moved || self.full_since.is_none() {
+            self.full_since = Some(now);
+        }
+        let since = self.full_since.unwrap_or(now);
+        now.duration_since(since) < PATIENCE && self.backlog_bytes <= MAX_BACKLOG
     }
+}
+
+/// The hub: the only owner of the client list. It never waits for a client: a line that
+/// does not fit in a client's queue waits in that client's backlog, and the hub retries it
+/// on every event and every [`RETRY`] while some backlog is not empty.
+fn hub(inbox: Receiver<Event>) {
     let mut members: HashMap<u64, Member> = HashMap::new();
     let mut too_slow = Vec::new();
-    for event in inbox {
-        let (from, line) = match event {
-            Event::Join { id, outbox, stream } => {
-                let _ = outbox.try_send(format!("* welcome, you are guest-{id}\n").into());
-                members.insert(id, Member { outbox, stream });
-                (id, format!("* guest-{id} joined\n"))
-            }
-            Event::Line { id, text } => (id, format!("guest-{id}: {text}\n")),
-            Event::Leave { id } => {
-                if members.remove(&id).is_none() {
-                    continue; // already disconnected as too slow
-                }
-                (id, format!("* guest-{id} left\n"))
-            }
+    loop {
+        let lagging = members.values().any(|m| !m.backlog.is_empty());
+        let event = match inbox.recv_timeout(if lagging { RETRY } else { IDLE }) {
+            Ok(event) => Some(event),
+            Err(RecvTimeoutError::Timeout) => None,
+            Err(RecvTimeoutError::Disconnected) => return,
         };
-        let line: Arc<str> = line.into();
-        for (&id, member) in &members {
-            if id == from {
-                continue;
+        let broadcast = match event {
+            None => None,
+            Some(Event::Join { id, outbox, stream }) => {
+                let mut member = Member {
+                    outbox,
+                    stream,
+                    backlog: VecDeque::new(),
+                    backlog_bytes: 0,
+                    full_since: None,
+                };
+                member.offer(
+                    Some(format!("* welcome, you are guest-{id}\n").into()),
+                    Instant::now(),
+                );
+                members.insert(id, member);
+                Some((id, format!("* guest-{id} joined\n")))
             }
-            match member.outbox.try_send(line.clone()) {
-                Ok(()) | Err(TrySendError::Disconnected(_)) => {}
-                Err(TrySendError::Full(_)) => too_slow.push(id),
+            Some(Event::Line { id, text }) => Some((id, format!("guest-{id}: {text}\n"))),
+            // (None if it was already dropped as too slow.)
+            Some(Event::Leave { id }) => members
+                .remove(&id)
+                .map(|_| (id, format!("* guest-{id} left\n"))),
+        };
+        let broadcast = broadcast.map(|(from, line)| (from, Arc::<str>::from(line)));
+        let now = Instant::now();
+        for (&id, member) in members.iter_mut() {
+            let line = match &broadcast {
+                Some((from, line)) if *from != id => Some(line.clone()),
+                _ => None,
+            };
+            if (line.is_some() || !member.backlog.is_empty()) && !member.offer(line, now) {
+                too_slow.push(id);
             }
         }
         for id in too_slow.drain(..) {
@@ -102,11 +186,14 @@ fn hub(inbox: Receiver<Event>) {
                 let _ = member.stream.shutdown(Shutdown::Both);
                 let notice: Arc<str> =
                     format!("* guest-{id} was too slow and was dropped\n").into();
-                for member in members.values() {
-                    let _ = member.outbox.try_send(notice.clone());
+                for member in members.values_mut() {
+                    member.offer(Some(notice.clone()), now);
                 }
             }
         }
+        // Green threads are not preempted: while events keep coming, the writers that share
+        // this worker would never get to drain their queues. A yield gives them their turn.
+        weft::yield_now();
     }
 }
 

@@ -7,7 +7,7 @@
 //! cargo run --release --example https_hello -- [PORT [WORKERS [DIR]]]
 //! cargo run --release --example https_hello              # 127.0.0.1:8443
 //! curl -k https://127.0.0.1:8443/                        # Hello, World!
-//! curl --cacert /tmp/weft-https-hello-8443.pem https://localhost:8443/
+//! curl --cacert /tmp/weft-https-hello-PID.pem https://localhost:8443/   # path printed
 //! wrk -t2 -c100 -d10s https://127.0.0.1:8443/
 //! ```
 //!
@@ -32,9 +32,8 @@ const USAGE: &str = "https_hello [PORT [WORKERS [DIR]]]";
 fn main() {
     let args = common::args(8443, USAGE);
     let files: Arc<Path> = PathBuf::from(args.rest.first().map_or(".", |d| d.as_str())).into();
+    let tls = Arc::new(tls_config());
     let listener = common::listen("https_hello", &args.addr);
-    let port = listener.local_addr().unwrap().port();
-    let tls = Arc::new(tls_config(port));
     weft::run(move || {
         common::serve_forever(&listener, move |stream, _peer| {
             connection(stream, tls.clone(), &files)
@@ -43,10 +42,11 @@ fn main() {
 }
 
 /// A certificate for `localhost` and 127.0.0.1, saved as PEM for clients to trust.
-fn tls_config(port: u16) -> ServerConfig {
+fn tls_config() -> ServerConfig {
     let names = vec!["localhost".to_owned(), "127.0.0.1".to_owned()];
     let certified = rcgen::generate_simple_self_signed(names).expect("generate a certificate");
-    let pem_path = std::env::temp_dir().join(format!("weft-https-hello-{port}.pem"));
+    let pem_path =
+        std::env::temp_dir().join(format!("weft-https-hello-{}.pem", std::process::id()));
     if let Err(e) = std::fs::write(&pem_path, certified.cert.pem()) {
         eprintln!("https_hello: cannot save the certificate: {e}");
     } else {
