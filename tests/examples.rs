@@ -507,13 +507,13 @@ fn chat_drops_a_slow_client_and_keeps_everyone_else_whole() {
         // The fast client reads everything until its connection closes, and says when
         // the talker's last line has come.
         let last = format!(": {:08} ", LINES - 1);
-        let (heard_last, last_arrived) = mpsc::channel();
+        let (heard_last, last_arrived) = mpsc::channel(); // the last line, and the drop notice
         let reader = {
             let fast = fast.try_clone().unwrap();
             std::thread::spawn(move || {
                 let mut lines = Vec::new();
                 for line in BufReader::new(fast).lines().map_while(Result::ok) {
-                    if line.contains(&last) {
+                    if line.contains(&last) || line.contains("was too slow and was dropped") {
                         let _ = heard_last.send(());
                     }
                     lines.push(line);
@@ -529,13 +529,17 @@ fn chat_drops_a_slow_client_and_keeps_everyone_else_whole() {
         }
         out.flush().unwrap();
         drop(out);
-        if last_arrived.recv().is_err() {
-            let lines = reader.join().unwrap();
-            panic!(
-                "the fast client's connection ended before the last line; {} lines, ending {:?}",
-                lines.len(),
-                &lines[lines.len().saturating_sub(3)..]
-            );
+        // Wait for the last line and for the notice that the slow client was dropped (it
+        // reads nothing until then, so its writer makes no progress for a second).
+        for _ in 0..2 {
+            if last_arrived.recv().is_err() {
+                let lines = reader.join().unwrap();
+                panic!(
+                    "the fast client's connection ended early; {} lines, ending {:?}",
+                    lines.len(),
+                    &lines[lines.len().saturating_sub(3)..]
+                );
+            }
         }
         talker.shutdown(Shutdown::Both).unwrap();
         // The slow client has been dropped: its reads reach the end (EOF or reset).
