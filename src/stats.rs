@@ -36,6 +36,9 @@ pub struct Stats {
     pub switches: u64,
     /// Successful steals of work from another worker's queue.
     pub steals: u64,
+    /// Fresh green threads a worker handed to a worker that homed fewer at their first run,
+    /// to spread long-lived green threads (see "Placement" in the README).
+    pub placed_elsewhere: u64,
     /// Worker threads; 0 before the runtime has started.
     pub workers: usize,
     /// Green threads cancelled (first cancel of each).
@@ -114,6 +117,7 @@ pub fn stats() -> Stats {
         stats.spawned += worker.counters.spawned.load(Relaxed);
         stats.switches += worker.counters.switches.load(Relaxed);
         stats.steals += worker.counters.steals.load(Relaxed);
+        stats.placed_elsewhere += worker.counters.placed_elsewhere.load(Relaxed);
         stats.fs_fast_path += worker.counters.fs_fast_path.load(Relaxed);
         stats.per_worker.push(WorkerStats {
             homed: worker.registry.len(),
