@@ -3,7 +3,7 @@
 //! owns the list of clients and broadcasts over channels, so no lock is shared.
 //!
 //! ```text
-//! cargo run --release --example chat -- [PORT [WORKERS]]
+//! cargo run --release --example chat -- [PORT [WORKERS [PATIENCE_MS]]]
 //! cargo run --release --example chat                     # 127.0.0.1:7878
 //! nc 127.0.0.1 7878                                      # in two or more terminals
 //! ```
@@ -12,13 +12,14 @@
 //!
 //! Each client's writer drains a bounded queue of [`OUTBOX`] lines. The hub never waits
 //! for a queue: a line that does not fit waits in that client's backlog, in order, and is
-//! retried. A client whose writer takes nothing from its full queue for [`PATIENCE`]
-//! (1 s), or whose backlog passes [`MAX_BACKLOG`] (16 MiB), is **disconnected**: its
-//! socket is shut down and the others are told. Waiting for it would let one stalled
-//! reader stop the whole room; dropping its lines silently would show it a conversation
-//! that never happened; and a full queue alone means little (its writer may simply not
-//! have had its turn yet), so the limit is a
-//! time, not a count. Everyone else gets every line, in order.
+//! retried. A client whose writer takes nothing from its full queue for [`PATIENCE`] (1 s,
+//! or the `PATIENCE_MS` argument), or whose backlog passes [`MAX_BACKLOG`] (16 MiB), is
+//! **disconnected**: its socket is shut down and the others are told. Waiting for it would
+//! let one stalled reader stop the whole room; dropping its lines silently would show it a
+//! conversation that never happened; and a full queue alone means little (its writer may
+//! simply not have had its turn yet), so the limit is a time, not a count. Everyone else
+//! gets every line, in order, including a client that half-closes: what was said before it
+//! left is still delivered (within [`LINGER`]).
 
 #[path = "common/mod.rs"]
 mod common;
@@ -32,12 +33,17 @@ use std::time::{Duration, Instant};
 use weft::chan::{self, Receiver, RecvTimeoutError, Sender, TrySendError};
 use weft::net::TcpStream;
 
-const USAGE: &str = "chat [PORT [WORKERS]]";
+const USAGE: &str = "chat [PORT [WORKERS [PATIENCE_MS]]]";
 /// Lines in one client's queue to its writer.
 const OUTBOX: usize = 256;
 /// How long a client's writer may take nothing from its full queue before the client
-/// counts as too slow.
+/// counts as too slow (the default of the `PATIENCE_MS` argument).
 const PATIENCE: Duration = Duration::from_secs(1);
+/// How long a leaving client's writer may take to send what was queued for it.
+const LINGER: Duration = Duration::from_secs(10);
+/// The most bytes the writer sends in one `write`: what the hub sees as progress is the
+/// queue moving, so one batch must not take long to write.
+const BATCH: usize = 64 * 1024;
 /// The most bytes held back for one client while its queue is full.
 const MAX_BACKLOG: usize = 16 << 20;
 /// How often the hub retries held-back lines when no event comes.
@@ -65,10 +71,17 @@ enum Event {
 
 fn main() {
     let args = common::args(7878, USAGE);
+    let patience = match args.rest.first() {
+        None => PATIENCE,
+        Some(ms) => Duration::from_millis(ms.parse().unwrap_or_else(|_| {
+            eprintln!("PATIENCE_MS must be a number, not {ms:?}\nusage: {USAGE}");
+            std::process::exit(2)
+        })),
+    };
     let listener = common::listen("chat", &args.addr);
     weft::run(move || {
         let (events, inbox) = chan::bounded(1024);
-        weft::go!(move || hub(inbox));
+        weft::go!(move || hub(inbox, patience));
         let next_id = Arc::new(std::sync::atomic::AtomicU64::new(1));
         common::serve_forever(&listener, move |stream, _peer| {
             let id = next_id.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
@@ -87,12 +100,14 @@ struct Member {
     /// Since when the writer has taken nothing from a full outbox (`None` while the
     /// backlog is empty).
     full_since: Option<Instant>,
+    /// It has left: it gets no new lines, and is let go once its backlog is in its queue.
+    leaving: bool,
 }
 
 impl Member {
     /// Queues `line` (if any) behind the backlog and moves what fits into the outbox.
     /// Returns false once the client counts as too slow.
-    fn offer(&mut self, line: Option<Arc<str>>, now: Instant) -> bool {
+    fn offer(&mut self, line: Option<Arc<str>>, now: Instant, patience: Duration) -> bool {
         if let Some(line) = line {
             self.backlog_bytes += line.len();
             self.backlog.push_back(line);
@@ -128,14 +143,14 @@ impl Member {
             self.full_since = Some(now);
         }
         let since = self.full_since.unwrap_or(now);
-        now.duration_since(since) < PATIENCE && self.backlog_bytes <= MAX_BACKLOG
+        now.duration_since(since) < patience && self.backlog_bytes <= MAX_BACKLOG
     }
 }
 
 /// The hub: the only owner of the client list. It never waits for a client: a line that
 /// does not fit in a client's queue waits in that client's backlog, and the hub retries it
 /// on every event and every [`RETRY`] while some backlog is not empty.
-fn hub(inbox: Receiver<Event>) {
+fn hub(inbox: Receiver<Event>, patience: Duration) {
     let mut members: HashMap<u64, Member> = HashMap::new();
     let mut too_slow = Vec::new();
     loop {
@@ -154,31 +169,40 @@ fn hub(inbox: Receiver<Event>) {
                     backlog: VecDeque::new(),
                     backlog_bytes: 0,
                     full_since: None,
+                    leaving: false,
                 };
-                member.offer(
-                    Some(format!("* welcome, you are guest-{id}\n").into()),
-                    Instant::now(),
-                );
+                let welcome = format!("* welcome, you are guest-{id}\n");
+                member.offer(Some(welcome.into()), Instant::now(), patience);
                 members.insert(id, member);
                 Some((id, format!("* guest-{id} joined\n")))
             }
-            Some(Event::Line { id, text }) => Some((id, format!("guest-{id}: {text}\n"))),
+            // Lines still on their way from a client that was dropped or has left are
+            // not passed on.
+            Some(Event::Line { id, text }) => members
+                .get(&id)
+                .filter(|m| !m.leaving)
+                .map(|_| (id, format!("guest-{id}: {text}\n"))),
             // (None if it was already dropped as too slow.)
-            Some(Event::Leave { id }) => members
-                .remove(&id)
-                .map(|_| (id, format!("* guest-{id} left\n"))),
+            Some(Event::Leave { id }) => members.get_mut(&id).map(|member| {
+                member.leaving = true;
+                (id, format!("* guest-{id} left\n"))
+            }),
         };
         let broadcast = broadcast.map(|(from, line)| (from, Arc::<str>::from(line)));
         let now = Instant::now();
         for (&id, member) in members.iter_mut() {
             let line = match &broadcast {
-                Some((from, line)) if *from != id => Some(line.clone()),
+                Some((from, line)) if *from != id && !member.leaving => Some(line.clone()),
                 _ => None,
             };
-            if (line.is_some() || !member.backlog.is_empty()) && !member.offer(line, now) {
+            if (line.is_some() || !member.backlog.is_empty()) && !member.offer(line, now, patience)
+            {
                 too_slow.push(id);
             }
         }
+        // Let go of those who left once everything held back for them is queued: dropping
+        // `outbox` ends their writer after it has sent the queue.
+        members.retain(|_, m| !(m.leaving && m.backlog.is_empty()));
         for id in too_slow.drain(..) {
             if let Some(member) = members.remove(&id) {
                 // Wakes its reader (which reads 0) and ends its writer (the queue closes
@@ -186,8 +210,8 @@ fn hub(inbox: Receiver<Event>) {
                 let _ = member.stream.shutdown(Shutdown::Both);
                 let notice: Arc<str> =
                     format!("* guest-{id} was too slow and was dropped\n").into();
-                for member in members.values_mut() {
-                    member.offer(Some(notice.clone()), now);
+                for member in members.values_mut().filter(|m| !m.leaving) {
+                    member.offer(Some(notice.clone()), now, patience);
                 }
             }
         }
@@ -215,7 +239,7 @@ fn client(id: u64, stream: TcpStream, events: Sender<Event>) {
     }
     weft::scope(|s| {
         let stream = &stream;
-        s.spawn(move || writer(stream, queue));
+        let writer = s.spawn(move || writer(stream, queue));
         let mut lines = BufReader::new(stream);
         let mut line = Vec::new();
         loop {
@@ -231,20 +255,27 @@ fn client(id: u64, stream: TcpStream, events: Sender<Event>) {
                 }
             }
         }
-        // The hub drops this client's queue, which ends the writer after it has sent
-        // everything already queued.
+        // The hub drops this client's queue once everything held for it is queued, which
+        // ends the writer after it has sent the queue. A peer that stopped reading would
+        // keep the writer waiting for ever: after LINGER, shutting the socket down ends it.
         let _ = events.send(Event::Leave { id });
+        if weft::timeout(LINGER, || writer.join()).is_err() {
+            let _ = stream.shutdown(Shutdown::Both);
+        }
     });
 }
 
-/// Writes queued lines, as many as are waiting in one `write`.
+/// Writes queued lines, as many as are waiting (up to [`BATCH`] bytes) in one `write`.
 fn writer(mut stream: &TcpStream, queue: Receiver<Arc<str>>) {
     let mut batch = String::new();
     while let Ok(line) = queue.recv() {
         batch.clear();
         batch.push_str(&line);
-        for line in queue.try_iter() {
-            batch.push_str(&line);
+        while batch.len() < BATCH {
+            match queue.try_recv() {
+                Ok(line) => batch.push_str(&line),
+                Err(_) => break,
+            }
         }
         if stream.write_all(batch.as_bytes()).is_err() {
             break;

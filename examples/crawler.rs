@@ -160,10 +160,12 @@ fn site(listener: weft::net::TcpListener, delay: Duration) -> ! {
             Some(Ok(page)) => ("200 OK", page_body(page)),
             _ => ("404 Not Found", String::from("no such page\n")),
         };
-        let _ = write!(
-            stream,
+        // One write (the whole answer), then a lingering close (see common::lingering_close).
+        let answer = format!(
             "HTTP/1.1 {status}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
             body.len()
         );
+        let _ = stream.write_all(answer.as_bytes());
+        common::lingering_close(&stream);
     })
 }

@@ -19,7 +19,6 @@
 #[path = "common/mod.rs"]
 mod common;
 
-use std::net::Shutdown;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
@@ -31,8 +30,7 @@ const USAGE: &str = "http_hello [PORT [WORKERS [DIR]]] [--std-threads]";
 
 fn main() {
     let std_threads = std::env::args().any(|a| a == "--std-threads");
-    let mut args = common::args(8080, USAGE);
-    args.rest.retain(|a| a != "--std-threads");
+    let args = common::args(8080, USAGE);
     let files: Arc<Path> = PathBuf::from(args.rest.first().map_or(".", |d| d.as_str())).into();
     if std_threads {
         serve_with_std_threads(&args.addr, files);
@@ -55,10 +53,7 @@ fn connection(mut stream: TcpStream, files: &Path) {
             eprintln!("http_hello: {e}");
         }
     }
-    // A lingering close: the last response must not be destroyed by a reset.
-    let _ = stream.shutdown(Shutdown::Write);
-    let _ = stream.set_read_timeout(Some(Duration::from_secs(1)));
-    http::drain(&stream, 1 << 20);
+    common::lingering_close(&stream);
 }
 
 /// The comparison server: the same request loop on std's blocking sockets, one OS thread

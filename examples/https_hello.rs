@@ -17,7 +17,6 @@
 #[path = "common/mod.rs"]
 mod common;
 
-use std::net::Shutdown;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
@@ -84,12 +83,15 @@ fn connection(stream: TcpStream, tls: Arc<ServerConfig>, files: &Path) {
             eprintln!("https_hello: {e}");
         }
     }
-    // Say goodbye properly, then a lingering close as in http_hello.
+    // Say goodbye properly: send close_notify (or whatever alert is queued) without
+    // waiting to read anything, then a lingering close as in http_hello.
     tls_stream.conn.send_close_notify();
-    let _ = tls_stream.conn.complete_io(&mut tls_stream.sock);
-    let _ = tls_stream.sock.shutdown(Shutdown::Write);
-    let _ = tls_stream
-        .sock
-        .set_read_timeout(Some(Duration::from_secs(1)));
-    http::drain(&tls_stream.sock, 1 << 20);
+    let _ = weft::timeout(Duration::from_secs(1), || {
+        while tls_stream.conn.wants_write() {
+            if tls_stream.conn.write_tls(&mut tls_stream.sock).is_err() {
+                break;
+            }
+        }
+    });
+    common::lingering_close(&tls_stream.sock);
 }

@@ -70,27 +70,33 @@ fn forward(client: TcpStream, upstream: &str) -> io::Result<(u64, u64)> {
     })
 }
 
-/// Copies `from` to `to` until `from` ends, then half-closes `to`. On an error, both
-/// sockets are shut down so that the other direction ends too instead of waiting for ever.
+/// Copies `from` to `to` until `from` ends, then half-closes `to`.
+///
+/// On an error, what ends depends on which side failed. If `to` cannot be written, it is
+/// dead, and the other direction (which reads from it) ends by itself; the bytes that
+/// direction still carries toward `from`, an early error answer say, are left for it to
+/// deliver. If `from` cannot be read (it was reset), nothing more can reach it either, so
+/// both sockets are shut down to end the other direction too, instead of leaving it
+/// waiting for ever on a peer that has nobody to talk to.
 fn pipe(mut from: &TcpStream, mut to: &TcpStream) -> io::Result<u64> {
     let mut buf = vec![0u8; 16 * 1024];
     let mut total = 0;
-    let result = loop {
-        match from.read(&mut buf) {
-            Ok(0) => break to.shutdown(Shutdown::Write).map(|()| total),
-            Ok(n) => {
-                if let Err(e) = to.write_all(&buf[..n]) {
-                    break Err(e);
-                }
-                total += n as u64;
+    loop {
+        let n = match from.read(&mut buf) {
+            Ok(0) => {
+                // ENOTCONN here means `to` was reset meanwhile: nothing left to tell it.
+                let _ = to.shutdown(Shutdown::Write);
+                return Ok(total);
             }
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => break Err(e),
-        }
-    };
-    if result.is_err() {
-        let _ = from.shutdown(Shutdown::Both);
-        let _ = to.shutdown(Shutdown::Both);
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => {
+                let _ = from.shutdown(Shutdown::Both);
+                let _ = to.shutdown(Shutdown::Both);
+                return Err(e);
+            }
+        };
+        to.write_all(&buf[..n])?;
+        total += n as u64;
     }
-    result
 }

@@ -71,11 +71,13 @@ fn main() {
                 }
             }
             let body = format!("served by process {pid}\n");
-            let _ = write!(
-                stream,
+            // One write (the whole answer), then a lingering close (see common::lingering_close).
+            let answer = format!(
                 "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
                 body.len()
             );
+            let _ = stream.write_all(answer.as_bytes());
+            common::lingering_close(&stream);
         })
     })
 }

@@ -96,13 +96,28 @@ fn example_path(name: &str) -> PathBuf {
     path
 }
 
-/// Runs an example that is not a server to completion and returns its stdout.
-fn run_to_end(name: &str, args: &[&str]) -> String {
+/// Runs an example that is not a server to completion (killing it after `secs` seconds)
+/// and returns its stdout.
+fn run_to_end(name: &str, args: &[&str], secs: u64) -> String {
     let path = example_path(name);
-    let output = Command::new(&path)
+    let child = Command::new(&path)
         .args(args)
-        .output()
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
         .unwrap_or_else(|e| panic!("cannot run {}: {e}", path.display()));
+    let pid = child.id();
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || tx.send(child.wait_with_output()));
+    let output = match rx.recv_timeout(Duration::from_secs(secs)) {
+        Ok(output) => output.unwrap(),
+        Err(_) => {
+            // SAFETY: kill(2) on the child's pid: it cannot have been reaped (and the pid
+            // reused) while `wait_with_output` still waits for it.
+            unsafe { libc::kill(pid as libc::pid_t, libc::SIGKILL) };
+            panic!("{name} did not finish within {secs} s");
+        }
+    };
     let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
     assert!(
         output.status.success(),
@@ -156,14 +171,28 @@ fn curl(url: &str, extra: &[&str]) -> (String, u16) {
     (body.to_owned(), code.trim().parse().unwrap())
 }
 
-/// A directory with one file for `/files/`, and a secret beside it that must stay out of reach.
-fn site_dir(tag: &str) -> PathBuf {
-    let root = std::env::temp_dir().join(format!("weft-examples-{tag}-{}", std::process::id()));
-    let files = root.join("files");
-    std::fs::create_dir_all(&files).unwrap();
-    std::fs::write(files.join("hello.txt"), "a file served by weft::fs\n").unwrap();
-    std::fs::write(root.join("secret"), "must not be served\n").unwrap();
-    files
+/// A directory with one file for `/files/`, and a secret beside it that must stay out of
+/// reach; removed when dropped.
+struct Site {
+    root: PathBuf,
+    files: PathBuf,
+}
+
+impl Site {
+    fn new(tag: &str) -> Site {
+        let root = std::env::temp_dir().join(format!("weft-examples-{tag}-{}", std::process::id()));
+        let files = root.join("files");
+        std::fs::create_dir_all(&files).unwrap();
+        std::fs::write(files.join("hello.txt"), "a file served by weft::fs\n").unwrap();
+        std::fs::write(root.join("secret"), "must not be served\n").unwrap();
+        Site { root, files }
+    }
+}
+
+impl Drop for Site {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.root);
+    }
 }
 
 #[test]
@@ -171,7 +200,8 @@ fn http_hello_answers_curl() {
     if !have("curl") {
         return;
     }
-    let files = site_dir("curl");
+    let site = Site::new("curl");
+    let files = &site.files;
     let server = Example::start("http_hello", &["0", "2", files.to_str().unwrap()]);
     assert_eq!(
         curl(&server.url("http", "/"), &[]),
@@ -185,10 +215,28 @@ fn http_hello_answers_curl() {
     // Path traversal, sent as is (curl would otherwise squash the dots itself).
     let (body, code) = curl(&server.url("http", "/files/../secret"), &["--path-as-is"]);
     assert_eq!(code, 403, "{body}");
+    // An absolute name, and a backslash: refused too. Percent-encoding is not decoded, so
+    // an encoded `..` is just a name that does not exist.
+    for name in [
+        "/files//etc/passwd",
+        "/files/..%5Csecret",
+        "/files/%2e%2e/secret",
+    ] {
+        let (body, code) = curl(&server.url("http", name), &["--path-as-is"]);
+        assert!(code == 403 || code == 404, "{name}: {code} {body}");
+        assert!(
+            !body.contains("must not be served") && !body.contains("root:"),
+            "{body}"
+        );
+    }
+    let answer = raw_exchange(
+        server.addr,
+        b"GET /files/..\\secret HTTP/1.1\r\nConnection: close\r\n\r\n",
+    );
+    assert!(answer.starts_with("HTTP/1.1 403"), "{answer}");
     assert_eq!(curl(&server.url("http", "/nowhere"), &[]).1, 404);
-    // A request body with Content-Length, echoed; big enough that curl sends it in parts
-    // after asking `Expect: 100-continue`.
-    let big = files.join("big.txt");
+    // A request body with Content-Length, echoed, big enough to arrive in parts.
+    let big = site.root.join("big.txt");
     std::fs::write(&big, "x".repeat(200_000)).unwrap();
     let (echoed, code) = curl(
         &server.url("http", "/echo"),
@@ -215,6 +263,30 @@ fn raw_exchange(addr: SocketAddr, request: &[u8]) -> String {
         stream.read_to_string(&mut answer).unwrap();
         answer
     })
+}
+
+#[test]
+fn http_hello_expect_continue() {
+    let server = Example::start("http_hello", &["0", "1"]);
+    let addr = server.addr;
+    watchdog(60, move || {
+        let mut stream = TcpStream::connect(addr).unwrap();
+        stream
+            .write_all(
+                b"POST /echo HTTP/1.1\r\nContent-Length: 5\r\nExpect: 100-continue\r\n\
+                  Connection: close\r\n\r\n",
+            )
+            .unwrap();
+        // The interim answer comes before the body is sent.
+        let mut interim = [0u8; 25];
+        stream.read_exact(&mut interim).unwrap();
+        assert_eq!(&interim, b"HTTP/1.1 100 Continue\r\n\r\n");
+        stream.write_all(b"hello").unwrap();
+        let mut answer = String::new();
+        stream.read_to_string(&mut answer).unwrap();
+        assert!(answer.starts_with("HTTP/1.1 200 OK"), "{answer}");
+        assert!(answer.ends_with("\r\n\r\nhello"), "{answer}");
+    });
 }
 
 #[test]
@@ -254,6 +326,33 @@ fn http_hello_pipelining_close_and_bad_requests() {
         b"POST /echo HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n",
     );
     assert!(answer.starts_with("HTTP/1.1 501"), "{answer}");
+    // Two different lengths (a request-smuggling shape), and a signed one.
+    let answer = raw_exchange(
+        server.addr,
+        b"POST /echo HTTP/1.1\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\nab",
+    );
+    assert!(answer.starts_with("HTTP/1.1 400"), "{answer}");
+    let answer = raw_exchange(
+        server.addr,
+        b"POST /echo HTTP/1.1\r\nContent-Length: +2\r\n\r\nab",
+    );
+    assert!(answer.starts_with("HTTP/1.1 400"), "{answer}");
+    // `Connection` is a list: `close, TE` closes too.
+    let answer = raw_exchange(
+        server.addr,
+        b"GET / HTTP/1.1\r\nConnection: close, TE\r\n\r\n",
+    );
+    assert_eq!(answer.matches("HTTP/1.1 200 OK").count(), 1, "{answer}");
+    // A deep pipeline (2,000 requests in one write) is answered in full.
+    let answer = raw_exchange(
+        server.addr,
+        &[
+            b"GET / HTTP/1.1\r\n\r\n".repeat(1999),
+            b"GET / HTTP/1.1\r\nConnection: close\r\n\r\n".to_vec(),
+        ]
+        .concat(),
+    );
+    assert_eq!(answer.matches("Hello, World!").count(), 2000);
     // A body declared larger than the limit.
     let answer = raw_exchange(
         server.addr,
@@ -488,7 +587,9 @@ fn read_lines_until_closed(stream: TcpStream) -> Vec<String> {
 fn chat_drops_a_slow_client_and_keeps_everyone_else_whole() {
     use weft::net::socket2::{Domain, Socket, Type};
     const LINES: usize = 50_000;
-    let server = Example::start("chat", &["0", "2"]);
+    // A patience of 3 s: long enough that no scheduling hiccup of a loaded machine makes the
+    // fast client look stalled.
+    let server = Example::start("chat", &["0", "2", "3000"]);
     let join = |stream: &TcpStream| {
         let mut first = String::new();
         BufReader::new(stream).read_line(&mut first).unwrap();
@@ -500,6 +601,7 @@ fn chat_drops_a_slow_client_and_keeps_everyone_else_whole() {
         slow.set_recv_buffer_size(4096).unwrap();
         slow.connect(&server.addr.into()).unwrap();
         let slow = TcpStream::from(slow);
+        join(&slow); // its one read: from here on it never reads until it was dropped
         let fast = TcpStream::connect(server.addr).unwrap();
         join(&fast);
         let talker = TcpStream::connect(server.addr).unwrap();
@@ -544,7 +646,11 @@ fn chat_drops_a_slow_client_and_keeps_everyone_else_whole() {
         talker.shutdown(Shutdown::Both).unwrap();
         // The slow client has been dropped: its reads reach the end (EOF or reset).
         let slow_lines = read_lines_until_closed(slow);
-        assert!(slow_lines.len() < LINES, "the slow client kept up?");
+        assert!(
+            slow_lines.len() < LINES,
+            "all {} lines reached the slow client: it was never dropped",
+            slow_lines.len()
+        );
         fast.shutdown(Shutdown::Write).unwrap();
         // Give the server the fast client's goodbye; its connection then closes.
         let lines = reader.join().unwrap();
@@ -632,7 +738,7 @@ fn proxy_passes_half_closes_both_ways() {
 #[test]
 fn crawler_fetches_every_page_three_ways() {
     // 200 pages as in the default run, with a 20 ms delay to keep the sequential crawl short.
-    let out = run_to_end("crawler", &["0", "2", "200", "20"]);
+    let out = run_to_end("crawler", &["0", "2", "200", "20"], 300);
     for mode in ["sequential", "8 OS threads", "green threads"] {
         let line = common::line_with(&out, &format!("{mode}: "));
         assert!(line.contains(": 200/200 pages in "), "{out}");
@@ -641,7 +747,7 @@ fn crawler_fetches_every_page_three_ways() {
 
 #[test]
 fn patterns_print_what_each_model_computed() {
-    let out = run_to_end("patterns", &["2"]);
+    let out = run_to_end("patterns", &["2"], 120);
     assert!(
         out.contains("queue: 4 consumers doubled 1000 jobs, total 1001000"),
         "{out}"

@@ -26,6 +26,10 @@ const MAX_HEAD: usize = 16 * 1024;
 const MAX_BODY: usize = 1024 * 1024;
 /// How many headers a request may have.
 const MAX_HEADERS: usize = 64;
+/// Answers buffered before they are sent even though more pipelined requests are waiting.
+const OUT_LIMIT: usize = 64 * 1024;
+/// Requests answered between two yields of the worker.
+const YIELD_EVERY: u64 = 64;
 
 /// What one parsed request asks for, copied out of the read buffer.
 struct Request {
@@ -52,11 +56,7 @@ pub fn serve<S: Read + Write>(stream: &mut S, files: &Path) -> io::Result<u64> {
             Ok(Some(request)) => request,
             Ok(None) => {
                 // Incomplete: send what the batch produced, then read more.
-                if !out.is_empty() {
-                    stream.write_all(&out)?;
-                    stream.flush()?;
-                    out.clear();
-                }
+                send(stream, &mut out)?;
                 if end - start >= MAX_HEAD {
                     close_with(stream, &mut out, "431 Request Header Fields Too Large")?;
                     return Ok(answered);
@@ -85,11 +85,7 @@ pub fn serve<S: Read + Write>(stream: &mut S, files: &Path) -> io::Result<u64> {
             if request.expects_continue && end - start == request.head_len {
                 out.extend_from_slice(b"HTTP/1.1 100 Continue\r\n\r\n");
             }
-            if !out.is_empty() {
-                stream.write_all(&out)?;
-                stream.flush()?;
-                out.clear();
-            }
+            send(stream, &mut out)?;
             while end - start < total {
                 if read_more(stream, &mut buf, &mut start, &mut end, total)? == 0 {
                     return Ok(answered); // closed in the middle of a body
@@ -101,11 +97,34 @@ pub fn serve<S: Read + Write>(stream: &mut S, files: &Path) -> io::Result<u64> {
         start += total;
         answered += 1;
         if !request.keep_alive {
-            stream.write_all(&out)?;
-            stream.flush()?;
+            send(stream, &mut out)?;
             return Ok(answered);
         }
+        // A deep pipeline must neither pile its answers up in memory nor keep the worker
+        // from the other connections (green threads are not preempted): send every
+        // OUT_LIMIT bytes, and give the worker away every YIELD_EVERY requests.
+        if out.len() >= OUT_LIMIT {
+            send(stream, &mut out)?;
+        }
+        if answered % YIELD_EVERY == 0 {
+            weft::yield_now();
+        }
+        if start == end && buf.len() > 64 * 1024 {
+            buf = vec![0u8; 8 * 1024]; // a large body's room is not kept for the next request
+            (start, end) = (0, 0);
+        }
     }
+}
+
+/// Writes and empties `out`, if it holds anything.
+fn send<S: Write>(stream: &mut S, out: &mut Vec<u8>) -> io::Result<()> {
+    if out.is_empty() {
+        return Ok(());
+    }
+    stream.write_all(out)?;
+    stream.flush()?;
+    out.clear();
+    Ok(())
 }
 
 /// Parses one request from the front of `input`: `Ok(None)` if it is incomplete.
@@ -130,25 +149,47 @@ fn parse(input: &[u8]) -> Result<Option<Request>, String> {
         expects_continue: false,
         chunked: false,
     };
+    let mut content_length = None;
     for header in req.headers.iter() {
-        let value = std::str::from_utf8(header.value).map_err(|_| "non-UTF-8 header")?;
-        let value = value.trim();
-        if header.name.eq_ignore_ascii_case("content-length") {
-            request.body_len = value
-                .parse()
-                .map_err(|_| format!("bad Content-Length {value:?}"))?;
-        } else if header.name.eq_ignore_ascii_case("connection") {
-            if value.eq_ignore_ascii_case("close") {
-                request.keep_alive = false;
-            } else if value.eq_ignore_ascii_case("keep-alive") {
-                request.keep_alive = true;
+        let name = header.name;
+        let is = |wanted: &str| name.eq_ignore_ascii_case(wanted);
+        if !(is("content-length") || is("connection") || is("transfer-encoding") || is("expect")) {
+            continue; // the others are not read, so their bytes do not matter
+        }
+        let value = std::str::from_utf8(header.value)
+            .map_err(|_| format!("non-UTF-8 {name} header"))?
+            .trim();
+        if is("content-length") {
+            // Digits only (no sign), and one value: two disagreeing lengths are how requests
+            // get smuggled past a front proxy.
+            let length = value
+                .bytes()
+                .all(|b| b.is_ascii_digit())
+                .then(|| value.parse::<usize>().ok())
+                .flatten()
+                .ok_or_else(|| format!("bad Content-Length {value:?}"))?;
+            if content_length.replace(length).is_some_and(|l| l != length) {
+                return Err("conflicting Content-Length headers".into());
             }
-        } else if header.name.eq_ignore_ascii_case("transfer-encoding") {
+        } else if is("connection") {
+            // A list of tokens: `close, TE` asks to close too.
+            for token in value.split(',').map(str::trim) {
+                if token.eq_ignore_ascii_case("close") {
+                    request.keep_alive = false;
+                } else if token.eq_ignore_ascii_case("keep-alive") && !http11 {
+                    request.keep_alive = true;
+                }
+            }
+        } else if is("transfer-encoding") {
             request.chunked = true;
-        } else if header.name.eq_ignore_ascii_case("expect") {
-            request.expects_continue = value.eq_ignore_ascii_case("100-continue");
+        } else if value.eq_ignore_ascii_case("100-continue") {
+            // HTTP/1.0 clients must not be sent an interim response.
+            request.expects_continue = http11;
+        } else {
+            return Err(format!("unsupported Expect {value:?}"));
         }
     }
+    request.body_len = content_length.unwrap_or(0);
     Ok(Some(request))
 }
 
@@ -276,12 +317,4 @@ fn close_with<S: Write>(stream: &mut S, out: &mut Vec<u8>, status: &str) -> io::
     );
     stream.write_all(out)?;
     stream.flush()
-}
-
-/// Reads and discards what the client still sends, up to `limit` bytes, after the server
-/// has shut down its own sending side. Closing a socket with unread input makes the kernel
-/// send a reset, which can destroy the last response before the client reads it (a 400 sent
-/// while the client was still writing, say). The caller sets a read timeout first.
-pub fn drain<S: Read>(mut stream: S, limit: u64) {
-    let _ = io::copy(&mut stream.by_ref().take(limit), &mut io::sink());
 }

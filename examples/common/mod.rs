@@ -26,8 +26,9 @@ pub struct Args {
 
 /// Reads `PORT [WORKERS] [MORE...]` (PORT defaults to `default_port`; `-` or nothing keeps a
 /// default) and configures the worker count. A bad argument prints `usage` and exits with 2.
+/// Flags (`--name`) may come anywhere; they are left for the example to look for.
 pub fn args(default_port: u16, usage: &str) -> Args {
-    let mut argv = std::env::args().skip(1);
+    let mut argv = std::env::args().skip(1).filter(|a| !a.starts_with("--"));
     let fail = |what: &str| -> ! {
         eprintln!("{what}\nusage: {usage}");
         std::process::exit(2)
@@ -85,6 +86,20 @@ pub fn listen(name: &str, addr: &str) -> TcpListener {
             .expect("a bound socket has an address"),
     );
     listener
+}
+
+/// Closes a connection gracefully once the server is done with it: shut down the sending
+/// side, then read and discard whatever the client still sends (at most 1 MiB, for at most
+/// a second) until it closes too. Closing a socket with unread input makes the kernel send
+/// a reset, which can destroy the last response before the client reads it (a 400 sent
+/// while the client was still writing, say). The second is a `weft::timeout`, not a socket
+/// timeout, so the server's other reads keep their fast path.
+pub fn lingering_close(stream: &TcpStream) {
+    use std::io::Read;
+    let _ = stream.shutdown(std::net::Shutdown::Write);
+    let _ = weft::timeout(Duration::from_secs(1), || {
+        io::copy(&mut stream.take(1 << 20), &mut io::sink())
+    });
 }
 
 /// Accepts for ever, handing each connection to a new green thread running `handle`.
