@@ -7,16 +7,26 @@
 # One process per runtime for the micro scenarios; one server process per runtime for the
 # network ones, all driven by the same load: `weft-peers echo-load` (one epoll thread) for
 # echo, wrk (one thread, keep-alive) for HTTP. PEERS_WORKERS (default 2) sets the workers of
-# every multi-threaded server. Installs wrk with apt-get if it is missing.
+# every multi-threaded server. Installs wrk and strace with apt-get if they are missing.
+#
+# Besides time per operation, every network run records the server's CPU time (user + sys,
+# from /proc/PID/stat) per request over the measured window, the figure that survives this
+# noisy machine; a second, shorter run under `strace -f -c` counts the server's syscalls per
+# request (strace slows the server, so that run's speed is not recorded); and 9,000 idle
+# connections per echo server give its resident memory per idle connection.
 set -euo pipefail
 cd "$(dirname "$0")"
 SECS=${SECS:-5}
 RUNTIMES=(weft may tokio-ct tokio-mt std)
 PORT=7411
 
-if ! command -v wrk >/dev/null; then
-  echo "== installing wrk"
-  apt-get update -qq && apt-get install -y -qq wrk >/dev/null
+missing=()
+for tool in wrk strace; do
+  command -v "$tool" >/dev/null || missing+=("$tool")
+done
+if [ "${#missing[@]}" -gt 0 ]; then
+  echo "== installing ${missing[*]}"
+  apt-get update -qq && apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
 cargo build --release
 # Wherever cargo put it: CARGO_TARGET_DIR, a config file or the default `target/`.
@@ -54,25 +64,71 @@ for rt in "${RUNTIMES[@]}"; do
   "$bin" micro "$rt" | sed "s/^/$rt\t/" | tee -a "$results"
 done
 
+# Runs `strace -f -c` on the server while "$@" runs: prints what "$@" printed, then a last
+# line with the number of syscalls strace counted.
+count_syscalls() {
+  local out
+  out=$(mktemp)
+  strace -f -c -q -o "$out" -p "$server" &
+  local tracer=$!
+  sleep 1   # attached to every thread before the load starts
+  "$@"
+  kill -INT "$tracer"
+  wait "$tracer" || true
+  awk '$NF == "total" {print $4}' "$out"
+  rm -f "$out"
+}
+
+# a / b with two decimals (syscalls or CPU nanoseconds per request).
+per() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.2f", a / b}'; }
+
 for rt in "${RUNTIMES[@]}"; do
   echo "== echo: $rt"
   start_server echo-server "$rt"
   for conns in 1 100 1000; do
-    "$bin" echo-load "$addr" "$conns" "$SECS" | sed "s/^/$rt\t/" | tee -a "$results"
+    "$bin" echo-load "$addr" "$conns" "$SECS" "$server" | sed "s/^/$rt\t/" | tee -a "$results"
   done
+  stderr=$(mktemp)
+  calls=$(count_syscalls "$bin" echo-load "$addr" 100 2 2>"$stderr" | tail -n1)
+  trips=$(awk '/warm-up included/ {print $NF}' "$stderr")
+  rm -f "$stderr"
+  printf '%s\techo_100_sys\t%s\n' "$rt" "$(per "$calls" "$trips")" | tee -a "$results"
   stop_server
 done
 
-# wrk prints "Requests/sec: N"; the table wants nanoseconds per request.
+for rt in "${RUNTIMES[@]}"; do
+  echo "== idle connections: $rt"
+  start_server echo-server "$rt"
+  "$bin" idle-load "$addr" 9000 "$server" | sed "s/^/$rt\t/" | tee -a "$results" ||
+    echo "($rt: the idle run failed)"
+  stop_server
+done
+
+# wrk prints "Requests/sec: N" and "N requests in"; the table wants nanoseconds per request,
+# and the server's CPU nanoseconds per request.
 http_run() {
-  local rt=$1 kind=$2
+  local rt=$1 kind=$2 name=${3:-$1} key=${2:-http}
   echo "== http: $rt${kind:+ ($kind)}"
   start_server http-server "$rt"
-  wrk -t1 -c100 -d1s "http://$addr/" >/dev/null   # warm-up
-  rps=$(wrk -t1 -c100 -d"${SECS}s" "http://$addr/" | awk '/Requests\/sec/ {print $2}')
+  for conns in 100 1000; do
+    wrk -t1 -c"$conns" -d1s "http://$addr/" >/dev/null   # warm-up
+    local cpu0 out cpu1 rps requests
+    cpu0=$("$bin" cpu "$server")
+    out=$(wrk -t1 -c"$conns" -d"${SECS}s" "http://$addr/")
+    cpu1=$("$bin" cpu "$server")
+    rps=$(awk '/Requests\/sec/ {print $2}' <<<"$out")
+    requests=$(awk '/requests in/ {print $1}' <<<"$out")
+    printf '%s\t%s_%s\t%s\n%s\t%s_%s_cpu\t%s\n' \
+      "$name" "$key" "$conns" "$(awk -v r="$rps" 'BEGIN {printf "%.1f", 1e9 / r}')" \
+      "$name" "$key" "$conns" "$(per "$((cpu1 - cpu0))" "$requests")" | tee -a "$results"
+  done
+  if [[ -z "$kind" ]]; then
+    out=$(count_syscalls wrk -t1 -c100 -d2s "http://$addr/")
+    calls=$(tail -n1 <<<"$out")
+    requests=$(awk '/requests in/ {print $1}' <<<"$out")
+    printf '%s\thttp_100_sys\t%s\n' "$name" "$(per "$calls" "$requests")" | tee -a "$results"
+  fi
   stop_server
-  printf '%s\t%s\t%s\n' "${3:-$rt}" "${kind:-http}_100" "$(awk -v r="$rps" 'BEGIN {printf "%.1f", 1e9 / r}')" \
-    | tee -a "$results"
 }
 for rt in "${RUNTIMES[@]}"; do
   http_run "$rt" ""

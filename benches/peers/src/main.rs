@@ -6,13 +6,18 @@
 //!                                        file_read_4k (ns per op)
 //! weft-peers echo-server RUNTIME ADDR    a 4 KiB-buffer echo server, until killed
 //! weft-peers http-server RUNTIME ADDR    a keep-alive "Hello, world!" server, until killed
-//! weft-peers echo-load ADDR CONNS SECS   the one load generator for every echo server
+//! weft-peers echo-load ADDR CONNS SECS [PID]
+//!                                        the one load generator for every echo server;
+//!                                        with the server's PID, also its CPU per round trip
+//! weft-peers idle-load ADDR CONNS PID    CONNS idle connections: server RSS per connection
+//! weft-peers cpu PID                     CPU nanoseconds (user + sys) PID has used so far
 //! weft-peers table RESULTS.tsv           the markdown table, with each ratio to weft
 //! ```
 //!
 //! RUNTIME is one of `weft`, `may`, `tokio-ct` (current_thread), `tokio-mt` (multi_thread) and
 //! `std` (one OS thread per task); `http-server` also takes `may_minihttp`. `run.sh` drives it
-//! all. Every output line of `micro` and `echo-load` is `scenario<TAB>ns-per-op`.
+//! all. Every output line of `micro`, `echo-load` and `idle-load` is `scenario<TAB>value`:
+//! nanoseconds per operation, except `*_sys` (syscalls per operation) and `idle_*` (bytes).
 
 mod http;
 mod load;
@@ -145,9 +150,40 @@ fn main() {
             };
             let conns = number(2, "CONNS") as usize;
             let secs = number(3, "SECS");
-            match load::run(addr, conns, Duration::from_secs(secs)) {
-                Ok(ns) => report(&format!("echo_{conns}"), ns),
+            // Optional: the server's pid, for its CPU time per round trip.
+            let server = arg(4).map(|_| number(4, "SERVER_PID") as u32);
+            match load::run(addr, conns, Duration::from_secs(secs), server) {
+                Ok(r) => {
+                    report(&format!("echo_{conns}"), r.ns);
+                    if let Some(cpu) = r.cpu_ns {
+                        report(&format!("echo_{conns}_cpu"), cpu);
+                    }
+                    eprintln!("round trips, warm-up included: {}", r.total);
+                }
                 Err(e) => fail(&format!("echo-load against {addr}: {e}")),
+            }
+        }
+        Some("idle-load") => {
+            let addr = addr(arg(1));
+            let conns: usize = arg(2)
+                .and_then(|s| s.parse().ok())
+                .unwrap_or_else(|| fail("idle-load: CONNS must be a number"));
+            let server: u32 = arg(3)
+                .and_then(|s| s.parse().ok())
+                .unwrap_or_else(|| fail("idle-load: SERVER_PID must be a pid"));
+            match load::idle(addr, conns, server) {
+                Ok(bytes) => report(&format!("idle_{conns}"), bytes),
+                Err(e) => fail(&format!("idle-load against {addr}: {e}")),
+            }
+        }
+        Some("cpu") => {
+            // The CPU nanoseconds process PID has used so far (for run.sh's HTTP runs).
+            let pid: u32 = arg(1)
+                .and_then(|s| s.parse().ok())
+                .unwrap_or_else(|| fail("cpu: PID must be a pid"));
+            match load::cpu_ns(pid) {
+                Ok(ns) => println!("{ns:.0}"),
+                Err(e) => fail(&format!("cpu: {e}")),
             }
         }
         Some("table") => {
@@ -157,7 +193,8 @@ fn main() {
             print!("{}", table::render(&text));
         }
         _ => fail(
-            "usage: weft-peers micro|echo-server|http-server|echo-load|table … (see src/main.rs)",
+            "usage: weft-peers micro|echo-server|http-server|echo-load|idle-load|cpu|table … \
+             (see src/main.rs)",
         ),
     }
 }

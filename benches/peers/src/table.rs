@@ -10,26 +10,85 @@ const RUNTIMES: [(&str, &str); 5] = [
     ("std", "std threads"),
 ];
 
-const SCENARIOS: [(&str, &str); 10] = [
-    ("yield", "yield, one task alone"),
-    ("yield_10", "yield, 10 tasks round-robin (per yield)"),
-    ("spawn_join", "spawn + join (from inside the runtime)"),
-    ("ping_pong", "channel ping-pong, 2 tasks (per round trip)"),
+/// What a scenario's figures are.
+#[derive(Clone, Copy)]
+enum Unit {
+    /// Nanoseconds per operation.
+    Time,
+    /// Syscalls per operation.
+    Count,
+    /// Bytes per connection.
+    Bytes,
+}
+
+const SCENARIOS: [(&str, &str, Unit); 19] = [
+    ("yield", "yield, one task alone", Unit::Time),
+    (
+        "yield_10",
+        "yield, 10 tasks round-robin (per yield)",
+        Unit::Time,
+    ),
+    (
+        "spawn_join",
+        "spawn + join (from inside the runtime)",
+        Unit::Time,
+    ),
+    (
+        "ping_pong",
+        "channel ping-pong, 2 tasks (per round trip)",
+        Unit::Time,
+    ),
     (
         "file_read_4k",
         "cached 4 KiB file read (weft::fs, tokio::fs, std)",
+        Unit::Time,
     ),
-    ("echo_1", "TCP echo 64 B, 1 connection (per round trip)"),
+    (
+        "echo_1",
+        "TCP echo 64 B, 1 connection (per round trip)",
+        Unit::Time,
+    ),
     (
         "echo_100",
         "TCP echo 64 B, 100 connections (per round trip)",
+        Unit::Time,
+    ),
+    ("echo_100_cpu", "… server CPU per round trip", Unit::Time),
+    (
+        "echo_100_sys",
+        "… server syscalls per round trip",
+        Unit::Count,
     ),
     (
         "echo_1000",
         "TCP echo 64 B, 1,000 connections (per round trip)",
+        Unit::Time,
     ),
-    ("http_100", "HTTP hello, wrk 100 connections (per request)"),
-    ("minihttp_100", "… may_minihttp's own server, same load"),
+    ("echo_1000_cpu", "… server CPU per round trip", Unit::Time),
+    (
+        "http_100",
+        "HTTP hello, wrk 100 connections (per request)",
+        Unit::Time,
+    ),
+    ("http_100_cpu", "… server CPU per request", Unit::Time),
+    ("http_100_sys", "… server syscalls per request", Unit::Count),
+    (
+        "http_1000",
+        "HTTP hello, wrk 1,000 connections (per request)",
+        Unit::Time,
+    ),
+    ("http_1000_cpu", "… server CPU per request", Unit::Time),
+    (
+        "minihttp_100",
+        "… may_minihttp's own server, same load",
+        Unit::Time,
+    ),
+    ("minihttp_100_cpu", "… its CPU per request", Unit::Time),
+    (
+        "idle_9000",
+        "idle connection, 9,000 open (server RSS each)",
+        Unit::Bytes,
+    ),
 ];
 
 fn lookup(rows: &[(&str, &str, f64)], runtime: &str, scenario: &str) -> Option<f64> {
@@ -38,7 +97,15 @@ fn lookup(rows: &[(&str, &str, f64)], runtime: &str, scenario: &str) -> Option<f
         .map(|row| row.2)
 }
 
-fn human(ns: f64) -> String {
+fn human(value: f64, unit: Unit) -> String {
+    match unit {
+        Unit::Time => human_time(value),
+        Unit::Count => format!("{value:.2}"),
+        Unit::Bytes => format!("{:.1} KiB", value / 1024.0),
+    }
+}
+
+fn human_time(ns: f64) -> String {
     if ns >= 1e6 {
         format!("{:.2} ms", ns / 1e6)
     } else if ns >= 1e4 {
@@ -70,13 +137,15 @@ pub fn render(text: &str) -> String {
     out += "\n|---|";
     out += &"---|".repeat(RUNTIMES.len());
     out += "\n";
-    for (key, title) in SCENARIOS {
-        // may_minihttp is a server of may's, so its row fills may's column only.
-        let (lookup_key, base_key) = if key == "minihttp_100" {
-            ("minihttp_100", "http_100")
-        } else {
-            (key, key)
+    for (key, title, unit) in SCENARIOS {
+        // may_minihttp is a server of may's, so its rows fill may's column only, with
+        // ratios to weft's own HTTP server.
+        let (lookup_key, base_key) = match key.strip_prefix("minihttp_") {
+            Some(rest) => (key, format!("http_{rest}")),
+            None => (key, key.to_owned()),
         };
+        let base_key = base_key.as_str();
+        let minihttp = key.starts_with("minihttp_");
         let weft = lookup(&rows, "weft", base_key);
         if RUNTIMES
             .iter()
@@ -87,14 +156,14 @@ pub fn render(text: &str) -> String {
         out += &format!("| {title} |");
         for (runtime, _) in RUNTIMES {
             let cell = match (lookup(&rows, runtime, lookup_key), weft) {
-                (Some(ns), Some(base)) if runtime != "weft" || key != "minihttp_100" => {
+                (Some(v), Some(base)) if runtime != "weft" || !minihttp => {
                     if runtime == "weft" {
-                        human(ns)
+                        human(v, unit)
                     } else {
-                        format!("{} ({:.1}×)", human(ns), ns / base)
+                        format!("{} ({:.2}×)", human(v, unit), v / base)
                     }
                 }
-                (Some(ns), None) => human(ns),
+                (Some(v), None) => human(v, unit),
                 _ => "—".to_string(),
             };
             out += &format!(" {cell} |");
@@ -112,11 +181,27 @@ mod tests {
             "weft\tyield\t10\nmay\tyield\t90\nmay\tminihttp_100\t20000\nweft\thttp_100\t10000\n",
         );
         assert!(
-            table.contains("| yield, one task alone | 10.0 ns | 90.0 ns (9.0×) | — | — | — |"),
+            table.contains("| yield, one task alone | 10.0 ns | 90.0 ns (9.00×) | — | — | — |"),
             "{table}"
         );
         assert!(
-            table.contains("| … may_minihttp's own server, same load | — | 20.0 µs (2.0×) |"),
+            table.contains("| … may_minihttp's own server, same load | — | 20.0 µs (2.00×) |"),
+            "{table}"
+        );
+    }
+
+    #[test]
+    fn counts_and_bytes_have_their_units() {
+        let table = super::render(
+            "weft\techo_100_sys\t2\ntokio-mt\techo_100_sys\t3\nweft\tidle_9000\t8192\n",
+        );
+        assert!(
+            table
+                .contains("| … server syscalls per round trip | 2.00 | — | — | 3.00 (1.50×) | — |"),
+            "{table}"
+        );
+        assert!(
+            table.contains("| idle connection, 9,000 open (server RSS each) | 8.0 KiB |"),
             "{table}"
         );
     }
