@@ -367,13 +367,15 @@ fn http_hello_pipelining_close_and_bad_requests() {
     assert_eq!(answer.matches("Hello, World!").count(), 2000);
 }
 
-/// Asserts that a wrk run reported requests and no errors; returns requests per second.
-fn wrk_clean(out: &str) -> f64 {
+/// Runs `wrk -t2 CONNECTIONS DURATION url` and asserts that it reported requests and no
+/// errors (socket errors or non-2xx answers); prints the rate.
+fn wrk_without_errors(url: &str, connections: &str, duration: &str) {
+    let out = client("wrk", &["-t2", connections, duration, url], 120);
     assert!(out.contains(" requests in "), "{out}");
     assert!(!out.contains("Socket errors"), "{out}");
     assert!(!out.contains("Non-2xx"), "{out}");
-    let rate = common::line_with(out, "Requests/sec:");
-    rate.split_whitespace().nth(1).unwrap().parse().unwrap()
+    let rate = common::line_with(&out, "Requests/sec:");
+    eprintln!("{url} under wrk -t2 {connections} {duration} (debug build): {rate}");
 }
 
 #[test]
@@ -382,13 +384,7 @@ fn http_hello_sustains_wrk() {
         return;
     }
     let server = Example::start("http_hello", &["0", "2"]);
-    let out = client(
-        "wrk",
-        &["-t2", "-c256", "-d10s", &server.url("http", "/")],
-        120,
-    );
-    let rate = wrk_clean(&out);
-    eprintln!("http_hello under wrk -t2 -c256 -d10s (debug build): {rate:.0} requests/s");
+    wrk_without_errors(&server.url("http", "/"), "-c256", "-d10s");
 }
 
 #[test]
@@ -456,13 +452,7 @@ fn https_hello_answers_rustls_curl_and_wrk() {
         );
     }
     if have("wrk") {
-        let out = client(
-            "wrk",
-            &["-t2", "-c64", "-d5s", &server.url("https", "/")],
-            120,
-        );
-        let rate = wrk_clean(&out);
-        eprintln!("https_hello under wrk -t2 -c64 -d5s (debug build): {rate:.0} requests/s");
+        wrk_without_errors(&server.url("https", "/"), "-c64", "-d5s");
     }
 }
 
