@@ -113,6 +113,58 @@ impl Source {
         self.nonblocking.store(nonblocking, Relaxed);
     }
 
+    /// A stream read of `len` bytes with the socket's `SO_RCVTIMEO`, skipping the try after
+    /// a short read (see [`Registration::io_stream`]).
+    #[track_caller]
+    pub(crate) fn read_stream(
+        &self,
+        skips: bool,
+        len: usize,
+        op: impl FnMut() -> io::Result<usize>,
+    ) -> io::Result<usize> {
+        self.stream_io(Direction::Read, skips, len, op)
+    }
+
+    /// A stream write of `len` bytes with the socket's `SO_SNDTIMEO`, skipping the try after
+    /// a short write.
+    #[track_caller]
+    pub(crate) fn write_stream(
+        &self,
+        skips: bool,
+        len: usize,
+        op: impl FnMut() -> io::Result<usize>,
+    ) -> io::Result<usize> {
+        self.stream_io(Direction::Write, skips, len, op)
+    }
+
+    #[track_caller]
+    fn stream_io(
+        &self,
+        dir: Direction,
+        skips: bool,
+        len: usize,
+        mut op: impl FnMut() -> io::Result<usize>,
+    ) -> io::Result<usize> {
+        if self.nonblocking.load(Relaxed) || len == 0 {
+            return op();
+        }
+        let (what, reads) = match dir {
+            Direction::Read => ("read", true),
+            Direction::Write => ("write", false),
+        };
+        let timeout = || {
+            self.timeout(|s| {
+                if reads {
+                    s.read_timeout()
+                } else {
+                    s.write_timeout()
+                }
+            })
+        };
+        self.reg()?
+            .io_stream(dir, timeout, what, skips.then_some(len), op)
+    }
+
     /// The socket's timeout as `get` reads it, or `None` without a syscall when no socket in
     /// the process can have one.
     fn timeout(

@@ -197,23 +197,36 @@ pub(crate) use timeout_methods;
 /// `Read` and `Write` for a stream socket type and for shared references to it. Reads go
 /// through the std view; writes use `send` with `MSG_NOSIGNAL`, so a closed peer is an
 /// `EPIPE` error, never a `SIGPIPE`.
+///
+/// `$skips` turns on skipping the try that can only fail after a short transfer (see the
+/// reactor's module docs). Only TCP has it: a Unix stream read also stops short, with data
+/// still queued, at a boundary between messages from different senders or carrying
+/// descriptors, and skipping the next read would wait for an edge that already came.
 macro_rules! stream_io {
-    ($ty:ident) => {
+    ($ty:ident, skips: $skips:expr) => {
         impl std::io::Read for &$ty {
             #[track_caller]
             fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
                 let std = self.std();
-                self.source.read_io("read", || (&*std).read(buf))
+                let len = buf.len();
+                self.source.read_stream($skips, len, || (&*std).read(buf))
             }
 
             #[track_caller]
-
             fn read_vectored(
                 &mut self,
                 bufs: &mut [std::io::IoSliceMut<'_>],
             ) -> std::io::Result<usize> {
                 let std = self.std();
-                self.source.read_io("read", || (&*std).read_vectored(bufs))
+                // std's readv takes at most IOV_MAX buffers: a short read is only a sign of a
+                // drained socket when it asked for what the kernel was offered.
+                let len = bufs
+                    .iter()
+                    .take(crate::sys::fdio::IOV_MAX)
+                    .map(|b| b.len())
+                    .sum();
+                self.source
+                    .read_stream($skips, len, || (&*std).read_vectored(bufs))
             }
 
             // std's provided `read_exact`, with `#[track_caller]` so that a dump names the
@@ -241,17 +254,18 @@ macro_rules! stream_io {
             #[track_caller]
             fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
                 let sock = self.source.sock();
-                self.source
-                    .write_io("write", || sock.send_with_flags(buf, libc::MSG_NOSIGNAL))
+                self.source.write_stream($skips, buf.len(), || {
+                    sock.send_with_flags(buf, libc::MSG_NOSIGNAL)
+                })
             }
 
             #[track_caller]
-
             fn write_vectored(&mut self, bufs: &[std::io::IoSlice<'_>]) -> std::io::Result<usize> {
                 let sock = self.source.sock();
                 // More than IOV_MAX buffers is EMSGSIZE from sendmsg: send the first ones.
                 let bufs = crate::sys::fdio::iov_capped(bufs);
-                self.source.write_io("write", || {
+                let len = bufs.iter().map(|b| b.len()).sum();
+                self.source.write_stream($skips, len, || {
                     sock.send_vectored_with_flags(bufs, libc::MSG_NOSIGNAL)
                 })
             }
@@ -287,7 +301,6 @@ macro_rules! stream_io {
             }
 
             #[track_caller]
-
             fn read_vectored(
                 &mut self,
                 bufs: &mut [std::io::IoSliceMut<'_>],
@@ -308,7 +321,6 @@ macro_rules! stream_io {
             }
 
             #[track_caller]
-
             fn write_vectored(&mut self, bufs: &[std::io::IoSlice<'_>]) -> std::io::Result<usize> {
                 (&*self).write_vectored(bufs)
             }

@@ -318,7 +318,7 @@ impl TcpStream {
     }
 }
 
-stream_io!(TcpStream);
+stream_io!(TcpStream, skips: true);
 
 impl fmt::Debug for TcpListener {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

@@ -178,7 +178,7 @@ impl UnixStream {
     }
 }
 
-stream_io!(UnixStream);
+stream_io!(UnixStream, skips: false);
 
 impl UnixDatagram {
     /// Creates a datagram socket bound to `path`.

@@ -26,6 +26,33 @@
 //! waiter that sees its sequence move knows it was removed; only a timed-out waiter removes
 //! itself.
 //!
+//! # Skipping the try that can only fail ([`Registration::io_stream`])
+//!
+//! A read that returns fewer bytes than asked (and more than 0) on a stream socket emptied
+//! its receive queue; a short write filled its send buffer. Trying again before a new edge
+//! can only say `EAGAIN`, one wasted syscall per message (tokio skips it the same way). The
+//! rule that makes skipping safe: remember the sequence read **before** the short try, and
+//! skip the next try only while the sequence still has exactly that value. Any data that
+//! arrives after the queue was emptied raises an edge that bumps the sequence (if the poller
+//! harvests it while the data is still queued; if someone read the data first, there is
+//! nothing to wake for). A snapshot taken later, at the start of the next call, could
+//! already include that edge, and skipping on it would wait for an edge that has come and
+//! gone: the hang an earlier attempt ran into.
+//!
+//! Two readinesses persist without new edges, and turn skipping off: end of file and socket
+//! errors. A short read can return the last bytes before a FIN whose edge was harvested
+//! *before* the read (the next read returns 0 at once, and no edge will ever come again), so
+//! once the poller has seen `RDHUP`, `HUP` or `ERR` on an entry it never skips again; and a
+//! return of 0 marks nothing, so reading again after the end returns 0 again at once.
+//!
+//! A short read must mean "drained", and only TCP promises that. A TCP read stops short with
+//! data still queued in one case, at the mark of urgent data, which the peer announces with
+//! `PRI`: seen once, it turns skipping off like `RDHUP` (by the argument above, its edge is
+//! either harvested before the short read, or it bumps the sequence after it). A Unix stream
+//! read also stops at the boundary of a message that carries descriptors or comes from
+//! another sender's credentials, with no announcement, so Unix streams never skip. A short
+//! TCP write means the send buffer is full, and the `OUT` edge comes when it drains.
+//!
 //! # Who polls
 //!
 //! One thread at a time holds the poll token ([`Reactor::poller`]):
@@ -243,8 +270,13 @@ impl Reactor {
                     | libc::EPOLLERR) as u32
                 != 0;
             let write = flags & (libc::EPOLLOUT | libc::EPOLLHUP | libc::EPOLLERR) as u32 != 0;
+            // End of file or an error: readiness that persists without further edges; or
+            // urgent data, at whose mark a TCP read stops short with data still queued.
+            let closed = flags
+                & (libc::EPOLLRDHUP | libc::EPOLLHUP | libc::EPOLLERR | libc::EPOLLPRI) as u32
+                != 0;
             if let Some(entry) = self.slab.get(data as u32) {
-                woken += entry.deliver((data >> 32) as u32, read, write);
+                woken += entry.deliver((data >> 32) as u32, read, write, closed);
             }
         }
         self.timers().take_expired(Instant::now(), due);
@@ -352,7 +384,10 @@ impl Registration {
         let reactor = get()?;
         let (index, generation) = reactor.slab.allocate()?;
         let data = (u64::from(generation) << 32) | u64::from(index);
-        let interest = (libc::EPOLLIN | libc::EPOLLOUT | libc::EPOLLRDHUP | libc::EPOLLET) as u32;
+        // `EPOLLPRI` (TCP urgent data) only to turn skipping off; see the module docs.
+        let interest =
+            (libc::EPOLLIN | libc::EPOLLOUT | libc::EPOLLRDHUP | libc::EPOLLPRI | libc::EPOLLET)
+                as u32;
         if let Err(err) = sys::fdio::epoll_add(reactor.epoll.as_fd(), fd, interest, data) {
             reactor.slab.release(index);
             return Err(if err.raw_os_error() == Some(libc::EPERM) {
@@ -408,6 +443,49 @@ impl Registration {
             match op() {
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
                 done => return done,
+            }
+        }
+    }
+
+    /// [`io`](Self::io) for a stream read or write of `len` bytes, which skips the try that
+    /// could only say `EAGAIN`: after a short transfer (0 < n < len) the socket was drained
+    /// (or its send buffer full) at the sequence read *before* that try; while the sequence
+    /// still has that value, no edge has come since, so the call waits at once (see "Skipping
+    /// the try that can only fail" in the module docs). A transfer of 0 (end of file) or of
+    /// `len` marks nothing, and so does every transfer when `len` is `None` (a socket type on
+    /// which a short read does not mean drained).
+    #[track_caller]
+    pub(crate) fn io_stream(
+        &self,
+        dir: Direction,
+        timeout: impl FnOnce() -> io::Result<Option<Duration>>,
+        what: &'static str,
+        len: Option<usize>,
+        mut op: impl FnMut() -> io::Result<usize>,
+    ) -> io::Result<usize> {
+        let entry = self.entry();
+        let mut seen = entry.seq(dir);
+        let note = |seen: u32, result: io::Result<usize>| {
+            if let (Ok(n), Some(len)) = (&result, len) {
+                entry.set_drained(dir, (*n > 0 && *n < len).then_some(seen));
+            }
+            result
+        };
+        if !entry.drained_at(dir, seen) {
+            match op() {
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                done => return note(seen, done),
+            }
+        }
+        let deadline = timeout()?.map(|t| Instant::now() + t);
+        loop {
+            if !self.wait_for(dir, seen, deadline, what) {
+                return Err(timed_out(what));
+            }
+            seen = entry.seq(dir);
+            match op() {
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                done => return note(seen, done),
             }
         }
     }

@@ -9,7 +9,7 @@
 //! release moves the generation). A late event for a closed or reused fd is thus dropped,
 //! never delivered to the entry's next owner.
 
-use std::sync::atomic::{AtomicU32, Ordering::Relaxed};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering::Relaxed};
 use std::sync::{Mutex, MutexGuard, OnceLock};
 
 use crate::park::Unparker;
@@ -34,8 +34,19 @@ pub(crate) struct Entry {
     /// Per direction, the number of readiness events seen so far. Bumped by the poller under
     /// `waiters`' lock; read without the lock by a waiter before it tries its syscall.
     seq: [AtomicU32; 2],
+    /// Per direction, `DRAINED | seq` if a stream read (or write) came back short after the
+    /// sequence was `seq`: the socket was drained (or its send buffer full) then, so until
+    /// the sequence moves the next try can only say `EAGAIN` and may be skipped (see the
+    /// reactor's module docs). 0: nothing known. Relaxed: a hint checked against `seq`.
+    drained: [AtomicU64; 2],
+    /// Set once an event reported `RDHUP`, `HUP` or `ERR` (end of file or an error, which stay
+    /// ready without new edges) or `PRI` (urgent data, whose mark stops a read short with
+    /// data still queued): skipping is off for good (until the entry is reused).
+    closed: AtomicBool,
     waiters: Mutex<Waiters>,
 }
+
+const DRAINED: u64 = 1 << 32;
 
 /// Green threads parked on an entry, per direction, each with a key to find it again.
 #[derive(Default)]
@@ -65,6 +76,8 @@ impl Entry {
         Entry {
             generation: AtomicU32::new(0),
             seq: [AtomicU32::new(0), AtomicU32::new(0)],
+            drained: [AtomicU64::new(0), AtomicU64::new(0)],
+            closed: AtomicBool::new(false),
             waiters: Mutex::new(Waiters::default()),
         }
     }
@@ -75,6 +88,24 @@ impl Entry {
         self.seq[dir as usize].load(std::sync::atomic::Ordering::Acquire)
     }
 
+    /// Whether a short transfer was seen at sequence `seq` (and nothing since).
+    pub(crate) fn drained_at(&self, dir: Direction, seq: u32) -> bool {
+        // Acquire: pairs with the poller's Release store of `closed`, which precedes its
+        // bump of `seq`; a reader that saw the bumped sequence therefore sees `closed` too.
+        self.drained[dir as usize].load(Relaxed) == DRAINED | u64::from(seq)
+            && !self.closed.load(std::sync::atomic::Ordering::Acquire)
+    }
+
+    /// Records a short transfer whose try began at sequence `seq` (or, `None`, a full one).
+    pub(crate) fn set_drained(&self, dir: Direction, seq: Option<u32>) {
+        let value = seq.map_or(0, |seq| DRAINED | u64::from(seq));
+        let slot = &self.drained[dir as usize];
+        // A plain load first: the common case (nothing changes) stays free of stores.
+        if slot.load(Relaxed) != value {
+            slot.store(value, Relaxed);
+        }
+    }
+
     pub(crate) fn lock(&self) -> MutexGuard<'_, Waiters> {
         // The lists stay consistent even if a holder panicked (only pushes and removals).
         self.waiters.lock().unwrap_or_else(|p| p.into_inner())
@@ -82,10 +113,15 @@ impl Entry {
 
     /// Poller side: records readiness for the given directions and wakes their waiters, if
     /// the event belongs to the entry's current generation. Returns how many it woke.
-    pub(crate) fn deliver(&self, generation: u32, read: bool, write: bool) -> usize {
+    pub(crate) fn deliver(&self, generation: u32, read: bool, write: bool, closed: bool) -> usize {
         let mut waiters = self.lock();
         if self.generation.load(Relaxed) != generation {
             return 0; // a late event for an fd that has been closed since
+        }
+        if closed {
+            // Release: before the sequence bumps below (see `drained_at`).
+            self.closed
+                .store(true, std::sync::atomic::Ordering::Release);
         }
         let mut woken = 0;
         for (dir, ready) in [(Direction::Read, read), (Direction::Write, write)] {
@@ -165,6 +201,9 @@ impl Slab {
             let next = entry.generation.load(Relaxed).wrapping_add(1);
             entry.generation.store(next, Relaxed);
             waiters.lists.iter_mut().for_each(Vec::clear);
+            // A fresh start for the next fd: nothing drained, nothing closed.
+            entry.drained.iter().for_each(|d| d.store(0, Relaxed));
+            entry.closed.store(false, Relaxed);
         }
         let mut free = self.free.lock().unwrap_or_else(|p| p.into_inner());
         free.indices.push(index);
@@ -198,11 +237,11 @@ mod tests {
             .lock()
             .add(Direction::Read, Unparker::Thread(waiter.thread().clone()));
         // The stale event is dropped: no sequence bump, no wake-up, waiter still queued.
-        assert_eq!(entry.deliver(old_generation, true, true), 0);
+        assert_eq!(entry.deliver(old_generation, true, true, false), 0);
         assert_eq!(entry.seq(Direction::Read), before);
         assert!(!woken.load(SeqCst));
         // The current generation's event wakes the new owner's waiter.
-        assert_eq!(entry.deliver(generation, true, false), 1);
+        assert_eq!(entry.deliver(generation, true, false, false), 1);
         assert_eq!(entry.seq(Direction::Read), before.wrapping_add(1));
         waiter.join().unwrap();
         assert!(woken.load(SeqCst));
@@ -214,7 +253,7 @@ mod tests {
         let (index, generation) = slab.allocate().unwrap();
         let entry = slab.get(index).unwrap();
         let (r, w) = (entry.seq(Direction::Read), entry.seq(Direction::Write));
-        entry.deliver(generation, false, true);
+        entry.deliver(generation, false, true, false);
         assert_eq!(entry.seq(Direction::Read), r);
         assert_eq!(entry.seq(Direction::Write), w.wrapping_add(1));
     }
