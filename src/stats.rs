@@ -14,8 +14,9 @@ pub struct WorkerStats {
     /// here), not finished.
     pub homed: usize,
     /// Runnable green threads queued for it where other threads can see them: its inbox
-    /// (woken by other threads) and its stealable queue (not started yet). Its private queues
-    /// of green threads it woke or that yielded are not counted.
+    /// (woken by other threads), its stealable queue and the fresh green threads placement
+    /// handed to it (both not started yet). Its private queues of green threads it woke or
+    /// that yielded are not counted.
     pub queued: usize,
     /// Whether it is asleep (no work; one sleeper waits in `epoll_wait`).
     pub asleep: bool,
@@ -121,7 +122,7 @@ pub fn stats() -> Stats {
         stats.fs_fast_path += worker.counters.fs_fast_path.load(Relaxed);
         stats.per_worker.push(WorkerStats {
             homed: worker.registry.len(),
-            queued: worker.inbox.len() + worker.stealer.len(),
+            queued: worker.inbox.len() + worker.stealer.len() + worker.placed.len(),
             asleep: worker.sleeping.load(Relaxed),
         });
     }

@@ -12,6 +12,14 @@ use std::time::Duration;
 
 const CONNECTIONS: usize = 1000;
 
+/// The tests here run one at a time: each keeps both vCPUs busy (several with a child
+/// process), and a worker the OS leaves off the CPU skews the spread another one measures.
+static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn one_at_a_time() -> std::sync::MutexGuard<'static, ()> {
+    SERIAL.lock().unwrap_or_else(|p| p.into_inner())
+}
+
 /// Opens CONNECTIONS connections to one accept loop whose handlers block in `read`, and
 /// returns each worker's homed count once every handler has started.
 fn homed_with_long_lived_connections() -> Vec<usize> {
@@ -67,6 +75,7 @@ fn assert_spread(homed: &[usize]) {
 
 #[test]
 fn one_accept_loop_spreads_over_two_workers() {
+    let _serial = one_at_a_time();
     common::workers(2);
     let homed = common::watchdog(120, homed_with_long_lived_connections);
     assert_eq!(homed.len(), 2);
@@ -76,6 +85,7 @@ fn one_accept_loop_spreads_over_two_workers() {
 
 #[test]
 fn one_accept_loop_spreads_over_eight_workers() {
+    let _serial = one_at_a_time();
     let out = common::child_stdout("eight_workers_child", &[]);
     assert!(out.contains("homed per worker"), "{out}");
 }
@@ -90,4 +100,76 @@ fn eight_workers_child() {
     let homed = common::watchdog(120, homed_with_long_lived_connections);
     assert_eq!(homed.len(), 8);
     assert_spread(&homed);
+}
+
+/// Placement is a hint: a fresh task handed to a worker that can never start it (blocked
+/// while one of its green threads unwinds) is freed for the others. Here a destructor blocks
+/// its worker until 40 long-lived green threads have started elsewhere (making the other
+/// worker the heavier one), then spawns a helper and joins it. The other worker steals the
+/// helper, finds itself heavier, and places it on the blocked worker; before the rescue the
+/// join never returned, and the deadlock diagnosis aborted the process.
+#[test]
+fn a_task_placed_on_a_worker_blocked_while_unwinding_still_runs() {
+    // In a process of its own: it blocks a worker, which would skew the other tests' spread.
+    let _serial = one_at_a_time();
+    let out = common::child_stdout("blocked_while_unwinding_child", &[]);
+    assert!(out.contains("the helper ran"), "{out}");
+}
+
+#[test]
+#[ignore]
+fn blocked_while_unwinding_child() {
+    if !common::is_child() {
+        return;
+    }
+    common::workers(2);
+    common::watchdog(120, || {
+        struct HelpOnDrop {
+            go: weft::chan::Receiver<()>,
+            helped: Arc<AtomicUsize>,
+        }
+        impl Drop for HelpOnDrop {
+            fn drop(&mut self) {
+                // Unwinding: these waits block the worker's OS thread.
+                let _ = self.go.recv();
+                let helper = weft::spawn(|| 7);
+                if helper.join().ok() == Some(7) {
+                    self.helped.fetch_add(1, Ordering::SeqCst);
+                }
+            }
+        }
+        let (go_tx, go) = weft::chan::bounded::<()>(0);
+        let helped = Arc::new(AtomicUsize::new(0));
+        let unwinding = {
+            let helped = helped.clone();
+            weft::spawn(move || {
+                let _help = HelpOnDrop { go, helped };
+                panic!("planned: a destructor that waits while unwinding");
+            })
+        };
+        // Once it blocks its worker, 40 long-lived green threads start on the other one.
+        std::thread::sleep(Duration::from_millis(50));
+        let started = Arc::new(AtomicUsize::new(0));
+        let (stop_tx, stop) = weft::chan::bounded::<()>(0);
+        let parkers: Vec<_> = (0..40)
+            .map(|_| {
+                let (started, stop) = (started.clone(), stop.clone());
+                weft::spawn(move || {
+                    started.fetch_add(1, Ordering::SeqCst);
+                    let _ = stop.recv();
+                })
+            })
+            .collect();
+        while started.load(Ordering::SeqCst) < 40 {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        go_tx.send(()).unwrap();
+        assert!(unwinding.join().is_err());
+        assert_eq!(helped.load(Ordering::SeqCst), 1, "the helper never ran");
+        drop(stop_tx);
+        for p in parkers {
+            p.join().unwrap();
+        }
+        println!("the helper ran");
+    });
 }

@@ -42,8 +42,10 @@
 //! Two readinesses persist without new edges, and turn skipping off: end of file and socket
 //! errors. A short read can return the last bytes before a FIN whose edge was harvested
 //! *before* the read (the next read returns 0 at once, and no edge will ever come again), so
-//! once the poller has seen `RDHUP`, `HUP` or `ERR` on an entry it never skips again; and a
-//! return of 0 marks nothing, so reading again after the end returns 0 again at once.
+//! once the poller has seen `RDHUP` or `ERR` on an entry it never skips again; and a return
+//! of 0 marks nothing, so reading again after the end returns 0 again at once. (`HUP` alone
+//! is not counted: an unconnected TCP socket reports it, and weft registers a socket before
+//! it connects; a connection's lasting `HUP` always comes with `RDHUP` or `ERR`.)
 //!
 //! A short read must mean "drained", and only TCP promises that. A TCP read stops short with
 //! data still queued in one case, at the mark of urgent data, which the peer announces with
@@ -52,6 +54,13 @@
 //! read also stops at the boundary of a message that carries descriptors or comes from
 //! another sender's credentials, with no announcement, so Unix streams never skip. A short
 //! TCP write means the send buffer is full, and the `OUT` edge comes when it drains.
+//!
+//! What this assumes, and does not check: that a `TcpStream` is plain TCP. One converted
+//! from a `std::net::TcpStream` that wraps some other stream socket, or a TCP socket with
+//! kernel TLS (`TCP_ULP "tls"`, whose reads stop before a record of another type), or one
+//! whose urgent byte is read out of band with `MSG_OOB` before the poller reports it, can
+//! see a short read with data still queued; its next read would then wait for the peer's
+//! next bytes. Use `weft::io::NonBlocking` for such sockets: it never skips.
 //!
 //! # Who polls
 //!
@@ -271,10 +280,10 @@ impl Reactor {
                 != 0;
             let write = flags & (libc::EPOLLOUT | libc::EPOLLHUP | libc::EPOLLERR) as u32 != 0;
             // End of file or an error: readiness that persists without further edges; or
-            // urgent data, at whose mark a TCP read stops short with data still queued.
-            let closed = flags
-                & (libc::EPOLLRDHUP | libc::EPOLLHUP | libc::EPOLLERR | libc::EPOLLPRI) as u32
-                != 0;
+            // urgent data, at whose mark a TCP read stops short with data still queued. Not
+            // HUP alone: a TCP socket reports it before `connect` (registration comes
+            // first), and every lasting HUP of a connection comes with RDHUP or ERR.
+            let closed = flags & (libc::EPOLLRDHUP | libc::EPOLLERR | libc::EPOLLPRI) as u32 != 0;
             if let Some(entry) = self.slab.get(data as u32) {
                 woken += entry.deliver((data >> 32) as u32, read, write, closed);
             }

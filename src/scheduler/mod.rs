@@ -32,6 +32,8 @@
 //! | started, sticky, woken / yielded   | home's `pinned` if it is home,   | home's inbox + wake home |
 //! |                                    | else home's inbox                |                          |
 //! | started, migratable                | that worker's deque (stealable)  | global injector          |
+//! | new, handed on by placement at its | the target's `placed` queue      | —                        |
+//! | first run (see the worker module)  | (stealable) + wake the target    |                          |
 
 pub(crate) mod context;
 pub(crate) mod idle;

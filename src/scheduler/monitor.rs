@@ -35,9 +35,14 @@ use crate::reactor;
 
 const MIN_INTERVAL: Duration = Duration::from_millis(1);
 const MAX_INTERVAL: Duration = Duration::from_millis(20);
+/// Looks in a row at which a worker was awake but picked no task before its placed tasks
+/// are freed for any worker (see "Placement" in the worker module).
+const PLACED_RESCUE_LOOKS: u32 = 20;
 
 pub(crate) fn run(runtime: &'static Runtime) -> ! {
     let mut last_ticks = vec![0u64; runtime.workers.len()];
+    // Consecutive looks at which each worker was awake but had not picked a task.
+    let mut stuck_looks = vec![0u32; runtime.workers.len()];
     let mut interval = MIN_INTERVAL;
     let mut last_polls = 0;
     let mut unwind_watches = vec![unwinding::Watch::default(); runtime.workers.len()];
@@ -77,7 +82,12 @@ pub(crate) fn run(runtime: &'static Runtime) -> ! {
             last_polls = reactor.polls();
         }
         let mut active = false;
-        for (worker, last) in runtime.workers.iter().zip(last_ticks.iter_mut()) {
+        for ((worker, last), looks) in runtime
+            .workers
+            .iter()
+            .zip(last_ticks.iter_mut())
+            .zip(stuck_looks.iter_mut())
+        {
             // Relaxed: a stale tick or emptiness check only delays or adds one wake-up; the
             // wake itself goes through the idle protocol, which carries the ordering.
             let tick = worker.counters.tick.load(Relaxed);
@@ -85,6 +95,30 @@ pub(crate) fn run(runtime: &'static Runtime) -> ! {
             active |= !stuck;
             *last = tick;
             if stuck && !worker.stealer.is_empty() {
+                runtime.notify_one();
+                active = true;
+            }
+            // Fresh tasks placed on a worker that is blocked while unwinding (it would never
+            // start them: a deadlock if a destructor waits for one), or that has been awake
+            // without picking a task for PLACED_RESCUE_LOOKS looks in a row (a long
+            // computation): free them for anyone. Not after one look: with more workers than
+            // CPUs, or a busy load generator beside them, the OS often leaves a worker off the
+            // CPU for a few milliseconds. (A sleeping target was woken by the placement.)
+            *looks = if stuck && !worker.sleeping.load(Relaxed) {
+                *looks + 1
+            } else {
+                0
+            };
+            if !worker.placed.is_empty()
+                && (*looks >= PLACED_RESCUE_LOOKS || worker.unwind_block.is_blocked())
+            {
+                loop {
+                    match worker.placed.steal() {
+                        crossbeam_deque::Steal::Success(task) => runtime.injector.push(task),
+                        crossbeam_deque::Steal::Retry => {}
+                        crossbeam_deque::Steal::Empty => break,
+                    }
+                }
                 runtime.notify_one();
                 active = true;
             }

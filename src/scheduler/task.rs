@@ -58,10 +58,12 @@ pub(crate) struct Task {
     pub(crate) home: AtomicUsize,
     /// Opted into migration by `unsafe Builder::migratable`.
     pub(crate) migratable: bool,
-    /// Handed to a lighter worker at its first run (see "Placement" in the worker module),
-    /// so it is not handed on again. Relaxed: written and read only by the holder of the
-    /// scheduling reference, which the queue hand-off passes on with its own ordering.
-    pub(crate) placed: AtomicBool,
+    /// The worker a placement handed it to at its first run ([`NO_HOME`] if none; see
+    /// "Placement" in the worker module): it is not handed on again, and whoever starts it
+    /// takes it off that worker's pending count. Relaxed: written and read only by the
+    /// holder of the scheduling reference, which the queue hand-off passes on with its own
+    /// ordering.
+    pub(crate) placed_on: AtomicUsize,
     /// The stack's guard range and usable size, copied here so the overflow handler can read
     /// them without touching the coroutine.
     pub(crate) guard_range: (usize, usize),
@@ -132,7 +134,7 @@ impl Task {
             park_state: AtomicU32::new(crate::park::EMPTY),
             home: AtomicUsize::new(NO_HOME),
             migratable,
-            placed: AtomicBool::new(false),
+            placed_on: AtomicUsize::new(NO_HOME),
             guard_range,
             stack_size,
             coroutine: UnsafeCell::new(Some(coroutine)),

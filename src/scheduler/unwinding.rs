@@ -79,6 +79,11 @@ impl BlockSlot {
         // Only whole records are stored, so a poisoned slot is still consistent.
         self.0.lock().unwrap_or_else(|p| p.into_inner())
     }
+
+    /// Whether a green thread of this worker blocks it now, while unwinding.
+    pub(crate) fn is_blocked(&self) -> bool {
+        self.lock().is_some()
+    }
 }
 
 /// Registers the current green thread's block with its worker for as long as it lives.

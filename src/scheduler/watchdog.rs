@@ -78,7 +78,7 @@ pub(crate) fn check(runtime: &Runtime, watches: &mut [Watch], now: Instant, thre
         }
         let Some(who) = described else { continue }; // it finished meanwhile
                                                      // What piled up for it meanwhile: woken by others, and spawned but not started.
-        let behind = worker.inbox.len() + worker.stealer.len();
+        let behind = worker.inbox.len() + worker.stealer.len() + worker.placed.len();
         log::warn!(
             "weft: {who} has run on weft-worker-{} for {} ms without a switch; {behind} green \
              thread(s) wait behind it on that worker. A call that blocks outside weft \

@@ -10,6 +10,11 @@
 //! * `inbox` — crossbeam `Injector` (an MPMC queue used as MPSC): started sticky tasks of this
 //!   worker woken by *other* threads. Only this worker pops it; a push wakes the worker if it
 //!   sleeps.
+//! * `placed` — crossbeam `Injector`: fresh tasks another worker handed to this one at their
+//!   first run (see "Placement"). This worker takes them one at a time, with its deque's;
+//!   if it stays awake without picking anything for a monitor interval (a long computation,
+//!   or a block while unwinding), the monitor moves them to the global injector, so they
+//!   are never stranded.
 //! * `yielded` — sticky tasks that called `yield_now`, each with the tick at which its turn
 //!   comes again: the tick of the yield plus the number of tasks then runnable in `pinned`,
 //!   `deque` and `yielded` itself. Every yielder thus leaves a pick for each task that was
@@ -26,13 +31,22 @@
 //! the fresh task up first), and one listener's connections would pile onto one worker
 //! while the others idle. So at a fresh sticky task's first run (`Local::place`), a worker
 //! that homes at least [`PLACEMENT_SLACK`] more green threads than a randomly chosen other
-//! worker hands the task to that worker's inbox instead (waking it if it sleeps); the task
-//! is marked so that it is never handed on twice, and the receiving worker becomes its
-//! home. A worker's load is the registry's count of its started, unfinished green threads
-//! plus the hand-offs it has not started yet (without those, a burst of hand-offs all went
-//! to one worker before its count caught up), read with Relaxed loads, so short-lived spawn-and-join work, which never homes many,
-//! pays two loads and is never moved. Over many spawns the choice-of-two keeps every
-//! worker's count within a few times the slack of the others'.
+//! worker hands the task to that worker's `placed` queue instead (waking it if it sleeps);
+//! the task is marked so that it is never handed on twice, and whoever starts it becomes
+//! its home. Other workers do not steal from `placed` (an idle acceptor's worker would take
+//! the tasks straight back), but placement is a hint, not a binding: if the target stays
+//! awake without picking a task for a monitor interval (busy in a long computation, or
+//! blocked while unwinding), the monitor moves its placed tasks to the global injector for
+//! anyone to start. (An earlier version used the inbox, from which nothing is rescued: a
+//! destructor that spawned and joined a helper could deadlock that way.)
+//!
+//! A worker's load is the registry's count of its started, unfinished green threads plus
+//! the hand-offs to it that nobody has started yet (without those, a burst of hand-offs all
+//! went to one worker before its count caught up), read with Relaxed loads. A worker that
+//! homes few green threads pays two loads and never hands anything on; one that homes many
+//! may hand on short-lived spawns too (it cannot tell them from long-lived ones at their
+//! first run), for a queue push and perhaps a wake-up of the target. Over many spawns the
+//! choice-of-two keeps every worker's count within a few times the slack of the others'.
 //!
 //! # Picking the next task (`next_task`), in order
 //!
@@ -67,7 +81,7 @@ use crossbeam_deque::{Injector, Steal, Stealer, Worker as Deque};
 
 use super::context;
 use super::registry;
-use super::task::{Suspend, Task};
+use super::task::{Suspend, Task, NO_HOME};
 use super::unwinding;
 use super::Runtime;
 use crate::coroutine::CoroutineId;
@@ -112,9 +126,14 @@ pub(crate) struct Worker {
     /// The green threads that first ran here and have not finished (see
     /// [`super::registry`]).
     pub(crate) registry: registry::Shard,
-    /// Fresh green threads handed to this worker by placement and not started yet. Relaxed:
-    /// a load estimate, like the registry's count.
-    pub(crate) placed_pending: AtomicUsize,
+    /// Fresh green threads handed to this worker by placement (see "Placement"). Any
+    /// worker may take from it, as from a stealable deque: placement is a hint, never a
+    /// binding, so a busy or blocked target cannot strand them.
+    pub(crate) placed: Injector<Arc<Task>>,
+    /// How many green threads placement handed to this worker that nobody has started yet.
+    /// Written by other workers, so on lines of its own. Relaxed: a load estimate, like the
+    /// registry's count.
+    pub(crate) placed_pending: CacheLines<AtomicUsize>,
 }
 
 /// Statistics a worker keeps about itself. Only the owning worker writes them (a load and a
@@ -173,7 +192,8 @@ impl Worker {
             unwind_block: unwinding::BlockSlot::default(),
             running: CacheLines(AtomicPtr::new(std::ptr::null_mut())),
             registry: registry::Shard::new(),
-            placed_pending: AtomicUsize::new(0),
+            placed: Injector::new(),
+            placed_pending: CacheLines(AtomicUsize::new(0)),
         }
     }
 
@@ -181,7 +201,13 @@ impl Worker {
     /// worker if it sleeps. The SeqCst fence pairs with the one in [`Local::sleep`]: either
     /// the worker's last re-check sees the task, or this load sees `sleeping`.
     pub(crate) fn push_inbox(&self, task: Arc<Task>) {
-        self.inbox.push(task);
+        self.push_and_wake(&self.inbox, task);
+    }
+
+    /// Pushes `task` on one of this worker's shared queues, then wakes the worker if it
+    /// sleeps (the fence pairing described at [`push_inbox`](Self::push_inbox)).
+    fn push_and_wake(&self, queue: &Injector<Arc<Task>>, task: Arc<Task>) {
+        queue.push(task);
         std::sync::atomic::fence(SeqCst);
         if self.sleeping.load(SeqCst) {
             self.wake();
@@ -281,8 +307,11 @@ impl Local {
                 task.home.store(self.shared.index, Relaxed);
             }
             self.shared.registry.enter(&task, self.shared.index);
-            if task.placed.load(Relaxed) {
-                self.shared.placed_pending.fetch_sub(1, Relaxed);
+            let placed_on = task.placed_on.load(Relaxed);
+            if placed_on != NO_HOME {
+                self.runtime.workers[placed_on]
+                    .placed_pending
+                    .fetch_sub(1, Relaxed);
             }
         }
         self.current.set(Arc::as_ptr(&task));
@@ -327,15 +356,15 @@ impl Local {
     }
 
     /// Placement at first run (see the module docs): returns the task if it is to run here,
-    /// or hands a fresh sticky task to a random other worker that homes
-    /// [`PLACEMENT_SLACK`] fewer green threads than this one, and returns `None`.
+    /// or hands a fresh sticky task to the `placed` queue of a random other worker that
+    /// homes [`PLACEMENT_SLACK`] fewer green threads than this one, and returns `None`.
     ///
     /// The common cases cost two loads: a started task, or a worker that homes few green
     /// threads (which is every short-lived spawn-and-join loop).
     #[inline]
     fn place(&self, task: Arc<Task>) -> Option<Arc<Task>> {
         let mine = self.shared.registry.len();
-        if mine < PLACEMENT_SLACK || task.migratable || task.placed.load(Relaxed) {
+        if mine < PLACEMENT_SLACK || task.migratable || task.placed_on.load(Relaxed) != NO_HOME {
             return Some(task);
         }
         // SAFETY: we hold the task's scheduling reference (see `run_task`).
@@ -357,12 +386,12 @@ impl Local {
         if load(target) + PLACEMENT_SLACK > load(self.shared) {
             return Some(task);
         }
-        task.placed.store(true, Relaxed);
+        task.placed_on.store(other, Relaxed);
         bump(&self.shared.counters.placed_elsewhere);
-        // Counted against the target until it starts the task: a burst of hand-offs must
-        // not all pick a worker whose homed count has not caught up yet.
+        // Counted against the target until someone starts the task: a burst of hand-offs
+        // must not all pick a worker whose homed count has not caught up yet.
         target.placed_pending.fetch_add(1, Relaxed);
-        target.push_inbox(task);
+        target.push_and_wake(&target.placed, task);
         None
     }
 
@@ -435,6 +464,7 @@ impl Local {
             && self.pinned.borrow().is_empty()
             && self.yielded.borrow().is_empty()
             && self.shared.inbox.is_empty()
+            && self.shared.placed.is_empty()
     }
 
     fn next_task(&self) -> Arc<Task> {
@@ -473,12 +503,16 @@ impl Local {
         let from_pinned = || self.pinned.borrow_mut().pop_front();
         // crossbeam's FIFO pop is a locked fetch_add even on an empty deque; two plain loads
         // first keep the common "nothing stealable here" case cheap.
+        // Fresh tasks: those placed here first (one at a time, so that what is left stays
+        // where the monitor can rescue it), then the deque.
         let from_deque = || {
-            if self.deque.is_empty() {
-                None
-            } else {
-                self.deque.pop()
-            }
+            self.pop_placed().or_else(|| {
+                if self.deque.is_empty() {
+                    None
+                } else {
+                    self.deque.pop()
+                }
+            })
         };
         let local = if tick & 1 == 0 {
             from_pinned().or_else(from_deque)
@@ -510,6 +544,20 @@ impl Local {
             match self.shared.inbox.steal() {
                 Steal::Success(task) => pinned.push_back(task),
                 Steal::Empty => return,
+                Steal::Retry => continue,
+            }
+        }
+    }
+
+    /// One fresh task another worker placed here, if any.
+    fn pop_placed(&self) -> Option<Arc<Task>> {
+        if self.shared.placed.is_empty() {
+            return None;
+        }
+        loop {
+            match self.shared.placed.steal() {
+                Steal::Success(task) => return Some(task),
+                Steal::Empty => return None,
                 Steal::Retry => continue,
             }
         }
@@ -563,6 +611,9 @@ impl Local {
     fn steal_round(&self) -> Option<Arc<Task>> {
         self.drain_inbox();
         if let Some(task) = self.pinned.borrow_mut().pop_front() {
+            return Some(task);
+        }
+        if let Some(task) = self.pop_placed() {
             return Some(task);
         }
         if let Some(task) = self.pop_injector() {
@@ -637,6 +688,7 @@ impl Local {
     /// Whether any queue this worker could take from holds work (the final re-check).
     fn work_visible(&self) -> bool {
         !self.shared.inbox.is_empty()
+            || !self.shared.placed.is_empty()
             || !self.runtime.injector.is_empty()
             || self
                 .runtime
