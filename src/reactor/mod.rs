@@ -437,21 +437,39 @@ impl Registration {
         what: &'static str,
         mut op: impl FnMut() -> io::Result<R>,
     ) -> io::Result<R> {
-        let entry = self.entry();
-        let mut seen = entry.seq(dir);
+        let seen = self.entry().seq(dir);
         match op() {
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
             done => return done,
         }
-        let deadline = timeout()?.map(|t| Instant::now() + t);
+        self.retry(dir, seen, timeout, what, op).1
+    }
+
+    /// The waiting half of [`io`](Self::io) and [`io_stream`](Self::io_stream), once `dir`
+    /// was found not ready at sequence `seen`: waits for a new edge and tries again until
+    /// `op` returns something other than `WouldBlock`. Returns that, with the sequence read
+    /// before the try that produced it.
+    #[track_caller]
+    fn retry<R>(
+        &self,
+        dir: Direction,
+        mut seen: u32,
+        timeout: impl FnOnce() -> io::Result<Option<Duration>>,
+        what: &'static str,
+        mut op: impl FnMut() -> io::Result<R>,
+    ) -> (u32, io::Result<R>) {
+        let deadline = match timeout() {
+            Ok(timeout) => timeout.map(|t| Instant::now() + t),
+            Err(e) => return (seen, Err(e)),
+        };
         loop {
             if !self.wait_for(dir, seen, deadline, what) {
-                return Err(timed_out(what));
+                return (seen, Err(timed_out(what)));
             }
-            seen = entry.seq(dir);
+            seen = self.entry().seq(dir);
             match op() {
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
-                done => return done,
+                done => return (seen, done),
             }
         }
     }
@@ -473,7 +491,7 @@ impl Registration {
         mut op: impl FnMut() -> io::Result<usize>,
     ) -> io::Result<usize> {
         let entry = self.entry();
-        let mut seen = entry.seq(dir);
+        let seen = entry.seq(dir);
         let note = |seen: u32, result: io::Result<usize>| {
             if let (Ok(n), Some(len)) = (&result, len) {
                 entry.set_drained(dir, (*n > 0 && *n < len).then_some(seen));
@@ -486,17 +504,8 @@ impl Registration {
                 done => return note(seen, done),
             }
         }
-        let deadline = timeout()?.map(|t| Instant::now() + t);
-        loop {
-            if !self.wait_for(dir, seen, deadline, what) {
-                return Err(timed_out(what));
-            }
-            seen = entry.seq(dir);
-            match op() {
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
-                done => return note(seen, done),
-            }
-        }
+        let (seen, result) = self.retry(dir, seen, timeout, what, op);
+        note(seen, result)
     }
 
     /// The readiness sequence of `dir`, to pass to [`wait`](Self::wait) after a try.
