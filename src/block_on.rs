@@ -5,6 +5,7 @@ use std::pin::pin;
 use std::sync::Arc;
 use std::task::{Context, Poll, Wake, Waker};
 
+use crate::blocking_point;
 use crate::park::Unparker;
 
 /// Wakes whoever is blocked in `block_on`: a green thread is unparked (its wake goes through
@@ -76,12 +77,15 @@ pub fn block_on<F: Future>(future: F) -> F::Output {
     let mut future = pin!(future);
     let waker = Waker::from(Arc::new(Unpark(Unparker::current())));
     let mut cx = Context::from_waker(&waker);
-    loop {
-        if let Poll::Ready(output) = future.as_mut().poll(&mut cx) {
-            return output;
-        }
-        crate::interrupt::check();
-        crate::dump::note_wait(crate::WaitReason::BlockOn, std::panic::Location::caller());
-        crate::interrupt::park();
+    // The waker is a counted `Unparker`, never this stack: an interrupt may unwind at any
+    // time (the future is dropped on the way, as any value on the stack).
+    let mut ready = blocking_point::Until(|| match future.as_mut().poll(&mut cx) {
+        Poll::Ready(output) => Some(output),
+        Poll::Pending => None,
+    });
+    let site = blocking_point::wait_site!(crate::WaitReason::BlockOn);
+    match blocking_point::block(&mut ready, site, None, blocking_point::OnInterrupt::Unwind) {
+        blocking_point::Ended::Done(output) => output,
+        blocking_point::Ended::TimedOut => unreachable!("an untimed wait does not time out"),
     }
 }

@@ -158,11 +158,11 @@ impl Builder {
             // worker and the other green threads carry on.
             // Cancelled before it ever ran: unwind at once, `f` is dropped unrun.
             let result = panic::catch_unwind(AssertUnwindSafe(|| {
-                crate::interrupt::check();
+                crate::blocking_point::checkpoint();
                 f()
             }));
             // From here on a late cancel or deadline cannot cut the cleanup short.
-            crate::interrupt::end_of_body();
+            crate::blocking_point::end_of_body();
             // Coroutine-local values end with the green thread, on it. A destructor that
             // panics has been reported by the hook; the result stays what the body made.
             let _ = panic::catch_unwind(crate::local::drop_all);

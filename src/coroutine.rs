@@ -158,9 +158,10 @@ pub fn yield_now() {
     }
     // SAFETY: the running task is alive while it runs, and we are it.
     let task = unsafe { &*task };
-    // A blocking point for cancellation and deadlines: two plain loads when neither applies.
+    // A blocking point for cancellation and deadlines (nothing is registered anywhere):
+    // two plain loads when neither applies.
     if task.is_cancelled() || task.boundary.get().is_some() {
-        crate::interrupt::check();
+        crate::blocking_point::checkpoint();
     }
     park::suspend(task, Suspend::Yield);
 }
@@ -189,20 +190,9 @@ pub fn yield_now() {
 /// ```
 #[track_caller]
 pub fn park() {
-    crate::interrupt::check();
-    if is_coroutine() {
-        crate::dump::note_wait(crate::WaitReason::Park, std::panic::Location::caller());
-        crate::interrupt::park();
-        crate::interrupt::check();
-    } else {
-        // A plain thread keeps std's park exactly (its token is std's), bounded only by a
-        // `timeout` boundary.
-        match crate::interrupt::wait_deadline() {
-            Some(at) => {
-                std::thread::park_timeout(at.saturating_duration_since(std::time::Instant::now()))
-            }
-            None => std::thread::park(),
-        }
-        crate::interrupt::check();
-    }
+    // On a plain thread this is std's park (std's token), bounded by a `timeout` boundary.
+    crate::blocking_point::park_once(
+        crate::blocking_point::wait_site!(crate::WaitReason::Park),
+        None,
+    );
 }

@@ -147,6 +147,30 @@ impl WaitReason {
         (kind << DATA_BITS) | (data & DATA_MASK)
     }
 
+    /// What a wait of the encoded kind waits for, in words, for the unwinding diagnosis
+    /// ("blocked while unwinding, waiting for …").
+    pub(crate) fn describe_encoded(word: u64) -> &'static str {
+        match WaitReason::decode(word) {
+            WaitReason::Park | WaitReason::BlockOn => "a wake-up (weft::park or a future's waker)",
+            WaitReason::Sleep => "a timer (weft::sleep)",
+            WaitReason::Join { .. } => "a green thread to finish (join)",
+            WaitReason::Scope => "a scope's green threads to finish",
+            WaitReason::Recv { .. } => "a channel message (recv)",
+            WaitReason::Send { .. } => "room in a channel (send)",
+            WaitReason::Select => "a channel operation (select)",
+            WaitReason::Mutex { .. } => "a weft Mutex",
+            WaitReason::RwLock { .. } => "a weft RwLock",
+            WaitReason::Condvar { .. } => "a weft Condvar notification",
+            WaitReason::Semaphore { .. } => "a weft Semaphore permit",
+            WaitReason::Read { .. } => "an fd to become readable",
+            WaitReason::Write { .. } => "an fd to become writable",
+            WaitReason::Accept { .. } => "a connection (accept)",
+            WaitReason::Connect { .. } => "a connect to finish",
+            WaitReason::ChildExit { .. } => "a child process to exit",
+            WaitReason::Offload => "an offloaded call",
+        }
+    }
+
     fn decode(word: u64) -> WaitReason {
         let data = word & DATA_MASK;
         let fd = data as u32 as i32;
@@ -465,25 +489,4 @@ fn json_str(value: &str) -> String {
     }
     out.push('"');
     out
-}
-
-/// Records why and where the current green thread is about to park (three relaxed stores;
-/// nothing on a plain thread).
-#[inline]
-pub(crate) fn note_wait(reason: WaitReason, site: &'static Location<'static>) {
-    let task = scheduler::context::current_task();
-    // SAFETY: a non-null current task is alive while it runs, and we are it.
-    if let Some(task) = unsafe { task.as_ref() } {
-        note_task_wait(task, reason, site);
-    }
-}
-
-/// [`note_wait`] for a task the caller already has (the running one).
-#[inline]
-pub(crate) fn note_task_wait(task: &Task, reason: WaitReason, site: &'static Location<'static>) {
-    // Relaxed: read by dumps as a snapshot; each field is valid on its own.
-    task.wait_site
-        .store(site as *const Location<'static> as *mut _, Relaxed);
-    task.wait_reason.store(reason.encode(), Relaxed);
-    task.wait_since.store(registry::coarse_ms(), Relaxed);
 }

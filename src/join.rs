@@ -31,6 +31,7 @@ use std::sync::Arc;
 use std::task::{Context, Poll, Waker};
 use std::thread;
 
+use crate::blocking_point::{self, wait_site, OnInterrupt, Until};
 use crate::coroutine::Coroutine;
 use crate::park::Unparker;
 use crate::scope::ScopeData;
@@ -102,10 +103,6 @@ impl<'scope, T> Packet<'scope, T> {
     #[track_caller]
     pub(crate) fn wait_and_take(&self, id: u64) -> thread::Result<T> {
         if !self.is_done() {
-            crate::dump::note_wait(
-                crate::WaitReason::Join { id },
-                std::panic::Location::caller(),
-            );
             // SAFETY: before JOINING only the (single) joiner touches `waiter`.
             unsafe { *self.waiter.get() = Some(Unparker::current()) };
             let mut current = self.state.load(Acquire);
@@ -117,12 +114,11 @@ impl<'scope, T> Packet<'scope, T> {
                     Acquire,
                 ) {
                     Ok(_) => {
-                        while !self.is_done() {
-                            // A blocking point. Unwinding here leaves `waiter` set: the green
-                            // thread will unpark a joiner that has gone (a stale token).
-                            crate::interrupt::check();
-                            crate::interrupt::park();
-                        }
+                        // The green thread reaches us only through the counted `waiter`: an
+                        // interrupt may unwind at any time (leaving a stale unpark behind).
+                        let mut done = Until(|| self.is_done().then_some(()));
+                        let site = wait_site!(crate::WaitReason::Join { id });
+                        let _ = blocking_point::block(&mut done, site, None, OnInterrupt::Unwind);
                         break;
                     }
                     Err(actual) => current = actual,

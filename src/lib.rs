@@ -69,6 +69,7 @@
 mod block_on;
 #[cfg(not(loom))]
 mod blocking;
+mod blocking_point;
 #[cfg(not(loom))]
 mod builder;
 pub mod chan;

@@ -228,7 +228,9 @@ pub(crate) fn park_current() {
     crate::loom::thread::park();
 }
 
-/// Blocks the caller until its token is available, then consumes it.
+/// Blocks the caller until its token is available, then consumes it. Only the blocking
+/// point (`crate::blocking_point`) calls it: it decides whether to switch or block the OS
+/// thread, and applies interrupts and deadlines around it.
 #[cfg(not(loom))]
 pub(crate) fn park_current() {
     let task = context::current_task();
@@ -312,12 +314,8 @@ pub(crate) fn park_os_thread_until(deadline: Option<std::time::Instant>) {
 #[cold]
 #[cfg(not(loom))]
 fn park_blocking_os_thread(task: &Task, deadline: Option<std::time::Instant>) {
-    // Tells the monitor, if this is an unwinding green thread (a no-op otherwise).
-    let _block = scheduler::unwinding::BlockGuard::begin(
-        task,
-        "a wake-up (weft::park: a join, lock, channel or other weft wait)",
-        deadline.is_some(),
-    );
+    // The blocking point (`crate::blocking_point`) tells the monitor about an unwinding
+    // green thread blocked here, with what it waits for.
     // Acquire on both paths: pairs with the unparker's AcqRel, whichever state it saw.
     if task
         .park_state

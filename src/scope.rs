@@ -15,11 +15,11 @@ use std::sync::atomic::{
 use std::sync::{Arc, Mutex};
 use std::{fmt, thread};
 
+use crate::blocking_point::{self, wait_site, OnInterrupt, Progress};
 use crate::builder::Builder;
 use crate::coroutine::Coroutine;
-use crate::interrupt;
 use crate::join::JoinInner;
-use crate::park::{park_current, Unparker};
+use crate::park::Unparker;
 
 /// What the scope and its green threads share.
 pub(crate) struct ScopeData {
@@ -115,23 +115,50 @@ where
     // The green threads borrow from the caller's stack, so the caller may not unwind before
     // they have finished, cancelled or not. A cancel (or a passed `timeout` boundary) of the
     // caller cancels them all instead, waits for them, and then takes effect.
-    crate::dump::note_wait(crate::WaitReason::Scope, std::panic::Location::caller());
-    let mut interrupted = matches!(&result, Err(payload) if payload.is::<crate::Cancelled>());
-    if interrupted {
+    let cancelled = matches!(&result, Err(payload) if payload.is::<crate::Cancelled>());
+    if cancelled {
         scope.cancel_all();
     }
-    while scope.data.num_running.load(Acquire) != 0 {
-        if interrupted {
-            park_current();
-        } else if interrupt::is_pending() {
-            interrupted = true;
-            scope.cancel_all();
-        } else {
-            interrupt::park();
+    // Never withdrawn: a cancel or a passed boundary of the caller cancels the green threads
+    // once, and the wait goes on (committed) until they are all gone.
+    struct Finish<'a> {
+        data: &'a ScopeData,
+        scope: &'a dyn Fn(),
+        interrupted: bool,
+    }
+    impl blocking_point::Wait for Finish<'_> {
+        type Output = ();
+        fn poll(&mut self) -> Progress<()> {
+            if self.data.num_running.load(Acquire) == 0 {
+                Progress::Done(())
+            } else {
+                Progress::Waiting
+            }
+        }
+        fn withdraw(&mut self) -> bool {
+            if !self.interrupted {
+                self.interrupted = true;
+                (self.scope)();
+            }
+            false
         }
     }
-    if result.is_ok() && interrupted {
-        interrupt::check();
+    let cancel_all = || scope.cancel_all();
+    let mut finish = Finish {
+        data: &scope.data,
+        scope: &cancel_all,
+        interrupted: cancelled,
+    };
+    let on_interrupt = if cancelled {
+        OnInterrupt::Ignore
+    } else {
+        OnInterrupt::Unwind
+    };
+    let site = wait_site!(crate::WaitReason::Scope);
+    let _ = blocking_point::block(&mut finish, site, None, on_interrupt);
+    if result.is_ok() && finish.interrupted {
+        // Everything the green threads borrowed is free again: the interrupt takes effect.
+        blocking_point::checkpoint();
     }
     match result {
         Err(payload) => panic::resume_unwind(payload),

@@ -8,7 +8,7 @@
 
 use std::time::{Duration, Instant};
 
-use crate::reactor;
+use crate::blocking_point::{self, wait_site};
 
 /// Puts the current green thread (or plain thread) to sleep for at least `duration`.
 ///
@@ -44,28 +44,10 @@ pub fn sleep(duration: Duration) {
 /// ```
 #[track_caller]
 pub fn sleep_until(deadline: Instant) {
-    if !crate::is_coroutine() {
-        // A plain thread: std's sleep, cut short by a `timeout` boundary around it.
-        let until = crate::interrupt::earliest(Some(deadline), crate::interrupt::wait_deadline())
-            .unwrap_or(deadline);
-        let now = Instant::now();
-        if until > now {
-            std::thread::sleep(until - now);
-        }
-        crate::interrupt::check();
-        return;
-    }
-    // A stale unpark token or a spurious wake-up returns early from the park; the clock
-    // decides when the sleep is over. Each turn is a blocking point (cancel, `timeout`).
-    crate::interrupt::check();
-    crate::dump::note_wait(crate::WaitReason::Sleep, std::panic::Location::caller());
-    while Instant::now() < deadline {
-        reactor::park_until(
-            crate::interrupt::earliest(Some(deadline), crate::interrupt::wait_deadline())
-                .unwrap_or(deadline),
-        );
-        crate::interrupt::check();
-    }
+    // A stale unpark token or a spurious wake-up ends a park early; the clock decides when
+    // the sleep is over. A plain thread sleeps as std's sleep does (its park token left
+    // alone), cut short by a `timeout` boundary around it.
+    blocking_point::sleep_until(wait_site!(crate::WaitReason::Sleep), deadline);
 }
 
 /// Blocks the current green thread until it is unparked or `timeout` passes, like
@@ -86,24 +68,7 @@ pub fn sleep_until(deadline: Instant) {
 /// ```
 #[track_caller]
 pub fn park_timeout(timeout: Duration) {
-    if !crate::is_coroutine() {
-        let bounded = match crate::interrupt::wait_deadline() {
-            Some(at) => timeout.min(at.saturating_duration_since(Instant::now())),
-            None => timeout,
-        };
-        std::thread::park_timeout(bounded);
-        crate::interrupt::check();
-        return;
-    }
-    crate::interrupt::check();
-    crate::dump::note_wait(crate::WaitReason::Park, std::panic::Location::caller());
-    match Instant::now().checked_add(timeout) {
-        Some(deadline) => {
-            let bounded =
-                crate::interrupt::earliest(Some(deadline), crate::interrupt::wait_deadline());
-            reactor::park_until(bounded.unwrap_or(deadline));
-            crate::interrupt::check();
-        }
-        None => crate::park(),
-    }
+    // Further away than an Instant can express: an untimed park.
+    let deadline = Instant::now().checked_add(timeout);
+    blocking_point::park_once(wait_site!(crate::WaitReason::Park), deadline);
 }

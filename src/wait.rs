@@ -26,12 +26,15 @@
 //! 2. *abort* (the owner): CAS `WAITING → ABORTED`. On success no waker will ever complete
 //!    the wait; the owner then removes its refs from every queue, under each queue's lock.
 //!    On failure a waker claimed it first, and the owner waits for `DONE`.
-//! 3. *wait* (the owner): park until the state is `DONE`, or the deadline passes and abort
-//!    succeeds. Spurious wake-ups and stale unpark tokens only cause a re-check. An owner
-//!    that finds `CLAIMED` spins and yields (it was woken, or is about to be, and `DONE` is
-//!    the waker's next store), so it never parks with nobody left to unpark it. An owner that
-//!    is cancelled or past a `timeout` boundary (see [`crate::interrupt`]) aborts the same
-//!    way a deadline does; its caller unregisters, then unwinds.
+//! 3. *wait* (the owner): run by the one blocking point ([`crate::blocking_point`]), which
+//!    polls the state: `DONE` completes the wait; `CLAIMED` means the waker has woken the
+//!    owner or is about to, and `DONE` is its next store, so the owner spins and yields
+//!    (never parks: nobody would be left to unpark it) and never unwinds; `WAITING` parks.
+//!    When the owner's deadline passes or an interrupt is pending, the blocking point
+//!    *withdraws* the wait: the abort CAS, and only if it succeeds, the caller's unregister
+//!    step (taking every ref out of every queue, under their locks). Then, and only then,
+//!    may it unwind. If the abort fails, a waker claimed the wait: it completes, and the
+//!    interrupt takes effect at the owner's next blocking point.
 //!
 //! Waking *before* `DONE` is what lets the waker use the owner's borrowed [`Parker`]
 //! without taking a reference to its task: until `DONE` the owner cannot leave, so its task
@@ -59,26 +62,9 @@ use std::ptr::NonNull;
 use std::sync::atomic::Ordering::{Acquire, Relaxed, Release};
 use std::time::Instant;
 
+use crate::blocking_point::{self, Ended, OnInterrupt, Progress, Site};
 use crate::loom::sync::atomic::AtomicUsize;
-use crate::park::{self, Parker};
-
-#[cfg(not(loom))]
-use crate::interrupt::{self, earliest};
-
-/// Under loom there are no green threads to cancel and no deadline boundaries.
-#[cfg(loom)]
-mod interrupt {
-    pub(crate) fn wait_deadline() -> Option<std::time::Instant> {
-        None
-    }
-    pub(crate) fn is_pending() -> bool {
-        false
-    }
-}
-#[cfg(loom)]
-fn earliest(a: Option<Instant>, _: Option<Instant>) -> Option<Instant> {
-    a
-}
+use crate::park::Parker;
 
 const WAITING: usize = 0;
 const ABORTED: usize = 1;
@@ -110,20 +96,6 @@ impl Waiter {
         }
     }
 
-    /// Records why and where its owner waits, for dumps (see [`note_wait!`]).
-    #[cfg(not(loom))]
-    #[inline]
-    pub(crate) fn note(
-        &self,
-        reason: crate::WaitReason,
-        site: &'static std::panic::Location<'static>,
-    ) {
-        if let Parker::Green(task) = &self.parker {
-            // SAFETY: the owner is the running task, alive while it runs.
-            crate::dump::note_task_wait(unsafe { task.as_ref() }, reason, site);
-        }
-    }
-
     /// A reference for a queue. The caller must remove it from that queue before the waiter
     /// is dropped, unless a claimer popped it.
     pub(crate) fn as_ref(&self) -> WaiterRef {
@@ -138,53 +110,70 @@ impl Waiter {
     }
 
     /// Transition 3: blocks until a waker completes the wait, returning its token, or until
-    /// `deadline` passes with no claim, returning `None` (the wait is then aborted). Also
-    /// `None` when the caller is interrupted (cancelled, or past a `timeout` boundary): the
-    /// caller then unregisters and calls `interrupt::check`, which unwinds.
-    pub(crate) fn wait(&self, deadline: Option<Instant>) -> Option<usize> {
-        self.wait_inner(earliest(deadline, interrupt::wait_deadline()), true)
+    /// `deadline` passes with no claim, returning `None`. When it gives up (the deadline, or
+    /// a cancel or `timeout` boundary, which then unwinds) it first aborts the cell and, if
+    /// that succeeds, runs `unregister`, which must take every ref to this waiter out of
+    /// every queue: after that nothing can reach the cell (see [`crate::blocking_point`]).
+    #[inline]
+    pub(crate) fn wait(
+        &self,
+        site: Site,
+        deadline: Option<Instant>,
+        unregister: impl FnMut(),
+    ) -> Option<usize> {
+        let mut wait = CellWait {
+            waiter: self,
+            unregister,
+        };
+        match blocking_point::block(&mut wait, site, deadline, OnInterrupt::Unwind) {
+            Ended::Done(token) => Some(token),
+            Ended::TimedOut => None,
+        }
     }
 
     /// Like [`wait`](Self::wait) with no deadline, and deaf to interrupts: for waits that
     /// must not end before their waker is done (an `offload` whose closure borrows from the
     /// waiting stack).
     #[cfg_attr(loom, allow(dead_code))] // only `offload` uses it
-    pub(crate) fn wait_uninterruptible(&self) -> usize {
-        self.wait_inner(None, false)
-            .expect("an untimed, uninterruptible wait ends only when completed")
+    pub(crate) fn wait_uninterruptible(&self, site: Site) -> usize {
+        let mut wait = CellWait {
+            waiter: self,
+            unregister: || {},
+        };
+        match blocking_point::block(&mut wait, site, None, OnInterrupt::Ignore) {
+            Ended::Done(token) => token,
+            Ended::TimedOut => unreachable!("an untimed, uninterruptible wait only completes"),
+        }
+    }
+}
+
+/// A cell's wait as the blocking point runs it.
+struct CellWait<'a, U: FnMut()> {
+    waiter: &'a Waiter,
+    unregister: U,
+}
+
+impl<U: FnMut()> blocking_point::Wait for CellWait<'_, U> {
+    type Output = usize;
+
+    #[inline]
+    fn poll(&mut self) -> Progress<usize> {
+        // Acquire: pairs with the claimer's Release store of DONE (see the module docs).
+        let state = self.waiter.state.load(Acquire);
+        match state & TAG_MASK {
+            TAG_DONE => Progress::Done(state >> TOKEN_SHIFT),
+            // The claimer is between its claim and DONE, and has woken us or is about to.
+            TAG_CLAIMED => Progress::Completing,
+            _ => Progress::Waiting,
+        }
     }
 
-    fn wait_inner(&self, deadline: Option<Instant>, interruptible: bool) -> Option<usize> {
-        let mut timed_parks = 0;
-        loop {
-            // Acquire: pairs with the claimer's Release store of DONE (see the module docs).
-            let state = self.state.load(Acquire);
-            match state & TAG_MASK {
-                TAG_DONE => return Some(state >> TOKEN_SHIFT),
-                // The claimer is between its claim and DONE, and has woken us or is about to:
-                // DONE follows within a few instructions.
-                TAG_CLAIMED => spin_for_done(),
-                _ if interruptible && interrupt::is_pending() => {
-                    if self.abort() {
-                        return None;
-                    }
-                    // Claimed meanwhile: take the completion instead.
-                }
-                _ => match deadline {
-                    None => park::park_current(),
-                    Some(deadline) if expired(deadline, timed_parks) => {
-                        if self.abort() {
-                            return None;
-                        }
-                        // Claimed meanwhile: wait for DONE on the next turn.
-                    }
-                    Some(deadline) => {
-                        park_until(deadline);
-                        timed_parks += 1;
-                    }
-                },
-            }
+    fn withdraw(&mut self) -> bool {
+        if !self.waiter.abort() {
+            return false; // claimed: it completes
         }
+        (self.unregister)();
+        true
     }
 }
 
@@ -264,79 +253,10 @@ impl std::fmt::Debug for Claimed {
     }
 }
 
-/// Waits a moment for a claimer to finish; called in a loop that re-checks the state.
-#[cfg(not(loom))]
-fn spin_for_done() {
-    for _ in 0..32 {
-        std::hint::spin_loop();
-    }
-    // The claimer may have been preempted mid-claim, or (if our wake was a stale token) be
-    // a green thread of this very worker that has not dropped its claim yet: let it run.
-    crate::coroutine::yield_now();
-}
-
-#[cfg(loom)]
-fn spin_for_done() {
-    crate::loom::thread::yield_now();
-}
-
 /// The deadline of `timeout` from now; `None` if it is too far away to express.
 pub(crate) fn deadline_after(timeout: std::time::Duration) -> Option<Instant> {
     Instant::now().checked_add(timeout)
 }
-
-#[cfg(not(loom))]
-fn expired(deadline: Instant, _timed_parks: u32) -> bool {
-    Instant::now() >= deadline
-}
-
-/// Under loom a deadline passes after one timed park (see `park_until` below).
-#[cfg(loom)]
-fn expired(deadline: Instant, timed_parks: u32) -> bool {
-    timed_parks > 0 || Instant::now() >= deadline
-}
-
-#[cfg(not(loom))]
-fn park_until(deadline: Instant) {
-    crate::reactor::park_until(deadline);
-}
-
-/// Under loom there is no clock to wait for: a timed park yields, and the waiter may time
-/// out on its next check, so the models explore a waker racing an owner that gives up.
-#[cfg(loom)]
-fn park_until(_deadline: Instant) {
-    crate::loom::thread::yield_now();
-}
-
-/// Sleeps the current green thread or plain thread until `deadline`.
-#[cfg(not(loom))]
-#[track_caller]
-pub(crate) fn sleep_until(deadline: Instant) {
-    crate::time::sleep_until(deadline);
-}
-
-#[cfg(loom)]
-pub(crate) fn sleep_until(_deadline: Instant) {
-    crate::loom::thread::yield_now();
-}
-
-/// Records why and where the current green thread is about to wait, for dumps
-/// ([`crate::dump`]): `note_wait!(WaitReason::…)` in a `#[track_caller]` slow path, whose
-/// callers up to the public API are `#[track_caller]` too, so the location is the user's
-/// call. Nothing under loom.
-macro_rules! note_wait {
-    ($reason:expr) => {
-        #[cfg(not(loom))]
-        crate::dump::note_wait($reason, ::std::panic::Location::caller());
-    };
-    // With the wait's cell: its parker already knows the task, which saves a thread-local
-    // lookup on the hot paths (channels, select, condvar).
-    ($waiter:expr, $reason:expr) => {
-        #[cfg(not(loom))]
-        $waiter.note($reason, ::std::panic::Location::caller());
-    };
-}
-pub(crate) use note_wait;
 
 /// A FIFO of waiters for a lock-like primitive, kept under that primitive's own lock. `K`
 /// says what each waiter wants (a read or a write lock, say).

@@ -46,7 +46,10 @@ fn rendezvous_claim_against_a_deadline_loses_nothing() {
             .spawn(move || {
                 let deadline = Instant::now() + patience;
                 start_tx.send(deadline).unwrap();
-                matches!(weft::deadline(deadline, || tx.send(Big([7; BIG]))), Ok(Ok(())))
+                matches!(
+                    weft::deadline(deadline, || tx.send(Big([7; BIG]))),
+                    Ok(Ok(()))
+                )
             })
             .unwrap();
         let receiver = std::thread::Builder::new()

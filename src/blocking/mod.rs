@@ -31,8 +31,9 @@
 //! out before running it; so every borrow `f` holds ends before the caller can return. The
 //! wait cannot end any other way: it has no deadline, spurious wake-ups re-check the cell,
 //! and a parked green thread is never dropped or unwound by weft (a green thread parked for
-//! ever is leaked, not freed). Cancellation, when weft has it, must keep this: a cancelled
-//! green thread in `offload` waits for `f` to return before it unwinds.
+//! ever is leaked, not freed). Cancellation keeps this: the wait is uninterruptible at the
+//! blocking point (`crate::blocking_point`, `OnInterrupt::Ignore`), so a cancelled green
+//! thread in `offload` waits for `f` to return and unwinds only after that.
 //!
 //! # Where it does not hand off
 //!
@@ -82,7 +83,7 @@ where
 {
     let value = offload_then(f);
     // A cancel or a deadline that came while `f` ran takes effect now that it is done.
-    crate::interrupt::check();
+    crate::blocking_point::checkpoint();
     value
 }
 
@@ -108,15 +109,15 @@ where
         done: Waiter::new(),
     };
     // A blocking point: a green thread already cancelled does not start the call.
-    crate::interrupt::check();
-    crate::dump::note_wait(crate::WaitReason::Offload, std::panic::Location::caller());
+    crate::blocking_point::checkpoint();
+    let site = crate::blocking_point::wait_site!(crate::WaitReason::Offload);
     pool.submit(pool::Job {
         run: Frame::<F, T>::run,
         data: (&frame as *const Frame<F, T>).cast(),
     });
     // No deadline and deaf to interrupts: returns only once the pool thread has stored DONE
     // (see the module docs).
-    frame.done.wait_uninterruptible();
+    frame.done.wait_uninterruptible(site);
     // SAFETY: DONE was read with Acquire, pairing with the pool thread's Release; the pool
     // thread wrote the result before it and never touches the frame again.
     let result = unsafe { (*frame.result.get()).take() };

@@ -61,6 +61,7 @@ use std::time::{Duration, Instant};
 
 use self::channel::{Channel, Stuck};
 use self::timer::Timer;
+use crate::blocking_point::{self, wait_site};
 use crate::wait::{self, Waiter};
 
 pub use self::error::SendTimeoutError;
@@ -277,12 +278,9 @@ fn send_wait<T>(
         return Err(SendTimeoutError::Timeout(value));
     }
     let waiter = Waiter::new();
-    wait::note_wait!(
-        waiter,
-        crate::WaitReason::Send {
-            channel: chan as *const Channel<T> as usize
-        }
-    );
+    let site = wait_site!(crate::WaitReason::Send {
+        channel: chan as *const Channel<T> as usize
+    });
     let mut slot = Some(value);
     // SAFETY: `slot` and `waiter` stay in this frame until the wait is final and, if it was
     // aborted, the entry is unregistered below.
@@ -294,18 +292,15 @@ fn send_wait<T>(
         Ok(None) => {}
         Err(_) => return Err(SendTimeoutError::Disconnected(take(&mut slot))),
     }
-    match waiter.wait(deadline) {
+    // A cancel or a passed `timeout` boundary unwinds from inside, once the wait is out of
+    // the queues; a claimed wait completes first.
+    match waiter.wait(site, deadline, || chan.unregister(&waiter)) {
         // A receiver took the value; or the receivers went away and it is still ours.
         Some(_) => match slot.take() {
             None => Ok(()),
             Some(value) => Err(SendTimeoutError::Disconnected(value)),
         },
-        None => {
-            chan.unregister(&waiter);
-            // Cancelled or past a `timeout` boundary: unwind now that nothing points here.
-            blocking_point();
-            Err(SendTimeoutError::Timeout(take(&mut slot)))
-        }
+        None => Err(SendTimeoutError::Timeout(take(&mut slot))),
     }
 }
 
@@ -379,15 +374,14 @@ impl<T> Receiver<T> {
                     (None, Some(limit)) => limit,
                     // A one-shot timer that already delivered: nothing will ever come.
                     (None, None) => {
-                        blocking_point();
-                        park_forever();
+                        blocking_point::park_once(wait_site!(crate::WaitReason::Sleep), None);
                         continue;
                     }
                 };
                 if deadline.is_some_and(|limit| Instant::now() >= limit) {
                     return Err(RecvTimeoutError::Timeout);
                 }
-                wait::sleep_until(wake); // a blocking point itself
+                blocking_point::sleep_until(wait_site!(crate::WaitReason::Sleep), wake);
             },
         }
     }
@@ -463,12 +457,9 @@ fn recv_chan<T>(chan: &Channel<T>, deadline: Option<Instant>) -> Result<T, RecvT
             };
         }
         let waiter = Waiter::new();
-        wait::note_wait!(
-            waiter,
-            crate::WaitReason::Recv {
-                channel: chan as *const Channel<T> as usize
-            }
-        );
+        let site = wait_site!(crate::WaitReason::Recv {
+            channel: chan as *const Channel<T> as usize
+        });
         let mut slot = None;
         // SAFETY: `slot` and `waiter` stay in this frame until the wait is final and, if it
         // was aborted, the entry is unregistered below.
@@ -480,7 +471,7 @@ fn recv_chan<T>(chan: &Channel<T>, deadline: Option<Instant>) -> Result<T, RecvT
             Ok(None) => {}
             Err(_) => return Err(RecvTimeoutError::Disconnected),
         }
-        match waiter.wait(deadline) {
+        match waiter.wait(site, deadline, || chan.unregister(&waiter)) {
             Some(_) => {
                 if let Some(value) = slot.take() {
                     return Ok(value);
@@ -488,11 +479,7 @@ fn recv_chan<T>(chan: &Channel<T>, deadline: Option<Instant>) -> Result<T, RecvT
                 // Woken by disconnection with nothing for us: the next turn drains the
                 // buffer, if anything is left, and then reports the disconnection.
             }
-            None => {
-                chan.unregister(&waiter);
-                blocking_point();
-                return Err(RecvTimeoutError::Timeout);
-            }
+            None => return Err(RecvTimeoutError::Timeout),
         }
     }
 }
@@ -613,19 +600,4 @@ impl<'a, T> IntoIterator for &'a Receiver<T> {
     fn into_iter(self) -> Iter<'a, T> {
         self.iter()
     }
-}
-
-/// A blocking point (see `crate::interrupt`): unwinds if the caller is cancelled or past its
-/// deadline. Under loom there is nothing to interrupt.
-fn blocking_point() {
-    #[cfg(not(loom))]
-    crate::interrupt::check();
-}
-
-/// Parks with no wake-up expected but an interrupt (or a spurious one).
-fn park_forever() {
-    #[cfg(not(loom))]
-    crate::interrupt::park();
-    #[cfg(loom)]
-    crate::park::park_current();
 }

@@ -8,7 +8,8 @@
 //!    completes wins. This pass is the only place a select completes an operation itself.
 //! 2. Unless the select may wait, report that nothing was ready.
 //! 3. *Register pass.* Queue one wait cell (`crate::wait::Waiter`) on every arm's channel,
-//!    the arm's index as its token, in the same order. Registering does not complete anything: if an arm looks ready
+//!    the arm's index as its token, in the same order. Registering does not complete
+//!    anything: if an arm looks ready
 //!    under its channel's lock (a message arrived since the try pass), stop registering and
 //!    abort the wait instead.
 //! 4. *Wait* until a waker claims the waiter (it completed that arm's operation: the value is
@@ -16,7 +17,10 @@
 //!    arm's due time passes.
 //! 5. Unregister from every channel. If the wait was claimed, the claiming arm wins.
 //!    Otherwise (aborted: a ready hint, a due timer, or the deadline) go back to step 1;
-//!    after the deadline, step 1 runs once more and then the select reports a timeout.
+//!    after the deadline, step 1 runs once more and then the select reports a timeout. A
+//!    wait given up for a cancel or a `timeout` boundary unregisters every arm inside the
+//!    blocking point's withdraw step, before it unwinds (see `crate::blocking_point`); a
+//!    claimed wait is never given up.
 //!
 //! Completing operations only in the try pass, or by a waker that won the claim, is what
 //! keeps a select from completing two arms: a select never has to take back an operation.
@@ -28,6 +32,7 @@ use std::ptr::NonNull;
 use std::time::{Duration, Instant};
 
 use super::{Flavor, Receiver, RecvError, SendError, Sender, Stuck, TryRecvError};
+use crate::blocking_point::wait_site;
 use crate::wait::{self, Waiter, MAX_TOKEN};
 
 /// How long a select may wait.
@@ -257,47 +262,52 @@ pub fn select(arms: &mut [ArmRef<'_>], timeout: Timeout) -> Option<usize> {
         }
         // Step 3: the register pass.
         let waiter = Waiter::new();
-        wait::note_wait!(waiter, crate::WaitReason::Select);
+        let site = wait_site!(crate::WaitReason::Select);
         let mut registered = 0;
         let mut looks_ready = false;
         for &index in &order {
             registered += 1;
             // SAFETY: the arms are borrowed for this whole call and `waiter` lives in this
-            // frame; both stay put until the unregister loop below has run.
+            // frame; both stay put until every registration is undone, by the withdraw step
+            // of the wait or by step 5.
             if unsafe { arms[index].0.register(&waiter, index) } {
                 looks_ready = true;
                 break;
             }
         }
-        // Step 4.
+        // Step 4. Giving up (a deadline, a cancel or a `timeout` boundary, which unwinds
+        // from inside the wait) unregisters every arm first; a claimed wait completes.
+        let due = order.iter().filter_map(|&index| arms[index].0.due()).min();
+        let mut unregister_all = || {
+            for &index in &order[..registered] {
+                arms[index].0.unregister(&waiter);
+            }
+        };
         let outcome = if looks_ready {
             if waiter.abort() {
+                unregister_all();
                 None
             } else {
-                waiter.wait(None)
+                waiter.wait(site, None, unregister_all)
             }
         } else {
-            let due = order.iter().filter_map(|&index| arms[index].0.due()).min();
             let wake_at = match (deadline, due) {
                 (Some(a), Some(b)) => Some(a.min(b)),
                 (a, b) => a.or(b),
             };
-            let outcome = waiter.wait(wake_at);
+            let outcome = waiter.wait(site, wake_at, unregister_all);
             // An aborted wait means `wake_at` passed; if that was the deadline, time is up.
             timed_out = outcome.is_none() && deadline.is_some() && wake_at == deadline;
             outcome
         };
-        // Step 5.
-        for &index in &order[..registered] {
-            arms[index].0.unregister(&waiter);
-        }
+        // Step 5: a completed wait still has refs in the arms that did not win.
         if let Some(index) = outcome {
+            for &other in &order[..registered] {
+                arms[other].0.unregister(&waiter);
+            }
             arms[index].0.complete_claimed();
             return Some(index);
         }
-        // Unregistered everywhere: a cancel or a passed `timeout` boundary may unwind now.
-        #[cfg(not(loom))]
-        crate::interrupt::check();
     }
 }
 

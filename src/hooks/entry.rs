@@ -724,7 +724,7 @@ pub unsafe extern "C" fn getaddrinfo(
             || {
                 // An interrupt raises before the lookup starts, not after: its result
                 // (which owns memory) always reaches the caller.
-                crate::interrupt::check();
+                crate::blocking_point::checkpoint();
                 crate::blocking::offload_then(move || {
                     let (node, service, hints, res) = args.get();
                     // SAFETY: the caller's pointers, alive while it is parked in `offload`.

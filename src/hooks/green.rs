@@ -95,7 +95,7 @@ pub(crate) fn io_loop(
 ) -> Raw {
     // A wait is a blocking point: an interrupt pending from before raises here (and comes
     // back as an errno through `shield`).
-    crate::interrupt::check();
+    crate::blocking_point::checkpoint();
     // An fd waited on before has its registration: the readiness sequence is read before
     // the first try, so a wait needs no second try (as in weft::net).
     if let Some(registration) = fds::existing_registration(fd) {

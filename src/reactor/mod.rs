@@ -97,7 +97,8 @@ use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, Ordering::*};
 use std::sync::{Mutex, MutexGuard, OnceLock};
 use std::time::{Duration, Instant};
 
-use crate::park::{self, Unparker};
+use crate::blocking_point::{self, wait_site, Ended, OnInterrupt, Progress};
+use crate::park::Unparker;
 use crate::scheduler::context;
 use crate::sys;
 pub(crate) use slab::Direction;
@@ -336,33 +337,6 @@ fn raw(fd: &OwnedFd) -> RawFd {
     fd.as_raw_fd()
 }
 
-/// Parks the current green thread until `deadline` (at the earliest), or until unparked.
-/// Spurious returns are possible; callers re-check their condition. On a plain thread it is
-/// `std::thread::park_timeout`. A green thread that is unwinding, or that finds no reactor
-/// (fd limit reached before it could be created), blocks its OS thread on its own park word
-/// with the deadline as the timeout, so an unpark still wakes it at once (see
-/// [`crate::park`]): a wait with no error to return degrades to blocking the worker, never
-/// to sleeping through its wake-up.
-pub(crate) fn park_until(deadline: Instant) {
-    if context::current_task().is_null() {
-        let now = Instant::now();
-        if deadline > now {
-            std::thread::park_timeout(deadline - now);
-        }
-        return;
-    }
-    if std::thread::panicking() {
-        return park::park_os_thread_until(Some(deadline));
-    }
-    let reactor = match get() {
-        Ok(reactor) => reactor,
-        Err(_) => return park::park_os_thread_until(Some(deadline)),
-    };
-    let key = reactor.arm_timer(deadline, Unparker::current());
-    park::park_current();
-    reactor.cancel_timer(key);
-}
-
 /// An fd's registration with the reactor, and the waiting protocol of the module docs.
 pub(crate) struct Registration {
     reactor: &'static Reactor,
@@ -525,7 +499,9 @@ impl Registration {
     }
 
     /// [`wait`](Self::wait), saying what the wait is for (`"accept"`, `"connect"`, `"wait"`
-    /// for a child, or a read or write) so that dumps can tell.
+    /// for a child, or a read or write) so that dumps can tell. Runs through the one
+    /// blocking point: a green thread queues in the fd's waiter list and parks; a plain
+    /// thread (or a green thread that may not switch) polls the fd.
     #[track_caller]
     pub(crate) fn wait_for(
         &self,
@@ -534,85 +510,100 @@ impl Registration {
         deadline: Option<Instant>,
         what: &'static str,
     ) -> bool {
-        if !waits_green() {
-            return self.wait_blocking(dir, deadline);
-        }
         let fd = self.fd;
-        let reason = match (what, dir) {
+        let site = wait_site!(match (what, dir) {
             ("accept", _) => crate::WaitReason::Accept { fd },
             ("connect", _) => crate::WaitReason::Connect { fd },
             ("wait", _) => crate::WaitReason::ChildExit { fd },
             (_, Direction::Read) => crate::WaitReason::Read { fd },
             (_, Direction::Write) => crate::WaitReason::Write { fd },
+        });
+        let ended = if waits_green() {
+            let entry = self.entry();
+            let key = {
+                let mut waiters = entry.lock();
+                if entry.seq(dir) != seen {
+                    return true;
+                }
+                waiters.add(dir, Unparker::current())
+            };
+            let mut wait = Readiness {
+                entry,
+                dir,
+                seen,
+                key,
+            };
+            blocking_point::block(&mut wait, site, deadline, OnInterrupt::Unwind)
+        } else {
+            let events = match dir {
+                Direction::Read => libc::POLLIN | libc::POLLPRI | libc::POLLRDHUP,
+                Direction::Write => libc::POLLOUT,
+            };
+            let mut wait = PollFd {
+                fd,
+                events,
+                ready: false,
+            };
+            blocking_point::block(&mut wait, site, deadline, OnInterrupt::Unwind)
         };
-        crate::dump::note_wait(reason, std::panic::Location::caller());
-        let entry = self.entry();
-        let key = {
-            let mut waiters = entry.lock();
-            if entry.seq(dir) != seen {
-                return true;
-            }
-            waiters.add(dir, Unparker::current())
-        };
-        // The timer also covers a `timeout` boundary around the call.
-        let wake_at = crate::interrupt::earliest(deadline, crate::interrupt::wait_deadline());
-        let timer = wake_at.map(|d| self.reactor.arm_timer(d, Unparker::current()));
-        let ready = loop {
-            if entry.seq(dir) != seen {
-                break true; // the poller drained us from the list
-            }
-            if deadline.is_some_and(|d| Instant::now() >= d) || crate::interrupt::is_pending() {
-                break false;
-            }
-            park::park_current();
-        };
-        if !ready {
-            entry.lock().remove(dir, key);
+        ended == Ended::Done(())
+    }
+}
+
+/// A green thread's wait for readiness: queued in the entry's waiter list, which holds a
+/// counted `Unparker`, never the waiting stack; so withdrawing always succeeds.
+struct Readiness<'a> {
+    entry: &'a Entry,
+    dir: Direction,
+    seen: u32,
+    key: u64,
+}
+
+impl blocking_point::Wait for Readiness<'_> {
+    type Output = ();
+
+    fn poll(&mut self) -> Progress<()> {
+        // Changed: the poller drained us from the list (and will not touch the key again).
+        if self.entry.seq(self.dir) != self.seen {
+            Progress::Done(())
+        } else {
+            Progress::Waiting
         }
-        if let Some(timer) = timer {
-            self.reactor.cancel_timer(timer);
-        }
-        // Out of the waiter list and the timers: a cancel or a passed boundary unwinds now.
-        if !ready {
-            crate::interrupt::check();
-        }
-        ready
     }
 
-    /// The plain-thread wait: `poll(2)` on the fd. An unwinding green thread waits the same
-    /// way, blocking its worker, and tells the monitor (see `scheduler::unwinding`).
-    fn wait_blocking(&self, dir: Direction, deadline: Option<Instant>) -> bool {
-        // SAFETY: a non-null current task is alive while it runs, and we are it.
-        let _block = unsafe { context::current_task().as_ref() }.map(|task| {
-            let what = match dir {
-                Direction::Read => "an fd to become readable",
-                Direction::Write => "an fd to become writable",
-            };
-            crate::scheduler::unwinding::BlockGuard::begin(task, what, deadline.is_some())
-        });
-        let events = match dir {
-            Direction::Read => libc::POLLIN | libc::POLLPRI | libc::POLLRDHUP,
-            Direction::Write => libc::POLLOUT,
-        };
-        // A plain thread's `timeout` boundary bounds the poll too (none while unwinding).
-        let boundary = crate::interrupt::wait_deadline();
-        let timeout = match crate::interrupt::earliest(deadline, boundary) {
-            Some(until) => match until.checked_duration_since(Instant::now()) {
-                Some(left) if !left.is_zero() => Some(left),
-                _ => {
-                    crate::interrupt::check();
-                    return false;
-                }
-            },
-            None => None,
-        };
+    fn withdraw(&mut self) -> bool {
+        self.entry.lock().remove(self.dir, self.key);
+        true
+    }
+}
+
+/// The plain-thread wait: `poll(2)` on the fd, bounded by the blocking point's deadline.
+struct PollFd {
+    fd: RawFd,
+    events: libc::c_short,
+    ready: bool,
+}
+
+impl blocking_point::Wait for PollFd {
+    type Output = ();
+
+    fn poll(&mut self) -> Progress<()> {
+        if self.ready {
+            Progress::Done(())
+        } else {
+            Progress::Waiting
+        }
+    }
+
+    fn withdraw(&mut self) -> bool {
+        true
+    }
+
+    fn block_thread(&mut self, until: Option<Instant>) {
+        let timeout = until.map(|until| until.saturating_duration_since(Instant::now()));
         // An error here (EBADF cannot happen on a live registration; ENOMEM) is reported as
         // "maybe ready": the caller's next syscall surfaces the real state.
-        let ready = sys::fdio::poll_fd(self.fd, events, timeout).unwrap_or(true);
-        if !ready {
-            crate::interrupt::check();
-        }
-        ready
+        self.ready = sys::fdio::poll_fd(self.fd, self.events, timeout).unwrap_or(true);
     }
 }
 

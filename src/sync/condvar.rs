@@ -11,6 +11,7 @@ use std::fmt;
 use std::time::{Duration, Instant};
 
 use super::{const_unless_loom, lock_queue, MutexGuard};
+use crate::blocking_point::wait_site;
 use crate::wait::{self, WaitQueue, Waiter};
 use std::sync::{LockResult, PoisonError};
 
@@ -131,21 +132,18 @@ impl Condvar {
     ) -> LockResult<(MutexGuard<'a, T>, WaitTimeoutResult)> {
         let mutex = guard.mutex;
         let waiter = Waiter::new();
-        crate::wait::note_wait!(
-            waiter,
-            crate::WaitReason::Condvar {
-                condvar: self as *const Self as usize
-            }
-        );
+        let site = wait_site!(crate::WaitReason::Condvar {
+            condvar: self as *const Self as usize
+        });
         lock_queue(&self.waiters).push(&waiter, ());
         drop(guard);
-        let notified = waiter.wait(deadline).is_some();
-        if !notified {
-            lock_queue(&self.waiters).remove(&waiter);
-            // Interrupted? Unwind without taking the lock back (the guard is gone already).
-            #[cfg(not(loom))]
-            crate::interrupt::check();
-        }
+        // Interrupted (a cancel, a `timeout` boundary): the wait leaves the queue and unwinds
+        // without taking the lock back (the guard is gone already). A notification that
+        // claimed the wait first is taken instead, and passed on below if re-locking is
+        // interrupted.
+        let notified = waiter
+            .wait(site, deadline, || lock_queue(&self.waiters).remove(&waiter))
+            .is_some();
         let result = WaitTimeoutResult(!notified);
         // A notification consumed here must not vanish if re-taking the lock is interrupted
         // (a cancel, a `timeout`): then it goes on to the next waiter.

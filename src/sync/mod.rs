@@ -122,46 +122,59 @@ pub(crate) fn lock_queue<T>(
 /// The queue lock makes this exclusive with every other slow path and with the hand-overs,
 /// which also run under it; only the one-CAS fast paths race with the loop below, and they
 /// succeed only while `queued` is clear.
-pub(crate) fn acquire_or_wait<K: Clone>(
+///
+/// A cancel or a `timeout` boundary withdraws the wait (see `crate::blocking_point`): out
+/// of the queue, under its lock, and then `rehand` runs under the same lock for whoever is
+/// now at the front (a reader queued behind a writer that gave up may take the lock at
+/// once); its claims are completed after the lock is released, and then the caller unwinds.
+/// A wait that a hand-over claimed first is never withdrawn: the lock arrives, and the
+/// interrupt takes effect at the caller's next blocking point. A `queued` bit left over with
+/// an empty queue only sends the next unlock down the slow path, which finds nobody and
+/// clears it.
+pub(crate) fn acquire_or_wait<K>(
     state: &crate::loom::sync::atomic::AtomicUsize,
     queue: &crate::loom::sync::SpinLock<crate::wait::WaitQueue<K>>,
     queued: usize,
     kind: K,
+    site: crate::blocking_point::Site,
     take: impl Fn(usize) -> Option<usize>,
+    rehand: impl Fn(&mut crate::wait::WaitQueue<K>) -> Vec<crate::wait::Claimed>,
 ) {
     use std::sync::atomic::Ordering::{Acquire, Relaxed};
 
-    loop {
-        let waiter = crate::wait::Waiter::new();
-        {
-            let mut waiters = lock_queue(queue);
-            let mut current = state.load(Relaxed);
-            loop {
-                let (new, acquired) = match take(current) {
-                    Some(new) => (new, true),
-                    None => (current | queued, false),
-                };
-                // Acquire on taking the lock pairs with the last holder's Release unlock;
-                // setting the queued bit publishes nothing (the queue lock orders the queue).
-                match state.compare_exchange(current, new, Acquire, Relaxed) {
-                    Ok(_) if acquired => return,
-                    Ok(_) => break,
-                    Err(actual) => current = actual,
-                }
+    let waiter = crate::wait::Waiter::new();
+    {
+        let mut waiters = lock_queue(queue);
+        let mut current = state.load(Relaxed);
+        loop {
+            let (new, acquired) = match take(current) {
+                Some(new) => (new, true),
+                None => (current | queued, false),
+            };
+            // Acquire on taking the lock pairs with the last holder's Release unlock;
+            // setting the queued bit publishes nothing (the queue lock orders the queue).
+            match state.compare_exchange(current, new, Acquire, Relaxed) {
+                Ok(_) if acquired => return,
+                Ok(_) => break,
+                Err(actual) => current = actual,
             }
-            waiters.push(&waiter, kind.clone());
         }
-        // Handed over: DONE's Acquire pairs with the hand-over's Release, which follows the
-        // previous holder's critical section.
-        if waiter.wait(None).is_some() {
-            return;
-        }
-        // Interrupted (cancelled, or past a `timeout` boundary): leave the queue, then
-        // unwind. A `QUEUED` bit left over with an empty queue only sends the next unlock
-        // down the slow path, which finds nobody and clears it. Should the interrupt have
-        // gone away meanwhile, queue again.
-        lock_queue(queue).remove(&waiter);
-        #[cfg(not(loom))]
-        crate::interrupt::check();
+        waiters.push(&waiter, kind);
     }
+    // Handed over: DONE's Acquire pairs with the hand-over's Release, which follows the
+    // previous holder's critical section. No deadline: only an interrupt ends it early, and
+    // that unwinds from inside once `unregister` ran.
+    let unregister = || {
+        let claimed = {
+            let mut waiters = lock_queue(queue);
+            waiters.remove(&waiter);
+            rehand(&mut waiters)
+        };
+        drop(claimed);
+    };
+    let handed = waiter.wait(site, None, unregister);
+    debug_assert!(
+        handed.is_some(),
+        "an untimed lock wait only completes or unwinds"
+    );
 }

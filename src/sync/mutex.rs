@@ -27,6 +27,7 @@ use std::ops::{Deref, DerefMut};
 use std::sync::atomic::Ordering::{Acquire, Relaxed, Release};
 
 use super::{acquire_or_wait, const_unless_loom, lock_queue, Poison};
+use crate::blocking_point::wait_site;
 use crate::loom::sync::atomic::AtomicUsize;
 use crate::wait::WaitQueue;
 use std::sync::{LockResult, TryLockError, TryLockResult};
@@ -170,13 +171,21 @@ impl<T: ?Sized> Mutex<T> {
     #[cold]
     #[track_caller]
     fn lock_slow(&self) {
-        crate::wait::note_wait!(crate::WaitReason::Mutex {
+        let site = wait_site!(crate::WaitReason::Mutex {
             lock: self as *const Self as *const () as usize
         });
         // A free lock has no waiters (unlocking with waiters hands over), so take it if free.
-        acquire_or_wait(&self.state, &self.waiters, QUEUED, (), |state| {
-            (state & LOCKED == 0).then_some(state | LOCKED)
-        });
+        // A waiter that leaves changes nothing for the others: the lock is held meanwhile,
+        // and its unlock hands over to whoever is first then.
+        acquire_or_wait(
+            &self.state,
+            &self.waiters,
+            QUEUED,
+            (),
+            site,
+            |state| (state & LOCKED == 0).then_some(state | LOCKED),
+            |_| Vec::new(),
+        );
     }
 
     /// Releases the lock held by a guard that is going away.

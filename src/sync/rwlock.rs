@@ -29,8 +29,9 @@ use std::ops::{Deref, DerefMut};
 use std::sync::atomic::Ordering::{Acquire, Relaxed, Release};
 
 use super::{acquire_or_wait, const_unless_loom, lock_queue, Poison};
+use crate::blocking_point::wait_site;
 use crate::loom::sync::atomic::AtomicUsize;
-use crate::wait::WaitQueue;
+use crate::wait::{Claimed, WaitQueue};
 use std::sync::{LockResult, TryLockError, TryLockResult};
 
 const WRITER: usize = 0b01;
@@ -222,7 +223,7 @@ impl<T: ?Sized> RwLock<T> {
     #[cold]
     #[track_caller]
     fn lock_slow(&self, want: Want) {
-        crate::wait::note_wait!(crate::WaitReason::RwLock {
+        let site = wait_site!(crate::WaitReason::RwLock {
             lock: self as *const Self as *const () as usize
         });
         acquire_or_wait(
@@ -230,11 +231,58 @@ impl<T: ?Sized> RwLock<T> {
             &self.waiters,
             QUEUED,
             want,
+            site,
             |state| match want {
                 Want::Read => (state & (WRITER | QUEUED) == 0).then(|| state + READER),
                 Want::Write => (state == 0).then_some(WRITER),
             },
+            |waiters| self.admit_front_readers(waiters),
         );
+    }
+
+    /// After a waiter left the queue (it gave up): if readers hold the lock and readers are
+    /// now at the front (the one that left was the writer they queued behind), they join the
+    /// holders at once instead of waiting for the next unlock, which may never come (the
+    /// holders may be waiting for them). Runs under the queue lock; the caller completes the
+    /// claims after releasing it.
+    ///
+    /// Each admission first *reserves* a read hold with a CAS that requires a reader to hold
+    /// the lock already, so the count never passes through zero and no unlock's hand-over
+    /// can be pending meanwhile (a hand-over runs only at zero holders, and it stores the
+    /// whole word). Then it claims the front reader. If there is none (the front is a writer,
+    /// or the queue is empty), the reservation is returned as a read unlock would: the last
+    /// holder out hands over, here, under the lock we hold.
+    fn admit_front_readers(&self, waiters: &mut WaitQueue<Want>) -> Vec<Claimed> {
+        let mut claimed = Vec::new();
+        let mut current = self.state.load(Relaxed);
+        loop {
+            if current & WRITER != 0 || current < READER {
+                return claimed;
+            }
+            // Acquire, as a reader's fast path: the admitted reader reads what the last
+            // writer published.
+            match self
+                .state
+                .compare_exchange_weak(current, current + READER, Acquire, Relaxed)
+            {
+                Ok(_) => {}
+                Err(actual) => {
+                    current = actual;
+                    continue;
+                }
+            }
+            if let Some((_, claim)) = waiters.pop_claim_if(|w| *w == Want::Read) {
+                claimed.push(claim);
+                current = self.state.load(Relaxed);
+                continue;
+            }
+            // Nobody to admit: give the reservation back (Release, as `read_unlock`).
+            let previous = self.state.fetch_sub(READER, Release);
+            if previous & !QUEUED == READER && previous & QUEUED != 0 {
+                claimed.extend(self.hand_over_locked(waiters));
+            }
+            return claimed;
+        }
     }
 
     fn read_unlock(&self) {
@@ -258,31 +306,35 @@ impl<T: ?Sized> RwLock<T> {
     /// Gives the lock to the front of the queue; the caller's hold has ended.
     #[cold]
     fn hand_over(&self) {
-        let mut claimed = Vec::new();
-        {
-            let mut waiters = lock_queue(&self.waiters);
-            let mut holders = 0;
-            // The first waiter that has not given up decides: a writer alone, or every
-            // reader up to the next writer.
-            match waiters.pop_claim() {
-                Some((Want::Write, claim)) => {
-                    claimed.push(claim);
-                    holders = WRITER;
-                }
-                Some((Want::Read, claim)) => {
-                    claimed.push(claim);
-                    holders = READER;
-                    while let Some((_, claim)) = waiters.pop_claim_if(|w| *w == Want::Read) {
-                        claimed.push(claim);
-                        holders += READER;
-                    }
-                }
-                None => {}
-            }
-            let queued = if waiters.is_empty() { 0 } else { QUEUED };
-            self.state.store(holders | queued, Release);
-        }
+        let claimed = self.hand_over_locked(&mut lock_queue(&self.waiters));
         drop(claimed);
+    }
+
+    /// [`hand_over`](Self::hand_over) under the queue lock, at zero holders; the caller
+    /// completes the returned claims after releasing the lock.
+    fn hand_over_locked(&self, waiters: &mut WaitQueue<Want>) -> Vec<Claimed> {
+        let mut claimed = Vec::new();
+        let mut holders = 0;
+        // The first waiter that has not given up decides: a writer alone, or every reader
+        // up to the next writer.
+        match waiters.pop_claim() {
+            Some((Want::Write, claim)) => {
+                claimed.push(claim);
+                holders = WRITER;
+            }
+            Some((Want::Read, claim)) => {
+                claimed.push(claim);
+                holders = READER;
+                while let Some((_, claim)) = waiters.pop_claim_if(|w| *w == Want::Read) {
+                    claimed.push(claim);
+                    holders += READER;
+                }
+            }
+            None => {}
+        }
+        let queued = if waiters.is_empty() { 0 } else { QUEUED };
+        self.state.store(holders | queued, Release);
+        claimed
     }
 }
 

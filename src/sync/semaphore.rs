@@ -19,6 +19,7 @@ use std::fmt;
 use std::sync::atomic::Ordering::{Acquire, Relaxed, Release};
 
 use super::{acquire_or_wait, const_unless_loom, lock_queue};
+use crate::blocking_point::wait_site;
 use crate::loom::sync::atomic::AtomicUsize;
 use crate::wait::WaitQueue;
 
@@ -141,12 +142,20 @@ impl Semaphore {
     #[cold]
     #[track_caller]
     fn acquire_slow(&self) {
-        crate::wait::note_wait!(crate::WaitReason::Semaphore {
+        let site = wait_site!(crate::WaitReason::Semaphore {
             semaphore: self as *const Self as usize
         });
-        acquire_or_wait(&self.state, &self.waiters, QUEUED, (), |state| {
-            (state & QUEUED == 0 && state >= PERMIT).then(|| state - PERMIT)
-        });
+        // Every waiter wants one permit and permits are handed to the first waiter that has
+        // not given up, so a waiter that leaves strands nobody behind it.
+        acquire_or_wait(
+            &self.state,
+            &self.waiters,
+            QUEUED,
+            (),
+            site,
+            |state| (state & QUEUED == 0 && state >= PERMIT).then(|| state - PERMIT),
+            |_| Vec::new(),
+        );
     }
 
     #[cold]

@@ -1,0 +1,675 @@
+//! The one blocking point: every wait in weft, in a green thread or a plain thread, goes
+//! through [`block`]. It is the only code that reads the interrupt state (a cancel, a
+//! `timeout`/`deadline` boundary), the only code that records waits for dumps, and the
+//! only code that arms the timer of a timed wait. Channels, locks, condvars, `select!`,
+//! joins, scopes, sleeps, `offload`, `block_on`, reactor IO and the hooks describe their
+//! wait through the small [`Wait`] trait and let this module run it.
+//!
+//! # The rule
+//!
+//! **An interrupt may unwind a wait only while nobody else can still reach that wait's
+//! memory.** A wait that a waker has claimed (a value is being moved into it, a lock, a
+//! permit or a notification is being handed to it) completes first; the interrupt stays
+//! pending (a cancel flag stays set, a passed deadline stays passed) and takes effect at the
+//! caller's next blocking point.
+//!
+//! # The protocol, in order
+//!
+//! [`block`] runs this loop; `wait` is the caller's [`Wait`]:
+//!
+//! 1. *Record* the wait (reason, the user's `Location`, since when) in the task record, for
+//!    dumps. One pointer and two words stored, Relaxed; nothing on a plain thread.
+//! 2. *Poll*: `wait.poll()` says `Done(value)` (return it), `Completing` (a waker claimed
+//!    the wait and will finish it within a few instructions: spin, then yield to the
+//!    worker *without* looking at interrupts, and poll again), or `Waiting`.
+//! 3. *Interrupted or timed out?* Unless the wait is already committed (step 4), read the
+//!    pending interrupt (cancel flag; boundary deadline against the clock) and the wait's
+//!    own deadline. If either applies, call `wait.withdraw()`:
+//!    - `true`: the wait is withdrawn, which by the trait's contract means no waker holds
+//!      or can find a reference to it any more (the owner aborted its cell *and* took it
+//!      out of every queue, under the queue locks). Only now is unwinding allowed: raise
+//!      the interrupt, or return `TimedOut` for the wait's own deadline.
+//!    - `false`: a waker got there first. The wait is *committed*: from now on no
+//!      interrupt or deadline is looked at, and the loop goes back to step 2 until the
+//!      waker's result arrives.
+//! 4. *Park* until the earliest of the wait's own deadline and the boundary deadline
+//!    (nothing timed once committed). A green thread that may switch parks through
+//!    [`crate::park`] with one reactor timer armed for the whole wait (re-armed only if the
+//!    deadline moves); a plain thread, or a green thread that may not switch (it is
+//!    unwinding: see `scheduler::unwinding`), blocks its OS thread through
+//!    `wait.block_thread`, and tells the monitor while it does. Then go to step 2.
+//!
+//! `withdraw` is the only path to an unwind, and it runs before the unwind: that is the
+//! whole argument for the rule. Why each waker respects it:
+//!
+//! - **Wait cells** ([`crate::wait::Waiter`]: channels, `select!`, Mutex, RwLock,
+//!   Semaphore, Condvar, `offload`). A waker claims the cell with a CAS under the queue's
+//!   lock before it touches the owner's slot, and stores `DONE` after its last touch.
+//!   `poll` reports `CLAIMED` as `Completing`; `withdraw` is the abort CAS (which fails once
+//!   claimed) followed by unregistering from every queue under their locks. So a claimed
+//!   cell is never withdrawn, and a withdrawn one is in no queue.
+//!   - *Channel and select*: the value moved into or out of the slot arrives; a select
+//!     unregisters its other arms in `withdraw` (not after the unwind).
+//!   - *Mutex, RwLock, Semaphore*: the lock or permit handed over arrives with the claim and
+//!     the caller gets its guard; the guard's drop passes it on if the caller then unwinds
+//!     at its next blocking point. A withdrawal re-runs the hand-over for whoever is now at
+//!     the front (a reader queued behind a writer that gave up).
+//!   - *Condvar*: a claimed notification wakes the waiter, which then re-locks the mutex;
+//!     an interrupt there passes the notification on to the next waiter.
+//!   - *offload*: uninterruptible; the pool thread claims the cell after the closure
+//!     returned, and the interrupt takes effect after the result is back.
+//! - **Joins, scopes, `park`, `block_on`, sleep**: the waker reaches the owner only through
+//!   a reference-counted handle (an `Unparker`), never through its stack, so `withdraw`
+//!   always succeeds (a late unpark is a stale token, which callers tolerate). A scope's
+//!   green threads borrow its stack, so a scope never withdraws: an interrupt cancels its
+//!   green threads and the scope waits for them, committed.
+//! - **Reactor IO**: the fd's waiter list holds an `Unparker`, and `withdraw` takes it out
+//!   under the entry's lock, so it always succeeds.
+//!
+//! # What lives here
+//!
+//! The interrupt state is data in the task record (`cancelled`, `boundary`, `body_done`),
+//! and on a plain thread a thread-local boundary; [`crate::interrupt`] keeps the public API
+//! (`timeout`, `deadline`, `is_cancelled`) and [`crate::dump`] the formatting of wait
+//! records. Neither is called from here.
+//!
+//! Under loom the same loop runs with loom's park, a timed park that expires after one
+//! yield, and a per-thread cancel flag that a model sets from another thread, so the models
+//! explore a cancel or a deadline racing a claim.
+
+use std::fmt;
+use std::time::Instant;
+
+/// The payload a cancelled green thread unwinds with: `join` returns `Err(payload)` and
+/// `payload.downcast_ref::<Cancelled>()` is `Some`.
+///
+/// ```
+/// use std::time::Duration;
+///
+/// let sleeper = weft::spawn(|| weft::sleep(Duration::from_secs(3600)));
+/// sleeper.cancel();
+/// let payload = sleeper.join().unwrap_err();
+/// assert!(payload.is::<weft::Cancelled>());
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Cancelled;
+
+impl fmt::Display for Cancelled {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("the green thread was cancelled")
+    }
+}
+
+impl std::error::Error for Cancelled {}
+
+/// The unwind payload of a passed deadline: the id of the boundary that set it (caught by
+/// that boundary in [`crate::interrupt::deadline`]).
+pub(crate) struct DeadlinePassed(pub(crate) u64);
+
+/// The earliest deadline in force and the id of the boundary that set it.
+pub(crate) type Boundary = Option<(Instant, u64)>;
+
+/// What interrupts a wait.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Interrupt {
+    Cancelled,
+    DeadlinePassed(u64),
+}
+
+/// What a wait reports each time the blocking point polls it.
+pub(crate) enum Progress<T> {
+    /// Complete: the result.
+    Done(T),
+    /// Nothing yet: park.
+    Waiting,
+    /// A waker claimed the wait and finishes it within a few instructions (it has woken the
+    /// owner or is about to): pause briefly, without parking, and poll again.
+    Completing,
+}
+
+/// A wait as the blocking point runs it; see the module docs for the contract.
+pub(crate) trait Wait {
+    type Output;
+
+    /// Whether the wait has completed. Called before the first park and after every wake.
+    fn poll(&mut self) -> Progress<Self::Output>;
+
+    /// The owner gives up (its deadline passed, or an interrupt is pending). `true` only if
+    /// no waker holds or can find a reference to the wait's memory any more: it is taken
+    /// out of every queue. `false` if a waker claimed it first; the wait then completes.
+    fn withdraw(&mut self) -> bool;
+
+    /// Blocks the OS thread until woken or `until` (a plain thread, or a green thread that
+    /// may not switch). The default parks the thread (the green thread's futex word, or std's
+    /// thread token); reactor waits poll their fd instead.
+    fn block_thread(&mut self, until: Option<Instant>) {
+        platform::park_thread(until);
+    }
+}
+
+/// How a wait treats interrupts.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) enum OnInterrupt {
+    /// Withdraw and unwind (every public blocking call).
+    Unwind,
+    /// Not looked at: waits that must finish whatever happens (`offload`, whose closure
+    /// borrows the waiting stack; a scope whose green threads are being cancelled).
+    Ignore,
+}
+
+/// How a wait ended.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Ended<T> {
+    Done(T),
+    /// The wait's own deadline passed and it was withdrawn.
+    TimedOut,
+}
+
+/// Runs `wait` through the protocol in the module docs.
+#[inline]
+pub(crate) fn block<W: Wait>(
+    wait: &mut W,
+    site: Site,
+    deadline: Option<Instant>,
+    on_interrupt: OnInterrupt,
+) -> Ended<W::Output> {
+    let me = platform::Current::get();
+    me.record(&site);
+    let mut parking = platform::Parking::default();
+    // Set once a withdraw failed: the wait completes whatever the clock or a cancel says.
+    let mut committed = false;
+    let mut timed_parks = 0u32;
+    loop {
+        // Step 2.
+        match wait.poll() {
+            Progress::Done(value) => return Ended::Done(value),
+            Progress::Completing => {
+                me.pause();
+                continue;
+            }
+            Progress::Waiting => {}
+        }
+        // Step 3.
+        let wake_at = if committed {
+            None
+        } else {
+            let interrupt = match on_interrupt {
+                OnInterrupt::Unwind => me.pending(),
+                OnInterrupt::Ignore => None,
+            };
+            let passed = deadline.is_some_and(|at| platform::expired(at, timed_parks));
+            if interrupt.is_some() || passed {
+                if wait.withdraw() {
+                    drop(parking);
+                    return match interrupt {
+                        Some(interrupt) => raise(interrupt),
+                        None => Ended::TimedOut,
+                    };
+                }
+                committed = true;
+                continue;
+            }
+            match on_interrupt {
+                OnInterrupt::Unwind => earliest(deadline, me.boundary_deadline()),
+                OnInterrupt::Ignore => deadline,
+            }
+        };
+        // Step 4.
+        parking.park(&me, wait, &site, wake_at);
+        timed_parks += u32::from(wake_at.is_some());
+    }
+}
+
+/// A wait for a condition that a waker signals through an `Unparker` (a counted handle,
+/// never the waiting stack), so withdrawing it always succeeds: joins, scopes, `block_on`,
+/// `park`. `poll` returns the result once the condition holds.
+pub(crate) struct Until<F>(pub(crate) F);
+
+impl<T, F: FnMut() -> Option<T>> Wait for Until<F> {
+    type Output = T;
+
+    #[inline]
+    fn poll(&mut self) -> Progress<T> {
+        match (self.0)() {
+            Some(value) => Progress::Done(value),
+            None => Progress::Waiting,
+        }
+    }
+
+    fn withdraw(&mut self) -> bool {
+        true
+    }
+}
+
+/// Parks once (until an unpark, a spurious wake-up or the deadline): `weft::park`,
+/// `park_timeout`.
+pub(crate) fn park_once(site: Site, deadline: Option<Instant>) {
+    let mut parked = false;
+    let mut once = Until(|| std::mem::replace(&mut parked, true).then_some(()));
+    let _ = block(&mut once, site, deadline, OnInterrupt::Unwind);
+}
+
+/// A sleep until `until`: `weft::sleep`, timer channels.
+pub(crate) fn sleep_until(site: Site, until: Instant) {
+    struct Sleep {
+        until: Instant,
+        parks: u32,
+    }
+    impl Wait for Sleep {
+        type Output = ();
+        fn poll(&mut self) -> Progress<()> {
+            if platform::expired(self.until, self.parks) {
+                Progress::Done(())
+            } else {
+                Progress::Waiting
+            }
+        }
+        fn withdraw(&mut self) -> bool {
+            true
+        }
+        fn block_thread(&mut self, until: Option<Instant>) {
+            self.parks += 1;
+            platform::sleep_thread(until);
+        }
+    }
+    let mut sleep = Sleep { until, parks: 0 };
+    // The sleep's end is its deadline: `TimedOut` and `Done` both mean it is over.
+    let _ = block(&mut sleep, site, Some(until), OnInterrupt::Unwind);
+}
+
+/// A blocking point that does not wait: unwinds if the caller is cancelled or past its
+/// deadline. Only where nothing on the stack is registered anywhere (the start of a green
+/// thread's body, `yield_now`, after an `offload` or a scope completed).
+#[inline]
+pub(crate) fn checkpoint() {
+    if let Some(interrupt) = platform::Current::get().pending() {
+        raise(interrupt);
+    }
+}
+
+#[cold]
+fn raise(interrupt: Interrupt) -> ! {
+    // `resume_unwind` skips the panic hook: an interrupt is not an error to report.
+    match interrupt {
+        Interrupt::Cancelled => std::panic::resume_unwind(Box::new(Cancelled)),
+        Interrupt::DeadlinePassed(id) => std::panic::resume_unwind(Box::new(DeadlinePassed(id))),
+    }
+}
+
+/// `min` of two optional deadlines, `None` being "never".
+pub(crate) fn earliest(a: Option<Instant>, b: Option<Instant>) -> Option<Instant> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    }
+}
+
+/// Why and where a wait happens, for dumps: built by [`wait_site!`] in a `#[track_caller]`
+/// function, so the location is the user's call. Nothing under loom.
+#[derive(Clone, Copy)]
+pub(crate) struct Site {
+    #[cfg(not(loom))]
+    reason: u64,
+    #[cfg(not(loom))]
+    location: &'static std::panic::Location<'static>,
+}
+
+#[cfg(not(loom))]
+impl Site {
+    #[inline]
+    pub(crate) fn new(
+        reason: crate::WaitReason,
+        location: &'static std::panic::Location<'static>,
+    ) -> Site {
+        Site {
+            reason: reason.encode(),
+            location,
+        }
+    }
+}
+
+/// `wait_site!(WaitReason::…)`: the [`Site`] of a wait at the caller's location (the
+/// enclosing function and its callers up to the public API are `#[track_caller]`). Under
+/// loom the reason is not evaluated.
+#[cfg(not(loom))]
+macro_rules! wait_site {
+    ($reason:expr) => {
+        crate::blocking_point::Site::new($reason, ::std::panic::Location::caller())
+    };
+}
+#[cfg(loom)]
+macro_rules! wait_site {
+    ($reason:expr) => {
+        crate::blocking_point::Site {}
+    };
+}
+pub(crate) use wait_site;
+
+#[cfg(not(loom))]
+pub(crate) use platform::{boundary, end_of_body, is_cancelled, set_boundary};
+#[cfg(all(test, loom))]
+pub(crate) use platform::{cancel_flag, set_cancel_flag};
+
+/// The blocking point on the runtime: green threads (the task record) and plain threads.
+#[cfg(not(loom))]
+mod platform {
+    use std::cell::Cell;
+    use std::sync::atomic::Ordering::Relaxed;
+    use std::time::Instant;
+
+    use super::{Boundary, Interrupt, Site, Wait};
+    use crate::park::{self, Unparker};
+    use crate::reactor::{self, timer::TimerKey, Reactor};
+    use crate::scheduler::{context, registry, task::Task, unwinding::BlockGuard};
+
+    thread_local! {
+        /// Deadlines on plain threads (a green thread keeps its own, in its task).
+        static PLAIN_BOUNDARY: Cell<Boundary> = const { Cell::new(None) };
+    }
+
+    /// The running green thread, or `None` on a plain thread.
+    #[derive(Clone, Copy)]
+    pub(super) struct Current(Option<&'static Task>);
+
+    impl Current {
+        #[inline]
+        pub(super) fn get() -> Current {
+            // SAFETY: a non-null current task is alive while it runs, and we are it; the
+            // reference does not outlive this blocking call, which runs on the task.
+            Current(unsafe { context::current_task().as_ref() })
+        }
+
+        #[inline]
+        pub(super) fn record(&self, site: &Site) {
+            if let Some(task) = self.0 {
+                record_on(task, site);
+            }
+        }
+
+        /// What interrupts the caller now, if anything.
+        #[inline]
+        pub(super) fn pending(&self) -> Option<Interrupt> {
+            // Never while unwinding: a second unwind from a destructor would abort.
+            if std::thread::panicking() {
+                return None;
+            }
+            let boundary = match self.0 {
+                Some(task) => {
+                    // Once the body returned, its cleanup is not cut short.
+                    if task.body_done.get() {
+                        return None;
+                    }
+                    if task.is_cancelled() {
+                        return Some(Interrupt::Cancelled);
+                    }
+                    task.boundary.get()
+                }
+                None => PLAIN_BOUNDARY.with(Cell::get),
+            };
+            match boundary {
+                Some((at, id)) if Instant::now() >= at => Some(Interrupt::DeadlinePassed(id)),
+                _ => None,
+            }
+        }
+
+        /// The boundary deadline a wait must respect, if any (none while unwinding, none
+        /// once the body returned).
+        #[inline]
+        pub(super) fn boundary_deadline(&self) -> Option<Instant> {
+            if std::thread::panicking() {
+                return None;
+            }
+            match self.0 {
+                Some(task) if task.body_done.get() => None,
+                Some(task) => task.boundary.get().map(|(at, _)| at),
+                None => PLAIN_BOUNDARY.with(Cell::get).map(|(at, _)| at),
+            }
+        }
+
+        /// A claimed wait completes within a few instructions: spin, then let the worker run
+        /// others (the claimer may be a green thread of this worker, or preempted). No
+        /// interrupt is looked at here.
+        #[cold]
+        pub(super) fn pause(&self) {
+            for _ in 0..32 {
+                std::hint::spin_loop();
+            }
+            match self.0 {
+                Some(task) if !std::thread::panicking() => {
+                    park::suspend(task, crate::scheduler::task::Suspend::Yield)
+                }
+                _ => std::thread::yield_now(),
+            }
+        }
+    }
+
+    /// The timer a green thread's timed wait keeps armed across its parks.
+    #[derive(Default)]
+    pub(super) struct Parking {
+        timer: Option<(&'static Reactor, TimerKey, Instant)>,
+    }
+
+    impl Parking {
+        /// Step 4 of the protocol.
+        #[inline]
+        pub(super) fn park<W: Wait + ?Sized>(
+            &mut self,
+            me: &Current,
+            wait: &mut W,
+            site: &Site,
+            until: Option<Instant>,
+        ) {
+            let Some(task) = me.0 else {
+                return wait.block_thread(until);
+            };
+            if std::thread::panicking() {
+                return block_os_thread(task, wait, site, until);
+            }
+            if let Some(until) = until {
+                if !matches!(self.timer, Some((_, _, at)) if at == until) {
+                    let Ok(reactor) = reactor::get() else {
+                        // No reactor (fd limit): the timed wait blocks the worker instead.
+                        return block_os_thread(task, wait, site, Some(until));
+                    };
+                    self.cancel();
+                    let key = reactor.arm_timer(until, Unparker::current());
+                    self.timer = Some((reactor, key, until));
+                }
+            }
+            park::park_current();
+        }
+
+        fn cancel(&mut self) {
+            if let Some((reactor, key, _)) = self.timer.take() {
+                reactor.cancel_timer(key);
+            }
+        }
+    }
+
+    impl Drop for Parking {
+        fn drop(&mut self) {
+            self.cancel();
+        }
+    }
+
+    /// A green thread that may not switch blocks its OS thread, and tells the monitor (a
+    /// no-op unless it is unwinding; see `scheduler::unwinding`).
+    #[cold]
+    fn block_os_thread<W: Wait + ?Sized>(
+        task: &Task,
+        wait: &mut W,
+        site: &Site,
+        until: Option<Instant>,
+    ) {
+        let _block = BlockGuard::begin(task, describe(site), until.is_some());
+        wait.block_thread(until);
+    }
+
+    fn describe(site: &Site) -> &'static str {
+        crate::WaitReason::describe_encoded(site.reason)
+    }
+
+    /// The default `Wait::block_thread`.
+    pub(super) fn park_thread(until: Option<Instant>) {
+        if !context::current_task().is_null() {
+            return park::park_os_thread_until(until);
+        }
+        match until {
+            Some(until) => {
+                std::thread::park_timeout(until.saturating_duration_since(Instant::now()))
+            }
+            None => std::thread::park(),
+        }
+    }
+
+    #[inline]
+    pub(super) fn expired(at: Instant, _timed_parks: u32) -> bool {
+        Instant::now() >= at
+    }
+
+    /// A sleep's `block_thread`: a plain thread sleeps as `std::thread::sleep` does, leaving
+    /// its std park token alone; a green thread that may not switch blocks on its park word.
+    pub(super) fn sleep_thread(until: Option<Instant>) {
+        if !context::current_task().is_null() {
+            return park::park_os_thread_until(until);
+        }
+        if let Some(until) = until {
+            std::thread::sleep(until.saturating_duration_since(Instant::now()));
+        }
+    }
+
+    /// Stores a wait record in `task` (the running one): three relaxed stores, read by
+    /// dumps as a snapshot in which each field is valid on its own.
+    #[inline]
+    fn record_on(task: &Task, site: &Site) {
+        task.wait_site
+            .store(site.location as *const _ as *mut _, Relaxed);
+        task.wait_reason.store(site.reason, Relaxed);
+        task.wait_since.store(registry::coarse_ms(), Relaxed);
+    }
+
+    fn current() -> Option<&'static Task> {
+        Current::get().0
+    }
+
+    /// The boundary in force for the caller.
+    pub(crate) fn boundary() -> Boundary {
+        match current() {
+            Some(task) => task.boundary.get(),
+            None => PLAIN_BOUNDARY.with(Cell::get),
+        }
+    }
+
+    /// Sets the boundary in force for the caller (only the running task touches its own).
+    pub(crate) fn set_boundary(value: Boundary) {
+        match current() {
+            Some(task) => task.boundary.set(value),
+            None => PLAIN_BOUNDARY.with(|b| b.set(value)),
+        }
+    }
+
+    /// Whether the calling green thread has been cancelled.
+    pub(crate) fn is_cancelled() -> bool {
+        current().is_some_and(Task::is_cancelled)
+    }
+
+    /// Marks the current green thread's body as returned: interrupts no longer cut short
+    /// the cleanup that follows (coroutine-local destructors, dropping the result).
+    pub(crate) fn end_of_body() {
+        if let Some(task) = current() {
+            task.body_done.set(true);
+        }
+    }
+}
+
+/// The blocking point under loom: plain loom threads, loom's park, and a cancel flag per
+/// thread that a model sets (see `set_cancel_flag`).
+#[cfg(loom)]
+mod platform {
+    use std::time::Instant;
+
+    use super::{Interrupt, Site, Wait};
+
+    loom::thread_local! {
+        static CANCEL: std::cell::RefCell<Option<loom::sync::Arc<loom::sync::atomic::AtomicBool>>> =
+            std::cell::RefCell::new(None);
+    }
+
+    /// Makes the calling model thread cancellable through `flag` (set it, then unpark the
+    /// thread, as `Coroutine::cancel` does).
+    #[cfg(test)]
+    pub(crate) fn set_cancel_flag(flag: loom::sync::Arc<loom::sync::atomic::AtomicBool>) {
+        CANCEL.with(|cancel| *cancel.borrow_mut() = Some(flag));
+    }
+
+    /// A fresh cancel flag.
+    #[cfg(test)]
+    pub(crate) fn cancel_flag() -> loom::sync::Arc<loom::sync::atomic::AtomicBool> {
+        loom::sync::Arc::new(loom::sync::atomic::AtomicBool::new(false))
+    }
+
+    #[derive(Clone, Copy)]
+    pub(super) struct Current;
+
+    impl Current {
+        pub(super) fn get() -> Current {
+            Current
+        }
+
+        pub(super) fn record(&self, _site: &Site) {}
+
+        pub(super) fn pending(&self) -> Option<Interrupt> {
+            if std::thread::panicking() {
+                return None;
+            }
+            CANCEL.with(|cancel| {
+                cancel
+                    .borrow()
+                    .as_ref()
+                    .filter(|flag| flag.load(std::sync::atomic::Ordering::Acquire))
+                    .map(|_| Interrupt::Cancelled)
+            })
+        }
+
+        pub(super) fn boundary_deadline(&self) -> Option<Instant> {
+            None
+        }
+
+        pub(super) fn pause(&self) {
+            loom::thread::yield_now();
+        }
+    }
+
+    #[derive(Default)]
+    pub(super) struct Parking;
+
+    impl Parking {
+        pub(super) fn park<W: Wait + ?Sized>(
+            &mut self,
+            _me: &Current,
+            wait: &mut W,
+            _site: &Site,
+            until: Option<Instant>,
+        ) {
+            wait.block_thread(until);
+        }
+    }
+
+    /// A timed park is a yield (there is no clock to wait for), so the models explore a
+    /// waker racing an owner that gives up.
+    pub(super) fn park_thread(until: Option<Instant>) {
+        match until {
+            Some(_) => loom::thread::yield_now(),
+            None => loom::thread::park(),
+        }
+    }
+
+    /// A deadline passes after one timed park.
+    pub(super) fn expired(at: Instant, timed_parks: u32) -> bool {
+        timed_parks > 0 || Instant::now() >= at
+    }
+
+    pub(super) fn sleep_thread(_until: Option<Instant>) {
+        loom::thread::yield_now();
+    }
+}
