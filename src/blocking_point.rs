@@ -347,8 +347,6 @@ pub(crate) use wait_site;
 
 #[cfg(not(loom))]
 pub(crate) use platform::{boundary, end_of_body, is_cancelled, set_boundary};
-#[cfg(all(test, loom))]
-pub(crate) use platform::{cancel_flag, set_cancel_flag};
 
 /// The blocking point on the runtime: green threads (the task record) and plain threads.
 #[cfg(not(loom))]
@@ -582,30 +580,31 @@ mod platform {
     }
 }
 
-/// The blocking point under loom: plain loom threads, loom's park, and a cancel flag per
-/// thread that a model sets (see `set_cancel_flag`).
+/// The blocking point under loom: plain loom threads, loom's park, and an interrupt word
+/// per thread that a model sets from another thread (see `set_interrupt_word`).
 #[cfg(loom)]
 mod platform {
     use std::time::Instant;
 
     use super::{Interrupt, Site, Wait};
+    use loom::sync::atomic::AtomicUsize;
+    use loom::sync::Arc;
+
+    /// The values of a model's interrupt word.
+    pub(crate) const NONE: usize = 0;
+    pub(crate) const CANCEL: usize = 1;
+    pub(crate) const DEADLINE: usize = 2;
 
     loom::thread_local! {
-        static CANCEL: std::cell::RefCell<Option<loom::sync::Arc<loom::sync::atomic::AtomicBool>>> =
-            std::cell::RefCell::new(None);
+        static WORD: std::cell::RefCell<Option<Arc<AtomicUsize>>> = std::cell::RefCell::new(None);
     }
 
-    /// Makes the calling model thread cancellable through `flag` (set it, then unpark the
-    /// thread, as `Coroutine::cancel` does).
+    /// Makes the calling model thread interruptible through `word`: another thread stores
+    /// `CANCEL` or `DEADLINE` in it and unparks this one, as `Coroutine::cancel` (or a
+    /// reactor timer at a boundary's deadline) does.
     #[cfg(test)]
-    pub(crate) fn set_cancel_flag(flag: loom::sync::Arc<loom::sync::atomic::AtomicBool>) {
-        CANCEL.with(|cancel| *cancel.borrow_mut() = Some(flag));
-    }
-
-    /// A fresh cancel flag.
-    #[cfg(test)]
-    pub(crate) fn cancel_flag() -> loom::sync::Arc<loom::sync::atomic::AtomicBool> {
-        loom::sync::Arc::new(loom::sync::atomic::AtomicBool::new(false))
+    pub(crate) fn set_interrupt_word(word: Arc<AtomicUsize>) {
+        WORD.with(|slot| *slot.borrow_mut() = Some(word));
     }
 
     #[derive(Clone, Copy)]
@@ -622,13 +621,16 @@ mod platform {
             if std::thread::panicking() {
                 return None;
             }
-            CANCEL.with(|cancel| {
-                cancel
-                    .borrow()
+            let word = WORD.with(|slot| {
+                slot.borrow()
                     .as_ref()
-                    .filter(|flag| flag.load(std::sync::atomic::Ordering::Acquire))
-                    .map(|_| Interrupt::Cancelled)
-            })
+                    .map_or(NONE, |word| word.load(std::sync::atomic::Ordering::Acquire))
+            });
+            match word {
+                CANCEL => Some(Interrupt::Cancelled),
+                DEADLINE => Some(Interrupt::DeadlinePassed(0)),
+                _ => None,
+            }
         }
 
         pub(super) fn boundary_deadline(&self) -> Option<Instant> {
@@ -671,5 +673,143 @@ mod platform {
 
     pub(super) fn sleep_thread(_until: Option<Instant>) {
         loom::thread::yield_now();
+    }
+}
+
+/// Model checks of the rule (run: see `src/loom.rs`): an interrupt (a cancel, or a passed
+/// `timeout` boundary) races a waker's claim of the same wait. In every interleaving the
+/// interrupted party either completes the claimed wait (the value, lock or notification
+/// arrives and nothing is lost) or withdraws before any claim (and the waker finds nobody),
+/// and no waker touches a wait after its owner left (loom reports an access to a dropped
+/// atomic, and a lock or message left behind fails the assertions).
+#[cfg(all(test, loom))]
+mod loom_tests {
+    use std::any::Any;
+    use std::panic::{catch_unwind, AssertUnwindSafe};
+    use std::sync::atomic::Ordering::Release;
+    use std::time::Duration;
+
+    use loom::sync::atomic::AtomicUsize;
+    use loom::sync::Arc;
+
+    use super::platform::{set_interrupt_word, CANCEL, DEADLINE};
+    use super::{Cancelled, DeadlinePassed};
+    use crate::chan::{bounded, SendTimeoutError};
+    use crate::sync::{Condvar, Mutex};
+
+    fn model(body: impl Fn() + Send + Sync + 'static) {
+        let mut model = loom::model::Builder::new();
+        model.preemption_bound = Some(2);
+        model.check(body);
+    }
+
+    /// Runs `op` on the calling (main) model thread while another thread interrupts it with
+    /// `kind`; returns `op`'s result, or the unwind payload of the interrupt.
+    fn interrupted<T>(kind: usize, op: impl FnOnce() -> T) -> Result<T, Box<dyn Any + Send>> {
+        let word = Arc::new(AtomicUsize::new(0));
+        set_interrupt_word(word.clone());
+        let me = loom::thread::current();
+        let interrupter = loom::thread::spawn(move || {
+            word.store(kind, Release);
+            me.unpark();
+        });
+        let outcome = catch_unwind(AssertUnwindSafe(op));
+        interrupter.join().unwrap();
+        if let Err(payload) = &outcome {
+            assert!(
+                payload.is::<Cancelled>() || payload.is::<DeadlinePassed>(),
+                "only the interrupt may unwind"
+            );
+        }
+        outcome
+    }
+
+    fn rendezvous_against(kind: usize) {
+        model(move || {
+            let (tx, rx) = bounded::<u32>(0);
+            let hour = Duration::from_secs(3600);
+            // The sender hands its `Sender` back, so the channel stays connected throughout;
+            // its timed wait expires after one yield, so it never waits for a receiver that
+            // withdrew.
+            let sender = loom::thread::spawn(move || match tx.send_timeout(7, hour) {
+                Ok(()) => (true, tx),
+                Err(SendTimeoutError::Timeout(7)) => (false, tx),
+                Err(other) => panic!("unexpected {other:?}"),
+            });
+            let received = match interrupted(kind, || rx.recv()) {
+                Ok(Ok(7)) => true,
+                Ok(other) => panic!("unexpected {other:?}"),
+                Err(_) => false,
+            };
+            let (sent, _tx) = sender.join().unwrap();
+            assert_eq!(sent, received, "a message was lost or invented");
+        });
+    }
+
+    #[test]
+    fn loom_cancel_races_a_rendezvous_claim() {
+        rendezvous_against(CANCEL);
+    }
+
+    #[test]
+    fn loom_deadline_races_a_rendezvous_claim() {
+        rendezvous_against(DEADLINE);
+    }
+
+    fn mutex_hand_off_against(kind: usize) {
+        model(move || {
+            let lock = Arc::new(Mutex::new(0));
+            let holder = {
+                let lock = lock.clone();
+                loom::thread::spawn(move || *lock.lock().unwrap() += 1)
+            };
+            let took = interrupted(kind, || *lock.lock().unwrap() += 10).is_ok();
+            holder.join().unwrap();
+            let value = *lock.try_lock().expect("the lock was stranded");
+            assert_eq!(value, 1 + if took { 10 } else { 0 });
+        });
+    }
+
+    #[test]
+    fn loom_cancel_races_a_mutex_hand_off() {
+        mutex_hand_off_against(CANCEL);
+    }
+
+    #[test]
+    fn loom_deadline_races_a_mutex_hand_off() {
+        mutex_hand_off_against(DEADLINE);
+    }
+
+    fn notify_all_against(kind: usize) {
+        model(move || {
+            let pair = Arc::new((Mutex::new(false), Condvar::new()));
+            let notifier = {
+                let pair = pair.clone();
+                loom::thread::spawn(move || {
+                    *pair.0.lock().unwrap() = true;
+                    pair.1.notify_all();
+                })
+            };
+            let woke = interrupted(kind, || {
+                let mut ready = pair.0.lock().unwrap();
+                while !*ready {
+                    ready = pair.1.wait(ready).unwrap();
+                }
+            })
+            .is_ok();
+            notifier.join().unwrap();
+            let ready = *pair.0.try_lock().expect("the mutex was stranded");
+            assert!(ready || !woke);
+        });
+    }
+
+    #[test]
+    fn loom_cancel_races_notify_all() {
+        notify_all_against(CANCEL);
+    }
+
+    #[test]
+    fn loom_deadline_races_notify_all() {
+        notify_all_against(DEADLINE);
     }
 }

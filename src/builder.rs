@@ -174,7 +174,7 @@ impl Builder {
             // coroutine locals again: drop those too, here, on the green thread (a value
             // left in the task would be dropped wherever its last handle goes).
             drop(their_packet);
-            let _ = panic::catch_unwind(crate::local::drop_all);
+            let _ = panic::catch_unwind(crate::local::close);
         };
         let options = SpawnOptions {
             name: self.name.map(String::into_boxed_str),

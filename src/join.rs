@@ -89,7 +89,10 @@ impl<'scope, T> Packet<'scope, T> {
             // Taken under the lock, woken after it: `wake` runs the executor's code.
             let waker = self.future_waker.lock().take();
             if let Some(waker) = waker {
-                waker.wake();
+                // A user's waker that panics must not unwind into the runtime (the green
+                // thread is finishing, and a worker that unwinds aborts the process): the
+                // panic hook has reported it, and the wake is lost as the waker chose.
+                let _ = panic::catch_unwind(AssertUnwindSafe(|| waker.wake()));
             }
         }
     }

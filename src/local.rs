@@ -12,6 +12,14 @@
 //! `Vec<Option<Box<dyn Any>>>` in its task, a plain thread in a thread-local; a value sits
 //! boxed at its key's index, so its address stays put while the vector grows. Only the
 //! green thread (or thread) itself ever touches its vector.
+//!
+//! # Teardown
+//!
+//! When a green thread ends, its values are dropped on it, in rounds: a destructor that
+//! uses a key creates a fresh value, which the next round drops. After 16 rounds the green
+//! thread's storage is closed: using a key whose value is gone then panics (as std's
+//! thread-locals do after their destruction), and the last round's values are dropped. So
+//! nothing is ever left behind to be dropped on another OS thread.
 
 use std::any::Any;
 use std::cell::{Cell, RefCell, UnsafeCell};
@@ -21,10 +29,23 @@ use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 use crate::scheduler::context;
 
 /// The values of one green thread or plain thread, by key index.
-pub(crate) type Values = Vec<Option<Box<dyn Any>>>;
+pub(crate) struct Values {
+    slots: Vec<Option<Box<dyn Any>>>,
+    /// Set by [`close`] at the green thread's end: no value may be created after it.
+    closed: bool,
+}
+
+impl Values {
+    pub(crate) const fn new() -> Values {
+        Values {
+            slots: Vec::new(),
+            closed: false,
+        }
+    }
+}
 
 thread_local! {
-    static PLAIN: UnsafeCell<Values> = const { UnsafeCell::new(Vec::new()) };
+    static PLAIN: UnsafeCell<Values> = const { UnsafeCell::new(Values::new()) };
 }
 
 static NEXT_INDEX: AtomicUsize = AtomicUsize::new(0);
@@ -116,14 +137,21 @@ impl<T: 'static> LocalKey<T> {
         // SAFETY: `values` belongs to the caller alone (see `values`); no reference into it
         // is held across the initialiser, which may use other keys.
         unsafe {
-            if let Some(Some(value)) = (&*values).get(index) {
+            if let Some(Some(value)) = (&*values).slots.get(index) {
                 return downcast::<T>(value);
+            }
+            if (*values).closed {
+                panic!(
+                    "weft: a coroutine-local value was used after its green thread's teardown \
+                     (destructors kept creating coroutine-local values for {TEARDOWN_ROUNDS} \
+                     rounds)"
+                );
             }
         }
         let fresh: Box<dyn Any> = Box::new((self.init)());
         // SAFETY: as above.
         unsafe {
-            let values = &mut *values;
+            let values = &mut (*values).slots;
             if values.len() <= index {
                 values.resize_with(index + 1, || None);
             }
@@ -150,19 +178,38 @@ fn values() -> *mut Values {
     }
 }
 
-/// Drops the calling green thread's values (at its end), including any that a destructor
-/// creates on the way.
+/// How many times teardown drops the values that destructors keep creating before it stops
+/// allowing new ones.
+const TEARDOWN_ROUNDS: usize = 16;
+
+/// Drops the calling green thread's values, including any that a destructor creates on the
+/// way, for up to [`TEARDOWN_ROUNDS`] rounds.
 pub(crate) fn drop_all() {
-    for _ in 0..8 {
+    for _ in 0..TEARDOWN_ROUNDS {
         let values = values();
         // SAFETY: the caller's own vector; taken out before anything is dropped, so a
         // destructor that uses a key starts a fresh vector.
-        let taken = std::mem::take(unsafe { &mut *values });
+        let taken = std::mem::take(unsafe { &mut (*values).slots });
         if taken.is_empty() {
             return;
         }
         drop(taken);
     }
+}
+
+/// The green thread's last teardown: drops its values as [`drop_all`] does, then refuses
+/// new ones (using a key whose value is gone panics, as std's thread-locals do after their
+/// destruction) and drops what the last round created. Nothing is left in the task, so no
+/// value is dropped later on another OS thread, where its last `Arc<Task>` happens to go:
+/// that would be unsound for `!Send` values.
+pub(crate) fn close() {
+    drop_all();
+    let values = values();
+    // SAFETY: the caller's own vector, as in `drop_all`.
+    unsafe { (*values).closed = true };
+    // SAFETY: as above. Destructors run here can create nothing new, so this empties it.
+    let taken = std::mem::take(unsafe { &mut (*values).slots });
+    drop(taken);
 }
 
 impl<T: 'static> LocalKey<Cell<T>> {

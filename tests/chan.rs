@@ -395,3 +395,22 @@ fn zero_sized_messages_count() {
     assert_eq!(tx.try_send(()), Err(TrySendError::Full(())));
     assert_eq!(rx.len(), 2);
 }
+
+#[test]
+fn buffered_messages_are_dropped_when_the_last_receiver_goes() {
+    // std's drop_unreceived: a queued request that carries a reply `Sender` must not keep
+    // its client waiting once the server's receiver is gone, though senders remain.
+    type Reply = chan::Sender<u32>;
+    let (requests, server) = chan::unbounded::<Reply>();
+    let (reply_tx, reply_rx) = chan::bounded::<u32>(1);
+    requests.send(reply_tx).unwrap();
+    drop(server); // the server goes away without answering; `requests` stays alive
+    assert_eq!(
+        reply_rx.recv_timeout(Duration::from_secs(5)),
+        Err(RecvTimeoutError::Disconnected)
+    );
+    // And the senders that remain see the disconnection, keeping their message.
+    let (tx, _) = chan::bounded::<u32>(1);
+    assert_eq!(requests.len(), 0);
+    assert!(matches!(requests.send(tx), Err(SendError(_))));
+}

@@ -74,3 +74,36 @@ fn a_plain_thread_has_its_own_values() {
     assert_eq!(on_thread, 7);
     assert_eq!(ID.get(), 0);
 }
+
+#[test]
+fn values_recreated_by_destructors_are_dropped_on_their_green_thread() {
+    // A value whose destructor uses its own key re-creates it, for ever. Teardown drops it
+    // round after round on the green thread, then closes the storage; nothing is left in
+    // the task to be dropped later on another OS thread (unsound for `!Send` values).
+    struct Stubborn;
+    weft::coroutine_local! {
+        static STUBBORN: RefCell<Option<Stubborn>> = RefCell::new(None);
+    }
+    static DROPS: AtomicUsize = AtomicUsize::new(0);
+    static WRONG_THREAD: AtomicUsize = AtomicUsize::new(0);
+    impl Drop for Stubborn {
+        fn drop(&mut self) {
+            DROPS.fetch_add(1, Ordering::SeqCst);
+            if !std::thread::current()
+                .name()
+                .is_some_and(|n| n.starts_with("weft-worker"))
+            {
+                WRONG_THREAD.fetch_add(1, Ordering::SeqCst);
+            }
+            STUBBORN.with_borrow_mut(|slot| *slot = Some(Stubborn));
+        }
+    }
+    let handle = weft::spawn(|| STUBBORN.with_borrow_mut(|slot| *slot = Some(Stubborn)));
+    let task = handle.coroutine().clone();
+    handle.join().unwrap();
+    // Make the last reference to the task this thread's: the worker lets go of its own.
+    std::thread::sleep(std::time::Duration::from_millis(50));
+    drop(task);
+    assert!(DROPS.load(Ordering::SeqCst) >= 16);
+    assert_eq!(WRONG_THREAD.load(Ordering::SeqCst), 0);
+}

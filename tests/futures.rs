@@ -123,3 +123,27 @@ fn a_join_handle_is_a_future_any_executor_can_await() {
     });
     assert_eq!(sum, (0..20).sum());
 }
+
+#[test]
+fn a_panicking_waker_does_not_take_the_process_down() {
+    struct Panics;
+    impl Wake for Panics {
+        fn wake(self: Arc<Self>) {
+            panic!("this executor's waker panics");
+        }
+    }
+    let (go_tx, go_rx) = weft::chan::bounded::<()>(0);
+    let mut handle = weft::spawn(move || {
+        go_rx.recv().unwrap();
+        7
+    });
+    let waker = Waker::from(Arc::new(Panics));
+    let mut cx = Context::from_waker(&waker);
+    assert!(Pin::new(&mut handle).poll(&mut cx).is_pending());
+    // The green thread completes and wakes the panicking waker: a user's panic, reported
+    // by the panic hook, never an abort.
+    go_tx.send(()).unwrap();
+    let still_alive = weft::spawn(|| 6 * 7).join().unwrap();
+    assert_eq!(still_alive, 42);
+    assert_eq!(minimal_block_on(handle).unwrap(), 7);
+}

@@ -354,3 +354,40 @@ fn once_lock_initialises_exactly_once() {
         assert_eq!(cell.into_inner(), None);
     });
 }
+
+#[test]
+fn a_reader_behind_a_writer_that_gives_up_joins_the_readers_at_once() {
+    // A reader holds the lock; a writer queues and gives up through `timeout`; a second
+    // reader queued behind the writer must get the lock at once, not at the next unlock:
+    // here the first reader waits for the second, so "at the next unlock" is never.
+    weft::run(|| {
+        let lock = Arc::new(RwLock::new(0u32));
+        let holding = lock.read().unwrap();
+        let writer = {
+            let lock = lock.clone();
+            weft::spawn(move || {
+                weft::timeout(Duration::from_millis(50), || drop(lock.write().unwrap())).is_err()
+            })
+        };
+        // Let the writer queue (if it is late, the reader below simply takes the lock).
+        weft::sleep(Duration::from_millis(10));
+        let (tx, rx) = weft::chan::bounded(1);
+        let reader = {
+            let lock = lock.clone();
+            weft::spawn(move || {
+                let guard = lock.read().unwrap();
+                tx.send(*guard).unwrap();
+            })
+        };
+        assert!(writer.join().unwrap(), "the writer should have given up");
+        // The first reader still holds the lock while it waits for the second.
+        let got = rx.recv_timeout(Duration::from_secs(5));
+        drop(holding);
+        assert_eq!(
+            got,
+            Ok(0),
+            "the reader queued behind the writer stayed parked"
+        );
+        reader.join().unwrap();
+    });
+}

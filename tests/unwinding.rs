@@ -220,3 +220,40 @@ fn a_deadlock_while_unwinding_is_diagnosed_by_name() {
     assert!(stderr.contains("Mutex"), "{stderr}");
     assert!(stderr.contains("LockOnDrop"), "{stderr}");
 }
+
+#[test]
+#[ignore = "child process of spawning_and_joining_a_helper_while_unwinding_is_diagnosed"]
+fn child_unwind_joins_a_helper() {
+    if !common::is_child() {
+        return;
+    }
+    common::workers(1);
+    /// A destructor that hands its last words to a helper green thread and waits for it:
+    /// on one worker, nobody but the blocked worker can ever run the helper.
+    struct FlushOnDrop;
+    impl Drop for FlushOnDrop {
+        fn drop(&mut self) {
+            let _ = weft::spawn(|| "flushed").join();
+        }
+    }
+    weft::run(|| {
+        let victim = weft::Builder::new()
+            .name("victim")
+            .spawn(|| {
+                let _on_drop = FlushOnDrop;
+                panic!("unwinding into a destructor that joins a helper");
+            })
+            .unwrap();
+        let _ = victim.join();
+    });
+    println!("no deadlock");
+}
+
+#[test]
+fn spawning_and_joining_a_helper_while_unwinding_is_diagnosed() {
+    // The helper is fresh work in the blocked worker's own queue (or the injector): with
+    // one worker it counts as stuck behind the block, so the hang is named and ended.
+    let stderr = common::deadlocked_child("child_unwind_joins_a_helper");
+    assert!(stderr.contains("'victim'"), "{stderr}");
+    assert!(stderr.contains("FlushOnDrop"), "{stderr}");
+}

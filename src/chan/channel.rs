@@ -97,10 +97,14 @@ impl<T> Channel<T> {
         self.lock().disconnected
     }
 
-    /// Called when the last sender or receiver is dropped.
-    pub(crate) fn disconnect(&self) {
+    /// Called when the last sender or receiver is dropped. When it was the last receiver,
+    /// the buffered messages are dropped too, as std's channels do: nobody can receive
+    /// them any more, and a message that owns a resource (a reply `Sender`, a connection)
+    /// must not be held until the last sender goes. Queued senders are woken and get their
+    /// own values back in the error.
+    pub(crate) fn disconnect(&self, receivers_gone: bool) {
         let mut woken = Vec::new();
-        {
+        let unreceivable = {
             let mut guard = self.lock();
             let inner = &mut *guard;
             inner.disconnected = true;
@@ -110,9 +114,16 @@ impl<T> Channel<T> {
                     woken.push(claimed);
                 }
             }
-        }
-        // Dropping the claims stores DONE and unparks, outside the lock.
+            if receivers_gone {
+                std::mem::take(&mut inner.buffer)
+            } else {
+                VecDeque::new()
+            }
+        };
+        // Dropping the claims stores DONE and unparks, outside the lock; the messages' own
+        // destructors run outside it too.
         drop(woken);
+        drop(unreceivable);
     }
 
     /// Sends without waiting. On success, the returned claim (if any) must be dropped by the

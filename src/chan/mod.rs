@@ -496,7 +496,7 @@ impl<T> Clone for Sender<T> {
 impl<T> Drop for Sender<T> {
     fn drop(&mut self) {
         if Channel::<T>::release(&self.chan.senders) {
-            self.chan.disconnect();
+            self.chan.disconnect(false);
         }
     }
 }
@@ -518,7 +518,7 @@ impl<T> Drop for Receiver<T> {
     fn drop(&mut self) {
         if let Flavor::Chan(chan) = &self.flavor {
             if Channel::<T>::release(&chan.receivers) {
-                chan.disconnect();
+                chan.disconnect(true);
             }
         }
     }

@@ -141,7 +141,7 @@ impl Task {
             yielder: Cell::new(std::ptr::null()),
             cancelled: AtomicBool::new(false),
             boundary: Cell::new(None),
-            locals: UnsafeCell::new(Vec::new()),
+            locals: UnsafeCell::new(crate::local::Values::new()),
             body_done: Cell::new(false),
             finished: AtomicBool::new(false),
             spawned_at,

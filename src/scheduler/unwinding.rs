@@ -155,7 +155,17 @@ pub(crate) fn check(
                 ..Watch::default()
             };
         }
-        let stuck = block.queued_here + worker.inbox.len();
+        // Everything only this worker will run while it is blocked: its started green
+        // threads (queued locally when the block began, or woken into its inbox since), and
+        // fresh ones waiting in its deque or its placed queue (a destructor that spawns a
+        // helper and joins it). With one worker, the global injector too: nobody else takes
+        // from it. With more, other workers steal the fresh ones, and the count drops.
+        let alone = runtime.workers.len() == 1;
+        let stuck = block.queued_here
+            + worker.inbox.len()
+            + worker.stealer.len()
+            + worker.placed.len()
+            + if alone { runtime.injector.len() } else { 0 };
         if stuck == 0 {
             // Whatever was stuck got to run: a new stall is a new incident.
             watch.stuck_since = None;

@@ -126,9 +126,11 @@ pub(crate) struct Worker {
     /// The green threads that first ran here and have not finished (see
     /// [`super::registry`]).
     pub(crate) registry: registry::Shard,
-    /// Fresh green threads handed to this worker by placement (see "Placement"). Any
-    /// worker may take from it, as from a stealable deque: placement is a hint, never a
-    /// binding, so a busy or blocked target cannot strand them.
+    /// Fresh green threads handed to this worker by placement (see "Placement"). Only this
+    /// worker takes from it, with its fresh work; placement is a hint, never a binding, so
+    /// when the target is blocked while unwinding, or has picked no task for a while, the
+    /// monitor moves the queue into the global injector, and a busy or blocked target
+    /// cannot strand them.
     pub(crate) placed: Injector<Arc<Task>>,
     /// How many green threads placement handed to this worker that nobody has started yet.
     /// Written by other workers, so on lines of its own. Relaxed: a load estimate, like the
