@@ -5,8 +5,8 @@ use std::pin::pin;
 use std::sync::Arc;
 use std::task::{Context, Poll, Wake, Waker};
 
-use crate::blocking_point;
-use crate::park::Unparker;
+use crate::runtime::blocking_point;
+use crate::runtime::park::Unparker;
 
 /// Wakes whoever is blocked in `block_on`: a green thread is unparked (its wake goes through
 /// its home worker), a plain thread too.

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use crate::coroutine::Coroutine;
 use crate::join::{JoinHandle, JoinInner, Packet};
-use crate::scheduler::{self, SpawnOptions};
+use crate::runtime::scheduler::{self, SpawnOptions};
 use crate::scope::{Scope, ScopeData, ScopedJoinHandle};
 
 /// Spawns a green thread running `f` and returns a handle to join it.
@@ -158,11 +158,11 @@ impl Builder {
             // worker and the other green threads carry on.
             // Cancelled before it ever ran: unwind at once, `f` is dropped unrun.
             let result = panic::catch_unwind(AssertUnwindSafe(|| {
-                crate::blocking_point::checkpoint();
+                crate::runtime::blocking_point::checkpoint();
                 f()
             }));
             // From here on a late cancel or deadline cannot cut the cleanup short.
-            crate::blocking_point::end_of_body();
+            crate::runtime::blocking_point::end_of_body();
             // Coroutine-local values end with the green thread, on it. A destructor that
             // panics has been reported by the hook; the result stays what the body made.
             let _ = panic::catch_unwind(crate::local::drop_all);

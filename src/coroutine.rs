@@ -2,50 +2,11 @@
 //! [`current`], [`is_coroutine`], [`yield_now`], [`park`].
 
 use std::fmt;
-use std::num::NonZeroU64;
-use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::Arc;
 
-use crate::park::{self}; // the module only: `crate::park` is also the public fn
-use crate::scheduler::{context, task::Suspend, task::Task};
-
-/// A green thread's unique id. Ids are never reused within a process.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct CoroutineId(NonZeroU64);
-
-/// The next unreserved id. Ids are handed out one at a time to plain threads and in batches
-/// to workers, so ids grow over time but are not in spawn order across threads.
-static NEXT_ID: AtomicU64 = AtomicU64::new(1);
-
-impl CoroutineId {
-    /// A fresh id, for spawns from plain threads.
-    pub(crate) fn next() -> CoroutineId {
-        CoroutineId::from_reserved(CoroutineId::reserve(1).0)
-    }
-
-    /// Reserves `count` consecutive ids: returns `start..end`.
-    pub(crate) fn reserve(count: u64) -> (u64, u64) {
-        // Relaxed: uniqueness needs only the atomicity of the increment.
-        let start = NEXT_ID.fetch_add(count, Relaxed);
-        (start, start + count)
-    }
-
-    /// Wraps an id taken from a reserved range.
-    pub(crate) fn from_reserved(id: u64) -> CoroutineId {
-        CoroutineId(NonZeroU64::new(id).expect("weft: coroutine ids exhausted"))
-    }
-
-    /// The id as a number (ids start at 1).
-    pub fn as_u64(self) -> u64 {
-        self.0.get()
-    }
-}
-
-impl fmt::Display for CoroutineId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        self.0.fmt(f)
-    }
-}
+use crate::runtime::park;
+pub use crate::runtime::scheduler::task::CoroutineId;
+use crate::runtime::scheduler::{context, task::Suspend, task::Task};
 
 /// A handle to a green thread: its id, its name, and a way to [`unpark`](Coroutine::unpark)
 /// it. Cheap to clone; keeping one alive does not keep the green thread running.
@@ -161,7 +122,7 @@ pub fn yield_now() {
     // A blocking point for cancellation and deadlines (nothing is registered anywhere):
     // two plain loads when neither applies.
     if task.is_cancelled() || task.boundary.get().is_some() {
-        crate::blocking_point::checkpoint();
+        crate::runtime::blocking_point::checkpoint();
     }
     park::suspend(task, Suspend::Yield);
 }
@@ -191,8 +152,8 @@ pub fn yield_now() {
 #[track_caller]
 pub fn park() {
     // On a plain thread this is std's park (std's token), bounded by a `timeout` boundary.
-    crate::blocking_point::park_once(
-        crate::blocking_point::wait_site!(crate::WaitReason::Park),
+    crate::runtime::blocking_point::park_once(
+        crate::runtime::blocking_point::wait_site!(crate::WaitReason::Park),
         None,
     );
 }

@@ -11,7 +11,7 @@
 //!
 //! Parking, IO, sleeping, channel sends and receives, `select!`, locks, condvars, joins,
 //! `offload`, and `yield_now`. A green thread that computes without reaching one is not
-//! interrupted until it does. All of them are one function (`crate::blocking_point`), which
+//! interrupted until it does. All of them are one function (`crate::runtime::blocking_point`), which
 //! checks on entry and every time it wakes; waits registered in a queue (locks, channels,
 //! condvars, select) first take themselves out of the queue (the same path as a timeout),
 //! and only then unwind, so no queue is left pointing at a dead stack frame. A wait that a
@@ -56,8 +56,8 @@ use std::panic::{self, AssertUnwindSafe};
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::time::{Duration, Instant};
 
-pub use crate::blocking_point::Cancelled;
-use crate::blocking_point::{self, Boundary, DeadlinePassed};
+pub use crate::runtime::blocking_point::Cancelled;
+use crate::runtime::blocking_point::{self, Boundary, DeadlinePassed};
 
 /// The error of [`timeout`] and [`deadline`] when the deadline passed first.
 #[derive(Clone, Copy, PartialEq, Eq)]

@@ -31,9 +31,9 @@ use std::sync::Arc;
 use std::task::{Context, Poll, Waker};
 use std::thread;
 
-use crate::blocking_point::{self, wait_site, OnInterrupt, Until};
+use crate::runtime::blocking_point::{self, wait_site, OnInterrupt, Until};
 use crate::coroutine::Coroutine;
-use crate::park::Unparker;
+use crate::runtime::park::Unparker;
 use crate::scope::ScopeData;
 
 const RUNNING: u8 = 0;
@@ -48,7 +48,7 @@ pub(crate) struct Packet<'scope, T> {
     state: AtomicU8,
     waiter: UnsafeCell<Option<Unparker>>,
     /// The waker of the last poll, when the handle is awaited as a future.
-    future_waker: crate::spin::SpinLock<Option<Waker>>,
+    future_waker: crate::runtime::spin::SpinLock<Option<Waker>>,
     result: UnsafeCell<Option<thread::Result<T>>>,
     /// For scoped green threads: the scope counts this packet as a running thread until the
     /// packet (and so the result, which may borrow from the scope) is dropped.
@@ -66,7 +66,7 @@ impl<'scope, T> Packet<'scope, T> {
         Packet {
             state: AtomicU8::new(RUNNING),
             waiter: UnsafeCell::new(None),
-            future_waker: crate::spin::SpinLock::new(None),
+            future_waker: crate::runtime::spin::SpinLock::new(None),
             result: UnsafeCell::new(None),
             scope,
             _marker: PhantomData,

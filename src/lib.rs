@@ -65,86 +65,63 @@
 #![deny(clippy::undocumented_unsafe_blocks)]
 #![warn(missing_docs, missing_debug_implementations)]
 
-#[cfg(not(loom))]
-mod block_on;
-#[cfg(not(loom))]
-mod blocking;
-mod blocking_point;
-#[cfg(not(loom))]
-mod builder;
+/// Items of the full runtime, left out of the loom build (which model-checks only the park
+/// layer, the wait cells, the blocking point, the channels and the locks; see `src/loom.rs`).
+/// Every `cfg(loom)` split of the crate root is here.
+macro_rules! cfg_runtime {
+    ($($item:item)*) => {
+        $(
+            #[cfg(not(loom))]
+            $item
+        )*
+    };
+}
+
+// The core: task record, park, the one blocking point, wait cells, scheduler, reactor,
+// stacks, configuration (see `src/runtime/mod.rs`). Nothing in it names a feature module.
+mod runtime;
+
+// Features, each in its own room, on top of the core.
 pub mod chan;
-#[cfg(not(loom))]
-mod config;
-#[cfg(not(loom))]
-mod coroutine;
-#[cfg(not(loom))]
-mod dump;
-#[cfg(not(loom))]
-pub mod fs;
+mod loom;
+pub mod sync;
+cfg_runtime! {
+    mod block_on;
+    mod blocking;
+    mod builder;
+    mod coroutine;
+    mod dump;
+    pub mod fs;
+    mod interrupt;
+    pub mod io;
+    mod join;
+    mod local;
+    pub mod net;
+    pub mod process;
+    mod scope;
+    pub mod signal;
+    mod stats;
+    mod sys;
+    mod time;
+
+    // The runtime's public API; the loom build has only `chan` and `sync`.
+    pub use block_on::block_on;
+    pub use blocking::offload;
+    pub use builder::{spawn, Builder};
+    pub use coroutine::{current, is_coroutine, park, yield_now, Coroutine, CoroutineId};
+    pub use dump::{dump, dump_json, threads, ThreadInfo, ThreadState};
+    pub use interrupt::{deadline, is_cancelled, timeout, Cancelled, Elapsed};
+    pub use join::JoinHandle;
+    pub use local::LocalKey;
+    pub use runtime::config::{Config, ConfigError, MAX_WORKERS};
+    pub use runtime::stack::{DEFAULT_STACK_SIZE, MAX_STACK_SIZE, MIN_STACK_SIZE};
+    pub use runtime::WaitReason;
+    pub use scope::{scope, Scope, ScopedJoinHandle};
+    pub use stats::{stats, Stats, WorkerStats};
+    pub use time::{park_timeout, sleep, sleep_until};
+}
 #[cfg(all(feature = "hooks", not(loom)))]
 mod hooks;
-#[cfg(not(loom))]
-mod interrupt;
-#[cfg(not(loom))]
-pub mod io;
-#[cfg(not(loom))]
-mod join;
-#[cfg(not(loom))]
-mod local;
-mod loom;
-#[cfg(not(loom))]
-pub mod net;
-mod park;
-#[cfg(not(loom))]
-pub mod process;
-#[cfg(not(loom))]
-mod reactor;
-#[cfg(not(loom))]
-mod scheduler;
-#[cfg(not(loom))]
-mod scope;
-#[cfg(not(loom))]
-pub mod signal;
-#[cfg(not(loom))]
-mod spin;
-#[cfg(not(loom))]
-mod stack;
-#[cfg(not(loom))]
-mod stats;
-pub mod sync;
-#[cfg(not(loom))]
-mod sys;
-#[cfg(not(loom))]
-mod time;
-mod wait;
-
-// The runtime's public API; the loom build (see `src/loom.rs`) has only `chan` and `sync`.
-#[cfg(not(loom))]
-pub use block_on::block_on;
-#[cfg(not(loom))]
-pub use blocking::offload;
-#[cfg(not(loom))]
-pub use builder::{spawn, Builder};
-#[cfg(not(loom))]
-pub use config::{Config, ConfigError, MAX_WORKERS};
-#[cfg(not(loom))]
-pub use coroutine::{current, is_coroutine, park, yield_now, Coroutine, CoroutineId};
-#[cfg(not(loom))]
-pub use dump::{dump, dump_json, threads, ThreadInfo, ThreadState, WaitReason};
-#[cfg(not(loom))]
-pub use interrupt::{deadline, is_cancelled, timeout, Cancelled, Elapsed};
-#[cfg(not(loom))]
-pub use join::JoinHandle;
-#[cfg(not(loom))]
-pub use local::LocalKey;
-#[cfg(not(loom))]
-pub use scope::{scope, Scope, ScopedJoinHandle};
-#[cfg(not(loom))]
-pub use stack::{DEFAULT_STACK_SIZE, MAX_STACK_SIZE, MIN_STACK_SIZE};
-#[cfg(not(loom))]
-pub use stats::{stats, Stats, WorkerStats};
-#[cfg(not(loom))]
-pub use time::{park_timeout, sleep, sleep_until};
 
 /// Spawns a green thread, like Go's `go` statement: `weft::go!(closure)` is
 /// [`weft::spawn(closure)`](spawn) and returns its [`JoinHandle`].
@@ -160,47 +137,47 @@ macro_rules! go {
     };
 }
 
-/// Runs `f` as a green thread and blocks the calling thread until it returns; re-raises its
-/// panic. Meant for `main` and for tests: code inside can use every blocking-looking API.
-///
-/// ```
-/// let n = weft::run(|| {
-///     assert!(weft::is_coroutine());
-///     weft::spawn(|| 21).join().unwrap() * 2
-/// });
-/// assert_eq!(n, 42);
-/// ```
-#[cfg(not(loom))]
-pub fn run<F, T>(f: F) -> T
-where
-    F: FnOnce() -> T + Send,
-    T: Send,
-{
-    scope(|s| match s.spawn(f).join() {
-        Ok(value) => value,
-        Err(payload) => std::panic::resume_unwind(payload),
-    })
-}
+cfg_runtime! {
+    /// Runs `f` as a green thread and blocks the calling thread until it returns; re-raises its
+    /// panic. Meant for `main` and for tests: code inside can use every blocking-looking API.
+    ///
+    /// ```
+    /// let n = weft::run(|| {
+    ///     assert!(weft::is_coroutine());
+    ///     weft::spawn(|| 21).join().unwrap() * 2
+    /// });
+    /// assert_eq!(n, 42);
+    /// ```
+    pub fn run<F, T>(f: F) -> T
+    where
+        F: FnOnce() -> T + Send,
+        T: Send,
+    {
+        scope(|s| match s.spawn(f).join() {
+            Ok(value) => value,
+            Err(payload) => std::panic::resume_unwind(payload),
+        })
+    }
 
-// Compile-time guarantees of the public contract: handles cross threads freely.
-#[cfg(not(loom))]
-const _: () = {
-    const fn send_sync<T: Send + Sync>() {}
-    send_sync::<Coroutine>();
-    send_sync::<CoroutineId>();
-    send_sync::<JoinHandle<u32>>();
-    send_sync::<Config>();
-    send_sync::<net::TcpStream>();
-    send_sync::<net::TcpListener>();
-    send_sync::<net::UdpSocket>();
-    send_sync::<net::unix::UnixStream>();
-    send_sync::<chan::Sender<u32>>();
-    send_sync::<chan::Receiver<u32>>();
-    send_sync::<sync::Mutex<u32>>();
-    send_sync::<sync::RwLock<u32>>();
-    send_sync::<sync::Condvar>();
-    send_sync::<sync::Semaphore>();
-    send_sync::<sync::Barrier>();
-    send_sync::<sync::WaitGroup>();
-    send_sync::<sync::OnceLock<u32>>();
-};
+    // Compile-time guarantees of the public contract: handles cross threads freely.
+    const _: () = {
+        const fn send_sync<T: Send + Sync>() {}
+        send_sync::<Coroutine>();
+        send_sync::<CoroutineId>();
+        send_sync::<JoinHandle<u32>>();
+        send_sync::<Config>();
+        send_sync::<net::TcpStream>();
+        send_sync::<net::TcpListener>();
+        send_sync::<net::UdpSocket>();
+        send_sync::<net::unix::UnixStream>();
+        send_sync::<chan::Sender<u32>>();
+        send_sync::<chan::Receiver<u32>>();
+        send_sync::<sync::Mutex<u32>>();
+        send_sync::<sync::RwLock<u32>>();
+        send_sync::<sync::Condvar>();
+        send_sync::<sync::Semaphore>();
+        send_sync::<sync::Barrier>();
+        send_sync::<sync::WaitGroup>();
+        send_sync::<sync::OnceLock<u32>>();
+    };
+}

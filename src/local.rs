@@ -26,23 +26,10 @@ use std::cell::{Cell, RefCell, UnsafeCell};
 use std::fmt;
 use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 
-use crate::scheduler::context;
+use crate::runtime::scheduler::context;
 
 /// The values of one green thread or plain thread, by key index.
-pub(crate) struct Values {
-    slots: Vec<Option<Box<dyn Any>>>,
-    /// Set by [`close`] at the green thread's end: no value may be created after it.
-    closed: bool,
-}
-
-impl Values {
-    pub(crate) const fn new() -> Values {
-        Values {
-            slots: Vec::new(),
-            closed: false,
-        }
-    }
-}
+use crate::runtime::scheduler::task::LocalValues as Values;
 
 thread_local! {
     static PLAIN: UnsafeCell<Values> = const { UnsafeCell::new(Values::new()) };

@@ -2,7 +2,7 @@
 //!
 //! Normally these are std's own types. Built with `RUSTFLAGS="--cfg loom"`, they are loom's,
 //! and only the modules whose protocols are model-checked are compiled: the park state
-//! machine ([`crate::park`]), the wait cells ([`crate::wait`]), the channels and the locks.
+//! machine ([`crate::runtime::park`]), the wait cells ([`crate::runtime::wait`]), the channels and the locks.
 //! Everything that needs the scheduler or the reactor is left out of that build, and a wait
 //! with a deadline becomes a yield that may time out, so loom explores the race between a
 //! waker and a waiter that gives up.
@@ -15,7 +15,7 @@
 
 #[cfg(not(loom))]
 pub(crate) mod sync {
-    pub(crate) use crate::spin::{SpinGuard, SpinLock};
+    pub(crate) use crate::runtime::spin::{SpinGuard, SpinLock};
     pub(crate) use std::sync::Mutex;
 
     pub(crate) mod atomic {
@@ -27,7 +27,7 @@ pub(crate) mod sync {
 pub(crate) mod sync {
     pub(crate) use loom::sync::{Mutex, MutexGuard};
 
-    /// The model of [`crate::spin::SpinLock`]: loom's mutex, which explores the same
+    /// The model of [`crate::runtime::spin::SpinLock`]: loom's mutex, which explores the same
     /// orderings of critical sections.
     pub(crate) struct SpinLock<T>(Mutex<T>);
     pub(crate) type SpinGuard<'a, T> = MutexGuard<'a, T>;
@@ -49,7 +49,7 @@ pub(crate) mod sync {
 
 #[cfg(loom)]
 pub(crate) mod thread {
-    pub(crate) use loom::thread::{current, park, yield_now, Thread};
+    pub(crate) use loom::thread::{current, Thread};
 }
 
 #[cfg(not(loom))]

@@ -15,11 +15,11 @@ use std::sync::atomic::{
 use std::sync::{Arc, Mutex};
 use std::{fmt, thread};
 
-use crate::blocking_point::{self, wait_site, OnInterrupt, Progress};
+use crate::runtime::blocking_point::{self, wait_site, OnInterrupt, Progress};
 use crate::builder::Builder;
 use crate::coroutine::Coroutine;
 use crate::join::JoinInner;
-use crate::park::Unparker;
+use crate::runtime::park::Unparker;
 
 /// What the scope and its green threads share.
 pub(crate) struct ScopeData {

@@ -2,9 +2,9 @@
 
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
-use crate::scheduler;
+use crate::runtime::scheduler;
 
-use crate::stack::pool;
+use crate::runtime::stack::pool;
 
 /// One worker's figures in [`Stats::per_worker`].
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -68,13 +68,6 @@ pub(crate) fn note_cancelled() {
     CANCELLED.fetch_add(1, Relaxed);
 }
 
-/// Watchdog warnings so far.
-static BLOCKED_WARNINGS: AtomicU64 = AtomicU64::new(0);
-
-pub(crate) fn note_blocked_warning() {
-    BLOCKED_WARNINGS.fetch_add(1, Relaxed);
-}
-
 /// Reads the runtime's counters. Does not start the runtime.
 ///
 /// ```
@@ -86,7 +79,7 @@ pub(crate) fn note_blocked_warning() {
 pub fn stats() -> Stats {
     let (offloaded, blocking_threads) = crate::blocking::pool::counters();
     let cancelled = CANCELLED.load(Relaxed);
-    let blocked_warnings = BLOCKED_WARNINGS.load(Relaxed);
+    let blocked_warnings = crate::runtime::scheduler::watchdog::warnings();
     let Some(runtime) = scheduler::try_runtime() else {
         return Stats {
             guard_pages: pool::guard_mode_name(),

@@ -8,7 +8,7 @@
 
 use std::time::{Duration, Instant};
 
-use crate::blocking_point::{self, wait_site};
+use crate::runtime::blocking_point::{self, wait_site};
 
 /// Puts the current green thread (or plain thread) to sleep for at least `duration`.
 ///

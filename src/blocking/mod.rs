@@ -15,7 +15,7 @@
 //! # The hand-off
 //!
 //! `offload(f)` puts a *frame* on the caller's own stack: the closure, a slot for its
-//! result and a [wait cell](crate::wait). It queues a two-word job pointing at that frame
+//! result and a [wait cell](crate::runtime::wait). It queues a two-word job pointing at that frame
 //! and waits on the cell. A pool thread runs the closure (catching a panic), writes the
 //! result into the slot, then completes the cell: it wakes the caller through its home
 //! worker's inbox (a targeted wake, as the reactor does) and stores `DONE` (Release). The
@@ -32,7 +32,7 @@
 //! wait cannot end any other way: it has no deadline, spurious wake-ups re-check the cell,
 //! and a parked green thread is never dropped or unwound by weft (a green thread parked for
 //! ever is leaked, not freed). Cancellation keeps this: the wait is uninterruptible at the
-//! blocking point (`crate::blocking_point`, `OnInterrupt::Ignore`), so a cancelled green
+//! blocking point (`crate::runtime::blocking_point`, `OnInterrupt::Ignore`), so a cancelled green
 //! thread in `offload` waits for `f` to return and unwinds only after that.
 //!
 //! # Where it does not hand off
@@ -53,8 +53,8 @@ use std::cell::UnsafeCell;
 use std::panic::{self, AssertUnwindSafe};
 use std::thread;
 
-use crate::scheduler::{self, context};
-use crate::wait::Waiter;
+use crate::runtime::scheduler::{self, context};
+use crate::runtime::wait::Waiter;
 
 /// Runs `f` on a blocking thread while the calling green thread parks; returns what `f`
 /// returned, and re-raises its panic if it panicked. On a plain thread it just calls `f`.
@@ -83,7 +83,7 @@ where
 {
     let value = offload_then(f);
     // A cancel or a deadline that came while `f` ran takes effect now that it is done.
-    crate::blocking_point::checkpoint();
+    crate::runtime::blocking_point::checkpoint();
     value
 }
 
@@ -99,7 +99,7 @@ where
         return f();
     }
     let pool = pool::get(|| {
-        scheduler::try_runtime().map_or(crate::config::DEFAULT_MAX_BLOCKING_THREADS, |r| {
+        scheduler::try_runtime().map_or(crate::runtime::config::DEFAULT_MAX_BLOCKING_THREADS, |r| {
             r.max_blocking_threads
         })
     });
@@ -109,8 +109,8 @@ where
         done: Waiter::new(),
     };
     // A blocking point: a green thread already cancelled does not start the call.
-    crate::blocking_point::checkpoint();
-    let site = crate::blocking_point::wait_site!(crate::WaitReason::Offload);
+    crate::runtime::blocking_point::checkpoint();
+    let site = crate::runtime::blocking_point::wait_site!(crate::WaitReason::Offload);
     pool.submit(pool::Job {
         run: Frame::<F, T>::run,
         data: (&frame as *const Frame<F, T>).cast(),

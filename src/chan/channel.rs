@@ -14,7 +14,7 @@
 //!   sender wakes with its value still in its slot and returns it in the error.
 //!
 //! Values move between a sender's and a receiver's slot under the lock; the claim protocol
-//! of [`crate::wait`] publishes them to the woken owner.
+//! of [`crate::runtime::wait`] publishes them to the woken owner.
 
 use std::collections::VecDeque;
 use std::ptr::NonNull;
@@ -22,7 +22,7 @@ use std::sync::atomic::Ordering::{AcqRel, Relaxed};
 
 use crate::loom::sync::atomic::AtomicUsize;
 use crate::loom::sync::{SpinGuard, SpinLock};
-use crate::wait::{Claimed, Waiter, WaiterRef};
+use crate::runtime::wait::{Claimed, Waiter, WaiterRef};
 
 /// A queued party: who waits, for which operation, and where its value is (or goes).
 pub(crate) struct Entry<T> {
@@ -34,7 +34,7 @@ pub(crate) struct Entry<T> {
 }
 
 // SAFETY: an entry is only dereferenced under the channel lock while the owner keeps the
-// waiter and slot alive (see `crate::wait`); moving the `T` inside between threads needs
+// waiter and slot alive (see `crate::runtime::wait`); moving the `T` inside between threads needs
 // `T: Send`.
 unsafe impl<T: Send> Send for Entry<T> {}
 
@@ -82,7 +82,7 @@ impl<T> Channel<T> {
         self.cap
     }
 
-    /// The channel's one lock (a [`crate::spin::SpinLock`]): never held across a park or
+    /// The channel's one lock (a [`crate::runtime::spin::SpinLock`]): never held across a park or
     /// user code; values are only moved under it, and `T`'s destructors run after unlocking.
     #[inline]
     fn lock(&self) -> SpinGuard<'_, Inner<T>> {
@@ -146,7 +146,7 @@ impl<T> Channel<T> {
     /// # Safety
     ///
     /// `slot` and `waiter` stay put until the wait is final and the entry unregistered (see
-    /// `crate::wait`).
+    /// `crate::runtime::wait`).
     pub(crate) unsafe fn send_or_queue(
         &self,
         slot: &mut Option<T>,
@@ -276,7 +276,7 @@ impl<T> Inner<T> {
         }
         if let Some((entry, claimed)) = Self::claim_first(&mut self.receivers) {
             // SAFETY: the claim makes us the only writer of the receiver's slot until DONE,
-            // and the slot is alive as long as the waiter (see `crate::wait`).
+            // and the slot is alive as long as the waiter (see `crate::runtime::wait`).
             unsafe { *entry.slot.as_ptr() = Some(value) };
             return Ok(Some(claimed));
         }

@@ -61,8 +61,8 @@ use std::time::{Duration, Instant};
 
 use self::channel::{Channel, Stuck};
 use self::timer::Timer;
-use crate::blocking_point::{self, wait_site};
-use crate::wait::{self, Waiter};
+use crate::runtime::blocking_point::{self, wait_site};
+use crate::runtime::wait::{self, Waiter};
 
 pub use self::error::SendTimeoutError;
 pub use std::sync::mpsc::{RecvError, RecvTimeoutError, SendError, TryRecvError, TrySendError};

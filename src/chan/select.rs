@@ -7,7 +7,7 @@
 //!    is equally likely to win), try each operation without waiting; the first that
 //!    completes wins. This pass is the only place a select completes an operation itself.
 //! 2. Unless the select may wait, report that nothing was ready.
-//! 3. *Register pass.* Queue one wait cell (`crate::wait::Waiter`) on every arm's channel,
+//! 3. *Register pass.* Queue one wait cell (`crate::runtime::wait::Waiter`) on every arm's channel,
 //!    the arm's index as its token, in the same order. Registering does not complete
 //!    anything: if an arm looks ready
 //!    under its channel's lock (a message arrived since the try pass), stop registering and
@@ -19,7 +19,7 @@
 //!    Otherwise (aborted: a ready hint, a due timer, or the deadline) go back to step 1;
 //!    after the deadline, step 1 runs once more and then the select reports a timeout. A
 //!    wait given up for a cancel or a `timeout` boundary unregisters every arm inside the
-//!    blocking point's withdraw step, before it unwinds (see `crate::blocking_point`); a
+//!    blocking point's withdraw step, before it unwinds (see `crate::runtime::blocking_point`); a
 //!    claimed wait is never given up.
 //!
 //! Completing operations only in the try pass, or by a waker that won the claim, is what
@@ -32,8 +32,8 @@ use std::ptr::NonNull;
 use std::time::{Duration, Instant};
 
 use super::{Flavor, Receiver, RecvError, SendError, Sender, Stuck, TryRecvError};
-use crate::blocking_point::wait_site;
-use crate::wait::{self, Waiter, MAX_TOKEN};
+use crate::runtime::blocking_point::wait_site;
+use crate::runtime::wait::{self, Waiter, MAX_TOKEN};
 
 /// How long a select may wait.
 #[derive(Debug, Clone, Copy)]

@@ -9,7 +9,7 @@ use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 
 use crate::blocking::offload;
-use crate::scheduler::{context, worker};
+use crate::runtime::scheduler::{context, worker};
 use crate::sys::file::{read_nowait, write_nowait, NoWait};
 
 /// An open file, as [`std::fs::File`], whose calls never block the worker: a read first

@@ -16,7 +16,7 @@ use libc::{c_int, c_uint, c_void, iovec, msghdr, size_t, sockaddr, socklen_t, ss
 
 use super::green::{self, Raw};
 use super::{fds, green as g};
-use crate::reactor::Direction;
+use crate::runtime::reactor::Direction;
 
 /// libc's own definitions of the hooked functions, found with `dlsym(RTLD_NEXT)` by a
 /// constructor that runs when the program is loaded (single-threaded, before `main`), so the
@@ -724,7 +724,7 @@ pub unsafe extern "C" fn getaddrinfo(
             || {
                 // An interrupt raises before the lookup starts, not after: its result
                 // (which owns memory) always reaches the caller.
-                crate::blocking_point::checkpoint();
+                crate::runtime::blocking_point::checkpoint();
                 crate::blocking::offload_then(move || {
                     let (node, service, hints, res) = args.get();
                     // SAFETY: the caller's pointers, alive while it is parked in `offload`.

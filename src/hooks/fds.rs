@@ -1,15 +1,15 @@
-//! What the hooks know about each fd: its kind (cached after one `fstat`) and, for fds a
-//! green thread had to wait on, their reactor registration.
+//! What the hooks know about each fd: its kind (cached after one `fstat`; whether weft
+//! owns it, and the registrations of fds a green thread had to wait on, are the reactor's
+//! to say: see `runtime::reactor::foreign`).
 
-use std::collections::HashMap;
 use std::os::fd::RawFd;
 use std::sync::atomic::{AtomicU8, Ordering::Relaxed};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, OnceLock};
 
-use crate::reactor::Registration;
+use crate::runtime::reactor::{foreign, Registration};
 
 /// fds at or above this pass through (the table stays small: one byte per fd).
-pub(crate) const MAX_FDS: usize = 1 << 16;
+pub(crate) use crate::runtime::reactor::foreign::MAX_FDS;
 
 /// Not looked at yet (or closed since).
 pub(crate) const UNKNOWN: u8 = 0;
@@ -27,12 +27,6 @@ fn table() -> &'static [AtomicU8] {
     TABLE.get_or_init(|| (0..MAX_FDS).map(|_| AtomicU8::new(UNKNOWN)).collect())
 }
 
-/// Registrations made for hooked fds (only when a green thread had to wait on one).
-fn registrations() -> &'static Mutex<HashMap<RawFd, Arc<Registration>>> {
-    static REGS: OnceLock<Mutex<HashMap<RawFd, Arc<Registration>>>> = OnceLock::new();
-    REGS.get_or_init(|| Mutex::new(HashMap::new()))
-}
-
 fn slot(fd: RawFd) -> Option<&'static AtomicU8> {
     usize::try_from(fd)
         .ok()
@@ -43,6 +37,10 @@ fn slot(fd: RawFd) -> Option<&'static AtomicU8> {
 /// The fd's kind, classifying it (one `fstat`) on first use. Relaxed: a cache each entry
 /// of which is valid on its own; a stale read costs one reclassification.
 pub(crate) fn kind(fd: RawFd) -> u8 {
+    // Asked of the reactor first: it knows which fds weft registered.
+    if foreign::is_weft_owned(fd) {
+        return WEFT;
+    }
     let Some(slot) = slot(fd) else { return OTHER };
     match slot.load(Relaxed) {
         UNKNOWN => {
@@ -70,13 +68,6 @@ fn classify(fd: RawFd) -> u8 {
     }
 }
 
-/// Marks an fd weft registered itself: the hooks pass it through.
-pub(crate) fn mark_weft_owned(fd: RawFd) {
-    if let Some(slot) = slot(fd) {
-        slot.store(WEFT, Relaxed);
-    }
-}
-
 /// Forgets what is known about `fd` (it is being closed, or replaced by `dup2`/`dup3`),
 /// deregistering it from the reactor first if a hook registered it.
 pub(crate) fn unmark(fd: RawFd) {
@@ -84,27 +75,7 @@ pub(crate) fn unmark(fd: RawFd) {
     if slot.swap(UNKNOWN, Relaxed) == UNKNOWN {
         return;
     }
-    forget(fd);
-}
-
-/// Drops the hooks' registration of `fd`, taking the fd out of epoll now: a green thread
-/// still holding the registration must not `epoll_del` the number later, when it may name
-/// another file (weft's own socket, say).
-pub(crate) fn forget(fd: RawFd) {
-    let registration = registrations()
-        .lock()
-        .unwrap_or_else(|p| p.into_inner())
-        .remove(&fd);
-    if let Some(registration) = registration {
-        registration.remove_now();
-    }
-}
-
-/// Clears the weft-owned mark of `fd` (its registration went).
-pub(crate) fn unmark_weft_owned(fd: RawFd) {
-    if let Some(slot) = slot(fd) {
-        let _ = slot.compare_exchange(WEFT, UNKNOWN, Relaxed, Relaxed);
-    }
+    foreign::forget(fd);
 }
 
 /// Overrides the cached kind of `fd` (a pipe without `RWF_NOWAIT` becomes pass-through).
@@ -116,20 +87,10 @@ pub(crate) fn set_kind(fd: RawFd, kind: u8) {
 
 /// The reactor registration of a hooked fd, if a green thread waited on it before.
 pub(crate) fn existing_registration(fd: RawFd) -> Option<Arc<Registration>> {
-    registrations()
-        .lock()
-        .unwrap_or_else(|p| p.into_inner())
-        .get(&fd)
-        .cloned()
+    foreign::existing(fd)
 }
 
 /// The reactor registration of a hooked fd, made on first need.
 pub(crate) fn registration(fd: RawFd) -> std::io::Result<Arc<Registration>> {
-    let mut regs = registrations().lock().unwrap_or_else(|p| p.into_inner());
-    if let Some(existing) = regs.get(&fd) {
-        return Ok(existing.clone());
-    }
-    let fresh = Arc::new(Registration::new_foreign(fd)?);
-    regs.insert(fd, fresh.clone());
-    Ok(fresh)
+    foreign::register(fd)
 }

@@ -6,7 +6,7 @@ use std::os::fd::RawFd;
 use std::time::{Duration, Instant};
 
 use super::fds::{self, OTHER, PIPE, REGULAR, SOCKET, UNKNOWN, WEFT};
-use crate::reactor::Direction;
+use crate::runtime::reactor::Direction;
 
 /// The syscall, as the raw `libc::syscall` result (`-1` and `errno` on failure).
 pub(crate) type Raw = libc::c_long;
@@ -95,7 +95,7 @@ pub(crate) fn io_loop(
 ) -> Raw {
     // A wait is a blocking point: an interrupt pending from before raises here (and comes
     // back as an errno through `shield`).
-    crate::blocking_point::checkpoint();
+    crate::runtime::blocking_point::checkpoint();
     // An fd waited on before has its registration: the readiness sequence is read before
     // the first try, so a wait needs no second try (as in weft::net).
     if let Some(registration) = fds::existing_registration(fd) {
@@ -122,7 +122,7 @@ pub(crate) fn io_loop(
 /// timeout. `seen`: the sequence read before a try that just said `EAGAIN` (wait first), or
 /// `None` (try first).
 fn wait_loop(
-    registration: &crate::reactor::Registration,
+    registration: &crate::runtime::reactor::Registration,
     fd: RawFd,
     dir: Direction,
     what: &'static str,

@@ -70,8 +70,6 @@ mod entry;
 mod fds;
 mod green;
 
-pub(crate) use fds::{forget, mark_weft_owned, unmark_weft_owned};
-
 /// Set in a forked child (by a `pthread_atfork` handler the load-time constructor
 /// installs): the child has none of the parent's workers, so every call passes through.
 pub(crate) static FORKED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
@@ -81,7 +79,7 @@ pub(crate) static FORKED: std::sync::atomic::AtomicBool = std::sync::atomic::Ato
 /// thread-local load and two atomic loads.
 #[inline]
 fn green() -> bool {
-    !crate::scheduler::context::current_task().is_null()
+    !crate::runtime::scheduler::context::current_task().is_null()
         && !FORKED.load(std::sync::atomic::Ordering::Relaxed)
         && !std::thread::panicking()
 }

@@ -12,7 +12,7 @@ use std::io::{self, IoSlice, IoSliceMut, Read, Write};
 use std::mem::ManuallyDrop;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, RawFd};
 
-use crate::reactor::{Direction, Registration};
+use crate::runtime::reactor::{Direction, Registration};
 use crate::sys;
 
 /// Wraps any fd so that reads and writes that would block park the calling green thread

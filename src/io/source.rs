@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 use std::sync::{Mutex, OnceLock};
 use std::time::Duration;
 
-use crate::reactor::{Direction, Registration};
+use crate::runtime::reactor::{Direction, Registration};
 use crate::sys;
 
 /// An owned fd in non-blocking mode and its reactor registration.

@@ -10,7 +10,7 @@ use socket2::{Domain, Protocol, SockAddr, Socket, Type};
 
 use super::{each_addr, fd_traits, stream_io, timeout_methods, zero_timeout, ToSocketAddrs};
 use crate::io::Source;
-use crate::reactor::{timed_out, Direction};
+use crate::runtime::reactor::{timed_out, Direction};
 use crate::sys;
 
 /// A TCP socket server, listening for connections. Like [`std::net::TcpListener`], but

@@ -14,7 +14,7 @@ use socket2::{Domain, SockAddr, Socket, Type};
 use super::{fd_traits, stream_io, timeout_methods};
 use crate::io::source::View;
 use crate::io::Source;
-use crate::reactor::Direction;
+use crate::runtime::reactor::Direction;
 
 /// A Unix-domain stream listener. [`accept`](UnixListener::accept) parks the calling green
 /// thread until a client connects.

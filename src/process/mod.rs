@@ -31,7 +31,7 @@ pub use std::process::{ExitStatus, Output, Stdio};
 
 use crate::blocking::offload;
 use crate::io::{NonBlocking, Source};
-use crate::reactor::Direction;
+use crate::runtime::reactor::Direction;
 use crate::sys;
 
 /// A process builder, as [`std::process::Command`] (the same methods and defaults).

@@ -11,8 +11,8 @@ use std::fmt;
 use std::time::{Duration, Instant};
 
 use super::{const_unless_loom, lock_queue, MutexGuard};
-use crate::blocking_point::wait_site;
-use crate::wait::{self, WaitQueue, Waiter};
+use crate::runtime::blocking_point::wait_site;
+use crate::runtime::wait::{self, WaitQueue, Waiter};
 use std::sync::{LockResult, PoisonError};
 
 /// A condition variable for [`Mutex`](super::Mutex), shaped like `std::sync::Condvar`.

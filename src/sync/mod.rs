@@ -105,7 +105,7 @@ impl Poison {
     }
 }
 
-/// Locks an internal queue (a [`crate::spin::SpinLock`]: held for a few instructions, never
+/// Locks an internal queue (a [`crate::runtime::spin::SpinLock`]: held for a few instructions, never
 /// across user code or a park).
 #[inline]
 pub(crate) fn lock_queue<T>(
@@ -123,7 +123,7 @@ pub(crate) fn lock_queue<T>(
 /// which also run under it; only the one-CAS fast paths race with the loop below, and they
 /// succeed only while `queued` is clear.
 ///
-/// A cancel or a `timeout` boundary withdraws the wait (see `crate::blocking_point`): out
+/// A cancel or a `timeout` boundary withdraws the wait (see `crate::runtime::blocking_point`): out
 /// of the queue, under its lock, and then `rehand` runs under the same lock for whoever is
 /// now at the front (a reader queued behind a writer that gave up may take the lock at
 /// once); its claims are completed after the lock is released, and then the caller unwinds.
@@ -133,16 +133,16 @@ pub(crate) fn lock_queue<T>(
 /// clears it.
 pub(crate) fn acquire_or_wait<K>(
     state: &crate::loom::sync::atomic::AtomicUsize,
-    queue: &crate::loom::sync::SpinLock<crate::wait::WaitQueue<K>>,
+    queue: &crate::loom::sync::SpinLock<crate::runtime::wait::WaitQueue<K>>,
     queued: usize,
     kind: K,
-    site: crate::blocking_point::Site,
+    site: crate::runtime::blocking_point::Site,
     take: impl Fn(usize) -> Option<usize>,
-    rehand: impl Fn(&mut crate::wait::WaitQueue<K>) -> Vec<crate::wait::Claimed>,
+    rehand: impl Fn(&mut crate::runtime::wait::WaitQueue<K>) -> Vec<crate::runtime::wait::Claimed>,
 ) {
     use std::sync::atomic::Ordering::{Acquire, Relaxed};
 
-    let waiter = crate::wait::Waiter::new();
+    let waiter = crate::runtime::wait::Waiter::new();
     {
         let mut waiters = lock_queue(queue);
         let mut current = state.load(Relaxed);

@@ -27,9 +27,9 @@ use std::ops::{Deref, DerefMut};
 use std::sync::atomic::Ordering::{Acquire, Relaxed, Release};
 
 use super::{acquire_or_wait, const_unless_loom, lock_queue, Poison};
-use crate::blocking_point::wait_site;
 use crate::loom::sync::atomic::AtomicUsize;
-use crate::wait::WaitQueue;
+use crate::runtime::blocking_point::wait_site;
+use crate::runtime::wait::WaitQueue;
 use std::sync::{LockResult, TryLockError, TryLockResult};
 
 const LOCKED: usize = 0b01;

@@ -19,9 +19,9 @@ use std::fmt;
 use std::sync::atomic::Ordering::{Acquire, Relaxed, Release};
 
 use super::{acquire_or_wait, const_unless_loom, lock_queue};
-use crate::blocking_point::wait_site;
 use crate::loom::sync::atomic::AtomicUsize;
-use crate::wait::WaitQueue;
+use crate::runtime::blocking_point::wait_site;
+use crate::runtime::wait::WaitQueue;
 
 const QUEUED: usize = 1;
 const PERMIT: usize = 2;

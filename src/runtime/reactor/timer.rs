@@ -15,7 +15,7 @@ use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 use std::time::Instant;
 
-use crate::park::Unparker;
+use crate::runtime::park::Unparker;
 
 /// Identifies one armed timer: a slot and the generation it was armed in.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -34,7 +34,7 @@
 //!      waker's result arrives.
 //! 4. *Park* until the earliest of the wait's own deadline and the boundary deadline
 //!    (nothing timed once committed). A green thread that may switch parks through
-//!    [`crate::park`] with one reactor timer armed for the whole wait (re-armed only if the
+//!    [`crate::runtime::park`] with one reactor timer armed for the whole wait (re-armed only if the
 //!    deadline moves); a plain thread, or a green thread that may not switch (it is
 //!    unwinding: see `scheduler::unwinding`), blocks its OS thread through
 //!    `wait.block_thread`, and tells the monitor while it does. Then go to step 2.
@@ -42,7 +42,7 @@
 //! `withdraw` is the only path to an unwind, and it runs before the unwind: that is the
 //! whole argument for the rule. Why each waker respects it:
 //!
-//! - **Wait cells** ([`crate::wait::Waiter`]: channels, `select!`, Mutex, RwLock,
+//! - **Wait cells** ([`crate::runtime::wait::Waiter`]: channels, `select!`, Mutex, RwLock,
 //!   Semaphore, Condvar, `offload`). A waker claims the cell with a CAS under the queue's
 //!   lock before it touches the owner's slot, and stores `DONE` after its last touch.
 //!   `poll` reports `CLAIMED` as `Completing`; `withdraw` is the abort CAS (which fails once
@@ -104,9 +104,11 @@ impl std::error::Error for Cancelled {}
 
 /// The unwind payload of a passed deadline: the id of the boundary that set it (caught by
 /// that boundary in [`crate::interrupt::deadline`]).
+#[cfg_attr(loom, allow(dead_code))] // the id is read by `interrupt::deadline`
 pub(crate) struct DeadlinePassed(pub(crate) u64);
 
 /// The earliest deadline in force and the id of the boundary that set it.
+#[cfg(not(loom))]
 pub(crate) type Boundary = Option<(Instant, u64)>;
 
 /// What interrupts a wait.
@@ -281,6 +283,7 @@ pub(crate) fn sleep_until(site: Site, until: Instant) {
 /// deadline. Only where nothing on the stack is registered anywhere (the start of a green
 /// thread's body, `yield_now`, after an `offload` or a scope completed).
 #[inline]
+#[cfg_attr(loom, allow(dead_code))] // the loom build has no green threads
 pub(crate) fn checkpoint() {
     if let Some(interrupt) = platform::Current::get().pending() {
         raise(interrupt);
@@ -318,7 +321,7 @@ pub(crate) struct Site {
 impl Site {
     #[inline]
     pub(crate) fn new(
-        reason: crate::WaitReason,
+        reason: crate::runtime::WaitReason,
         location: &'static std::panic::Location<'static>,
     ) -> Site {
         Site {
@@ -334,13 +337,13 @@ impl Site {
 #[cfg(not(loom))]
 macro_rules! wait_site {
     ($reason:expr) => {
-        crate::blocking_point::Site::new($reason, ::std::panic::Location::caller())
+        crate::runtime::blocking_point::Site::new($reason, ::std::panic::Location::caller())
     };
 }
 #[cfg(loom)]
 macro_rules! wait_site {
     ($reason:expr) => {
-        crate::blocking_point::Site {}
+        crate::runtime::blocking_point::Site {}
     };
 }
 pub(crate) use wait_site;
@@ -356,9 +359,9 @@ mod platform {
     use std::time::Instant;
 
     use super::{Boundary, Interrupt, Site, Wait};
-    use crate::park::{self, Unparker};
-    use crate::reactor::{self, timer::TimerKey, Reactor};
-    use crate::scheduler::{context, registry, task::Task, unwinding::BlockGuard};
+    use crate::runtime::park::{self, Unparker};
+    use crate::runtime::reactor::{self, timer::TimerKey, Reactor};
+    use crate::runtime::scheduler::{context, registry, task::Task, unwinding::BlockGuard};
 
     thread_local! {
         /// Deadlines on plain threads (a green thread keeps its own, in its task).
@@ -434,7 +437,7 @@ mod platform {
             }
             match self.0 {
                 Some(task) if !std::thread::panicking() => {
-                    park::suspend(task, crate::scheduler::task::Suspend::Yield)
+                    park::suspend(task, crate::runtime::scheduler::task::Suspend::Yield)
                 }
                 _ => std::thread::yield_now(),
             }
@@ -504,7 +507,7 @@ mod platform {
     }
 
     fn describe(site: &Site) -> &'static str {
-        crate::WaitReason::describe_encoded(site.reason)
+        crate::runtime::WaitReason::describe_encoded(site.reason)
     }
 
     /// The default `Wait::block_thread`.
@@ -599,12 +602,20 @@ mod platform {
         static WORD: std::cell::RefCell<Option<Arc<AtomicUsize>>> = std::cell::RefCell::new(None);
     }
 
-    /// Makes the calling model thread interruptible through `word`: another thread stores
-    /// `CANCEL` or `DEADLINE` in it and unparks this one, as `Coroutine::cancel` (or a
-    /// reactor timer at a boundary's deadline) does.
+    /// Makes the calling model thread interruptible through `word` (`None`: no longer):
+    /// another thread stores `CANCEL` or `DEADLINE` in it. An interruptible thread's untimed
+    /// park is a yield, so it may wake at any point and see the word, which is what the
+    /// unpark of `Coroutine::cancel` (or a boundary's timer) makes possible. (A loom
+    /// `unpark` cannot stand in for it: loom wakes a thread that is blocked on a loom mutex
+    /// or join too, which std never does.) Clear the word before the model ends: loom drops
+    /// thread-locals outside the model.
     #[cfg(test)]
-    pub(crate) fn set_interrupt_word(word: Arc<AtomicUsize>) {
-        WORD.with(|slot| *slot.borrow_mut() = Some(word));
+    pub(crate) fn set_interrupt_word(word: Option<Arc<AtomicUsize>>) {
+        WORD.with(|slot| *slot.borrow_mut() = word);
+    }
+
+    fn interruptible() -> bool {
+        WORD.with(|slot| slot.borrow().is_some())
     }
 
     #[derive(Clone, Copy)]
@@ -662,6 +673,7 @@ mod platform {
     pub(super) fn park_thread(until: Option<Instant>) {
         match until {
             Some(_) => loom::thread::yield_now(),
+            None if interruptible() => loom::thread::yield_now(),
             None => loom::thread::park(),
         }
     }
@@ -697,9 +709,9 @@ mod loom_tests {
     use crate::chan::{bounded, SendTimeoutError};
     use crate::sync::{Condvar, Mutex};
 
-    fn model(body: impl Fn() + Send + Sync + 'static) {
+    fn model(bound: usize, body: impl Fn() + Send + Sync + 'static) {
         let mut model = loom::model::Builder::new();
-        model.preemption_bound = Some(2);
+        model.preemption_bound = Some(bound);
         model.check(body);
     }
 
@@ -707,13 +719,10 @@ mod loom_tests {
     /// `kind`; returns `op`'s result, or the unwind payload of the interrupt.
     fn interrupted<T>(kind: usize, op: impl FnOnce() -> T) -> Result<T, Box<dyn Any + Send>> {
         let word = Arc::new(AtomicUsize::new(0));
-        set_interrupt_word(word.clone());
-        let me = loom::thread::current();
-        let interrupter = loom::thread::spawn(move || {
-            word.store(kind, Release);
-            me.unpark();
-        });
+        set_interrupt_word(Some(word.clone()));
+        let interrupter = loom::thread::spawn(move || word.store(kind, Release));
         let outcome = catch_unwind(AssertUnwindSafe(op));
+        set_interrupt_word(None);
         interrupter.join().unwrap();
         if let Err(payload) = &outcome {
             assert!(
@@ -725,7 +734,7 @@ mod loom_tests {
     }
 
     fn rendezvous_against(kind: usize) {
-        model(move || {
+        model(2, move || {
             let (tx, rx) = bounded::<u32>(0);
             let hour = Duration::from_secs(3600);
             // The sender hands its `Sender` back, so the channel stays connected throughout;
@@ -757,7 +766,7 @@ mod loom_tests {
     }
 
     fn mutex_hand_off_against(kind: usize) {
-        model(move || {
+        model(3, move || {
             let lock = Arc::new(Mutex::new(0));
             let holder = {
                 let lock = lock.clone();
@@ -781,7 +790,7 @@ mod loom_tests {
     }
 
     fn notify_all_against(kind: usize) {
-        model(move || {
+        model(2, move || {
             let pair = Arc::new((Mutex::new(false), Condvar::new()));
             let notifier = {
                 let pair = pair.clone();

@@ -87,6 +87,8 @@
 //! deadlock that follows if the wait strands its worker's other green threads (see
 //! `scheduler::unwinding`).
 
+#[cfg(feature = "hooks")]
+pub(crate) mod foreign;
 pub(crate) mod slab;
 pub(crate) mod timer;
 
@@ -97,9 +99,9 @@ use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, Ordering::*};
 use std::sync::{Mutex, MutexGuard, OnceLock};
 use std::time::{Duration, Instant};
 
-use crate::blocking_point::{self, wait_site, Ended, OnInterrupt, Progress};
-use crate::park::Unparker;
-use crate::scheduler::context;
+use crate::runtime::blocking_point::{self, wait_site, Ended, OnInterrupt, Progress};
+use crate::runtime::park::Unparker;
+use crate::runtime::scheduler::context;
 use crate::sys;
 pub(crate) use slab::Direction;
 use slab::{Entry, Slab};
@@ -345,20 +347,27 @@ pub(crate) struct Registration {
     /// Set once the fd was taken out of epoll early (the hooks' `close`, which must not
     /// leave an `epoll_del` for later: by then the number may name another file).
     removed: AtomicBool,
+    /// Made by [`Registration::new`] for an fd weft owns (see [`foreign`]).
+    #[cfg(feature = "hooks")]
+    weft_owned: bool,
 }
 
 impl Registration {
     /// Registers `fd` (which must already be non-blocking) for edge-triggered readiness.
     /// The caller must drop the registration before closing `fd`. With the `hooks` feature,
-    /// marks the fd as weft's own, so the hooks pass its calls straight through.
+    /// marks the fd as weft's own (see [`foreign`]), so the hooks pass its calls through.
     pub(crate) fn new(fd: RawFd) -> io::Result<Registration> {
         // A registration the hooks made for this fd (a std socket that waited in a green
         // thread before being handed to weft) goes first, or epoll would say EEXIST.
         #[cfg(feature = "hooks")]
-        crate::hooks::forget(fd);
-        let registration = Registration::new_foreign(fd)?;
+        foreign::forget(fd);
+        #[allow(unused_mut)] // only the hooks build marks ownership
+        let mut registration = Registration::new_foreign(fd)?;
         #[cfg(feature = "hooks")]
-        crate::hooks::mark_weft_owned(fd);
+        {
+            foreign::set_weft_owned(fd, true);
+            registration.weft_owned = true;
+        }
         Ok(registration)
     }
 
@@ -390,6 +399,8 @@ impl Registration {
             index,
             fd,
             removed: AtomicBool::new(false),
+            #[cfg(feature = "hooks")]
+            weft_owned: false,
         })
     }
 
@@ -512,11 +523,11 @@ impl Registration {
     ) -> bool {
         let fd = self.fd;
         let site = wait_site!(match (what, dir) {
-            ("accept", _) => crate::WaitReason::Accept { fd },
-            ("connect", _) => crate::WaitReason::Connect { fd },
-            ("wait", _) => crate::WaitReason::ChildExit { fd },
-            (_, Direction::Read) => crate::WaitReason::Read { fd },
-            (_, Direction::Write) => crate::WaitReason::Write { fd },
+            ("accept", _) => crate::runtime::WaitReason::Accept { fd },
+            ("connect", _) => crate::runtime::WaitReason::Connect { fd },
+            ("wait", _) => crate::runtime::WaitReason::ChildExit { fd },
+            (_, Direction::Read) => crate::runtime::WaitReason::Read { fd },
+            (_, Direction::Write) => crate::runtime::WaitReason::Write { fd },
         });
         let ended = if waits_green() {
             let entry = self.entry();
@@ -627,7 +638,9 @@ impl Drop for Registration {
         }
         // The fd is no longer weft's (into_std, or about to close): hooks treat it afresh.
         #[cfg(feature = "hooks")]
-        crate::hooks::unmark_weft_owned(self.fd);
+        if self.weft_owned {
+            foreign::set_weft_owned(self.fd, false);
+        }
         self.reactor.slab.release(self.index);
     }
 }

@@ -49,13 +49,11 @@ use std::time::{Duration, Instant};
 use super::context;
 use super::task::Task;
 use super::Runtime;
-use crate::coroutine::CoroutineId;
+use crate::runtime::scheduler::task::CoroutineId;
 
 /// How long green threads homed on a worker may be stuck behind an untimed block of an
 /// unwinding green thread before the monitor reports a likely deadlock.
 pub(crate) const DEADLOCK_WARN: Duration = Duration::from_secs(1);
-/// Default of `WEFT_DEADLOCK_ABORT_MS`: how long before the monitor aborts the process.
-pub(crate) const DEFAULT_DEADLOCK_ABORT: Duration = Duration::from_secs(10);
 
 /// What a green thread blocking its worker while unwinding tells the monitor.
 pub(crate) struct BlockRecord {

@@ -31,7 +31,7 @@ use std::time::{Duration, Instant};
 use super::unwinding;
 use super::watchdog;
 use super::Runtime;
-use crate::reactor;
+use crate::runtime::reactor;
 
 const MIN_INTERVAL: Duration = Duration::from_millis(1);
 const MAX_INTERVAL: Duration = Duration::from_millis(20);
@@ -46,12 +46,12 @@ pub(crate) fn run(runtime: &'static Runtime) -> ! {
     let mut interval = MIN_INTERVAL;
     let mut last_polls = 0;
     let mut unwind_watches = vec![unwinding::Watch::default(); runtime.workers.len()];
-    let abort_after = crate::config::deadlock_abort_after();
+    let abort_after = crate::runtime::config::deadlock_abort_after();
     let mut blocked_watches = vec![watchdog::Watch::new(Instant::now()); runtime.workers.len()];
-    let schedtrace = crate::config::schedtrace();
+    let schedtrace = crate::runtime::config::schedtrace();
     let mut next_trace = Instant::now();
     let dump_requested = Arc::new(AtomicBool::new(false));
-    if crate::config::dump_signal() {
+    if crate::runtime::config::dump_signal() {
         // The handler only stores `true`; the dump is written below, on this thread.
         if let Err(e) = signal_hook::flag::register(libc::SIGQUIT, dump_requested.clone()) {
             log::warn!("weft: WEFT_DUMP_SIGNAL=1, but SIGQUIT could not be handled: {e}");

@@ -15,7 +15,7 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::Relaxed};
 use std::time::Instant;
 
 use super::task::Task;
-use crate::spin::SpinLock;
+use crate::runtime::spin::SpinLock;
 
 /// One worker's started green threads. Aligned to its own cache lines (128 bytes: adjacent-
 /// line prefetch pairs lines on x86): the owning worker writes it twice per green thread's

@@ -84,10 +84,10 @@ use super::registry;
 use super::task::{Suspend, Task, NO_HOME};
 use super::unwinding;
 use super::Runtime;
-use crate::coroutine::CoroutineId;
-use crate::park;
-use crate::reactor;
-use crate::stack::pool::{self, LocalCache};
+use crate::runtime::scheduler::task::CoroutineId;
+use crate::runtime::park;
+use crate::runtime::reactor;
+use crate::runtime::stack::pool::{self, LocalCache};
 use crate::sys;
 
 /// Ticks between forced looks at the global injector (Go's choice: a prime, so it does not

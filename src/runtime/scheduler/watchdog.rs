@@ -38,6 +38,14 @@ impl Watch {
     }
 }
 
+/// Watchdog warnings so far (read by `weft::stats`). Relaxed: a statistic.
+static WARNINGS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+/// Watchdog warnings so far.
+pub(crate) fn warnings() -> u64 {
+    WARNINGS.load(std::sync::atomic::Ordering::Relaxed)
+}
+
 /// One look at every worker; warns about those stuck in one green thread for `threshold`.
 pub(crate) fn check(runtime: &Runtime, watches: &mut [Watch], now: Instant, threshold: Duration) {
     use std::sync::atomic::Ordering::{Acquire, Relaxed};
@@ -58,7 +66,7 @@ pub(crate) fn check(runtime: &Runtime, watches: &mut [Watch], now: Instant, thre
             continue;
         }
         watch.warned = true;
-        crate::stats::note_blocked_warning();
+        WARNINGS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         // Name it through the registry: listed means alive, while the lock is held.
         let mut described = None;
         for shard in runtime.workers.iter() {

@@ -53,9 +53,9 @@ use std::sync::{Arc, Mutex, OnceLock};
 
 use crossbeam_deque::{Injector, Worker as Deque};
 
-use crate::config::{self, Settings};
-use crate::coroutine::CoroutineId;
-use crate::stack::{overflow, pool, SizeClass};
+use crate::runtime::config::{self, Settings};
+use crate::runtime::scheduler::task::CoroutineId;
+use crate::runtime::stack::{overflow, pool, SizeClass};
 use idle::Idle;
 use task::{Task, TaskCoroutine, TaskYielder};
 use worker::Worker;

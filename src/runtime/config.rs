@@ -23,7 +23,7 @@ use std::fmt;
 use std::sync::Mutex;
 use std::time::Duration;
 
-use crate::stack::{SizeClass, DEFAULT_STACK_SIZE, MAX_STACK_SIZE};
+use crate::runtime::stack::{SizeClass, DEFAULT_STACK_SIZE, MAX_STACK_SIZE};
 
 /// Most worker threads a runtime may have.
 pub const MAX_WORKERS: usize = 1024;
@@ -230,11 +230,14 @@ pub(crate) fn settings_for_start() -> Settings {
     }
 }
 
+/// Default of `WEFT_DEADLOCK_ABORT_MS`: how long before the monitor aborts the process.
+pub(crate) const DEFAULT_DEADLOCK_ABORT: Duration = Duration::from_secs(10);
+
 /// `WEFT_DEADLOCK_ABORT_MS`: how long a worker may stay stuck behind an unwinding green
 /// thread's blocked destructor before the monitor aborts (see `scheduler::unwinding`);
 /// `None` for 0, which never aborts.
 pub(crate) fn deadlock_abort_after() -> Option<Duration> {
-    let default = crate::scheduler::unwinding::DEFAULT_DEADLOCK_ABORT;
+    let default = DEFAULT_DEADLOCK_ABORT;
     let ms = env_setting("WEFT_DEADLOCK_ABORT_MS", parse_millis)
         .map_or(default.as_millis() as u64, |ms| ms as u64);
     (ms > 0).then(|| Duration::from_millis(ms))

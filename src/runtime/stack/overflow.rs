@@ -19,7 +19,7 @@
 use std::ptr;
 use std::sync::{Once, OnceLock};
 
-use crate::scheduler::context;
+use crate::runtime::scheduler::context;
 use crate::sys;
 
 static INSTALL: Once = Once::new();

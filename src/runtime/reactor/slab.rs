@@ -12,7 +12,7 @@
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering::Relaxed};
 use std::sync::{Mutex, MutexGuard, OnceLock};
 
-use crate::park::Unparker;
+use crate::runtime::park::Unparker;
 
 /// Entries per page.
 const PAGE_BITS: u32 = 12;

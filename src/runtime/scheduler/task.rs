@@ -5,7 +5,7 @@
 //! A `Task` is shared through `Arc`. Exactly one of those references is the *scheduling
 //! reference*: it is in a run queue, or held by the worker running the task, or — while the
 //! task is parked — owned by the park state itself (leaked with `mem::forget` when the worker
-//! commits the park, reclaimed by whoever unparks it; see [`crate::park`]). Only the holder of
+//! commits the park, reclaimed by whoever unparks it; see [`crate::runtime::park`]). Only the holder of
 //! the scheduling reference touches the coroutine, which is how [`Task::coroutine`] is used
 //! without a lock. The scheduling reference is dropped only when the coroutine has finished,
 //! so a suspended coroutine is never dropped: corosensei would force-unwind it on whatever
@@ -20,20 +20,21 @@
 //! docs for why this makes `spawn` safe.
 
 use std::cell::{Cell, UnsafeCell};
+use std::fmt;
+use std::num::NonZeroU64;
 use std::panic::Location;
-use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicU32, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicU32, AtomicU64, AtomicUsize, Ordering, Ordering::Relaxed};
 use std::time::Instant;
 
 use corosensei::{Coroutine as Coro, Yielder};
 
-use crate::coroutine::CoroutineId;
-use crate::stack::GuardedStack;
+use crate::runtime::stack::GuardedStack;
 
 /// Why a green thread handed control back to its worker.
 pub(crate) enum Suspend {
     /// Still runnable: queue it behind the others.
     Yield,
-    /// Waiting for `unpark`: commit the park (see [`crate::park`]).
+    /// Waiting for `unpark`: commit the park (see [`crate::runtime::park`]).
     Park,
 }
 
@@ -47,7 +48,7 @@ pub(crate) const NO_HOME: usize = usize::MAX;
 pub(crate) struct Task {
     pub(crate) id: CoroutineId,
     pub(crate) name: Option<Box<str>>,
-    /// Park token and parked flag; the state machine is documented in [`crate::park`].
+    /// Park token and parked flag; the state machine is documented in [`crate::runtime::park`].
     pub(crate) park_state: AtomicU32,
     /// Index of the worker that first ran the task, or [`NO_HOME`].
     ///
@@ -86,7 +87,7 @@ pub(crate) struct Task {
     /// tasks (Relaxed: a hint; a stale `false` keeps an entry one round longer).
     pub(crate) finished: AtomicBool,
     /// Coroutine-local values ([`crate::local`]); touched only by the task itself.
-    pub(crate) locals: UnsafeCell<crate::local::Values>,
+    pub(crate) locals: UnsafeCell<LocalValues>,
     /// Where it was spawned (the caller of `spawn`, `go!`, `Builder::spawn`, `Scope::spawn`).
     pub(crate) spawned_at: &'static Location<'static>,
     /// Its last park: where (a `&'static Location`), why (a packed `WaitReason`) and when
@@ -131,7 +132,7 @@ impl Task {
         Task {
             id,
             name,
-            park_state: AtomicU32::new(crate::park::EMPTY),
+            park_state: AtomicU32::new(crate::runtime::park::EMPTY),
             home: AtomicUsize::new(NO_HOME),
             migratable,
             placed_on: AtomicUsize::new(NO_HOME),
@@ -141,7 +142,7 @@ impl Task {
             yielder: Cell::new(std::ptr::null()),
             cancelled: AtomicBool::new(false),
             boundary: Cell::new(None),
-            locals: UnsafeCell::new(crate::local::Values::new()),
+            locals: UnsafeCell::new(LocalValues::new()),
             body_done: Cell::new(false),
             finished: AtomicBool::new(false),
             spawned_at,
@@ -166,7 +167,7 @@ impl Task {
         let first = !self.cancelled.swap(true, Ordering::AcqRel);
         // The token wakes a parked task, or makes its next park return at once; either way
         // it reaches a blocking point's check.
-        crate::park::unpark_task(self);
+        crate::runtime::park::unpark_task(self);
         first
     }
 
@@ -178,6 +179,61 @@ impl Task {
         match self.home.load(Ordering::Relaxed) {
             NO_HOME => None,
             home => Some(home),
+        }
+    }
+}
+
+/// A green thread's unique id. Ids are never reused within a process.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct CoroutineId(NonZeroU64);
+
+/// The next unreserved id. Ids are handed out one at a time to plain threads and in batches
+/// to workers, so ids grow over time but are not in spawn order across threads.
+static NEXT_ID: AtomicU64 = AtomicU64::new(1);
+
+impl CoroutineId {
+    /// A fresh id, for spawns from plain threads.
+    pub(crate) fn next() -> CoroutineId {
+        CoroutineId::from_reserved(CoroutineId::reserve(1).0)
+    }
+
+    /// Reserves `count` consecutive ids: returns `start..end`.
+    pub(crate) fn reserve(count: u64) -> (u64, u64) {
+        // Relaxed: uniqueness needs only the atomicity of the increment.
+        let start = NEXT_ID.fetch_add(count, Relaxed);
+        (start, start + count)
+    }
+
+    /// Wraps an id taken from a reserved range.
+    pub(crate) fn from_reserved(id: u64) -> CoroutineId {
+        CoroutineId(NonZeroU64::new(id).expect("weft: coroutine ids exhausted"))
+    }
+
+    /// The id as a number (ids start at 1).
+    pub fn as_u64(self) -> u64 {
+        self.0.get()
+    }
+}
+
+impl fmt::Display for CoroutineId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+/// A green thread's coroutine-local values, by key index (the `coroutine_local!` API in
+/// `crate::local` reads and writes them; only the green thread itself touches them).
+pub(crate) struct LocalValues {
+    pub(crate) slots: Vec<Option<Box<dyn std::any::Any>>>,
+    /// Set at the green thread's final teardown: no value may be created after it.
+    pub(crate) closed: bool,
+}
+
+impl LocalValues {
+    pub(crate) const fn new() -> LocalValues {
+        LocalValues {
+            slots: Vec::new(),
+            closed: false,
         }
     }
 }

@@ -44,7 +44,7 @@
 //! Two cases make a green thread wait without switching: a destructor that blocks while its
 //! green thread unwinds (`std::thread::panicking()`: std keeps its panic count in a
 //! thread-local of the OS thread, so switching mid-unwind would make every green thread on
-//! that worker look like it is panicking; see [`crate::scheduler::unwinding`]), and a timed
+//! that worker look like it is panicking; see [`crate::runtime::scheduler::unwinding`]), and a timed
 //! wait when the reactor that holds the timers cannot be created (fd limit). The task CASes
 //! `EMPTY → BLOCKED` and waits on a futex on its own park word, with the deadline as the
 //! futex timeout if it has one. An unpark finds `BLOCKED`, stores `NOTIFIED` and wakes the
@@ -61,7 +61,7 @@ use std::sync::Arc;
 
 use crate::loom::sync::atomic::AtomicU32;
 #[cfg(not(loom))]
-use crate::scheduler::{self, context, task::Suspend, task::Task};
+use crate::runtime::scheduler::{self, context, task::Suspend, task::Task};
 #[cfg(not(loom))]
 use crate::sys;
 
@@ -176,7 +176,7 @@ impl Parker {
     /// # Safety
     ///
     /// The party this was taken from is still waiting and cannot stop waiting until the
-    /// caller lets it (see [`crate::wait`]), so its task and thread handle are alive.
+    /// caller lets it (see [`crate::runtime::wait`]), so its task and thread handle are alive.
     pub(crate) unsafe fn wake(&self) -> Woken {
         match self {
             #[cfg(not(loom))]
@@ -222,14 +222,8 @@ pub(crate) fn current_task() -> Option<Arc<Task>> {
     }
 }
 
-/// Blocks the caller until its token is available, then consumes it.
-#[cfg(loom)]
-pub(crate) fn park_current() {
-    crate::loom::thread::park();
-}
-
 /// Blocks the caller until its token is available, then consumes it. Only the blocking
-/// point (`crate::blocking_point`) calls it: it decides whether to switch or block the OS
+/// point (`crate::runtime::blocking_point`) calls it: it decides whether to switch or block the OS
 /// thread, and applies interrupts and deadlines around it.
 #[cfg(not(loom))]
 pub(crate) fn park_current() {
@@ -314,7 +308,7 @@ pub(crate) fn park_os_thread_until(deadline: Option<std::time::Instant>) {
 #[cold]
 #[cfg(not(loom))]
 fn park_blocking_os_thread(task: &Task, deadline: Option<std::time::Instant>) {
-    // The blocking point (`crate::blocking_point`) tells the monitor about an unwinding
+    // The blocking point (`crate::runtime::blocking_point`) tells the monitor about an unwinding
     // green thread blocked here, with what it waits for.
     // Acquire on both paths: pairs with the unparker's AcqRel, whichever state it saw.
     if task

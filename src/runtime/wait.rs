@@ -1,6 +1,6 @@
 //! Wait cells: how one party waits for any of several events, and how exactly one waker
 //! completes the wait. Every channel and lock in weft queues [`Waiter`]s, and all of them
-//! park through [`crate::park`], so the same code waits in a green thread or a plain thread.
+//! park through [`crate::runtime::park`], so the same code waits in a green thread or a plain thread.
 //!
 //! # The cell
 //!
@@ -26,7 +26,7 @@
 //! 2. *abort* (the owner): CAS `WAITING → ABORTED`. On success no waker will ever complete
 //!    the wait; the owner then removes its refs from every queue, under each queue's lock.
 //!    On failure a waker claimed it first, and the owner waits for `DONE`.
-//! 3. *wait* (the owner): run by the one blocking point ([`crate::blocking_point`]), which
+//! 3. *wait* (the owner): run by the one blocking point ([`crate::runtime::blocking_point`]), which
 //!    polls the state: `DONE` completes the wait; `CLAIMED` means the waker has woken the
 //!    owner or is about to, and `DONE` is its next store, so the owner spins and yields
 //!    (never parks: nobody would be left to unpark it) and never unwinds; `WAITING` parks.
@@ -62,9 +62,9 @@ use std::ptr::NonNull;
 use std::sync::atomic::Ordering::{Acquire, Relaxed, Release};
 use std::time::Instant;
 
-use crate::blocking_point::{self, Ended, OnInterrupt, Progress, Site};
 use crate::loom::sync::atomic::AtomicUsize;
-use crate::park::Parker;
+use crate::runtime::blocking_point::{self, Ended, OnInterrupt, Progress, Site};
+use crate::runtime::park::Parker;
 
 const WAITING: usize = 0;
 const ABORTED: usize = 1;
@@ -113,7 +113,7 @@ impl Waiter {
     /// `deadline` passes with no claim, returning `None`. When it gives up (the deadline, or
     /// a cancel or `timeout` boundary, which then unwinds) it first aborts the cell and, if
     /// that succeeds, runs `unregister`, which must take every ref to this waiter out of
-    /// every queue: after that nothing can reach the cell (see [`crate::blocking_point`]).
+    /// every queue: after that nothing can reach the cell (see [`crate::runtime::blocking_point`]).
     #[inline]
     pub(crate) fn wait(
         &self,

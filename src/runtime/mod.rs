@@ -1,0 +1,32 @@
+//! The core of weft: everything a green thread is and everything that waits.
+//!
+//! | module | owns |
+//! |---|---|
+//! | [`scheduler`] | the task record (`task.rs`), the running task (`context.rs`), workers and their queues, idle/search, the monitor, unwinding and its deadlock diagnosis, the blocked-worker watchdog, the registry of live green threads |
+//! | [`park`] | the one park/unpark state machine, for green threads and OS threads |
+//! | [`blocking_point`] | the one blocking point: wait records, deadlines, cancellation, parking, and the rule that a claimed wait completes before an interrupt unwinds |
+//! | [`wait`] | wait cells (one claim wins) and FIFO wait queues, which channels and locks build on |
+//! | [`reactor`] | epoll, per-fd readiness, timers |
+//! | [`stack`] | guarded, pooled stacks and overflow reports |
+//! | [`config`] | `Config`, the `WEFT_*` variables and every default |
+//! | [`spin`] | the spin lock behind the wait queues |
+//!
+//! The features (`chan`, `sync`, `net`, `io`, `fs`, `process`, `signal`, `time`,
+//! `blocking`, `hooks`, `local`, the cancellation API, and the dump and stats views) stand
+//! above it and use it; nothing here names them. `tests/layering.rs` keeps that true: it
+//! fails when a file under `src/runtime/` names a feature module, except for the few
+//! exceptions it lists with their reasons. `sys` is the ground floor both stand on.
+
+pub(crate) mod blocking_point;
+pub(crate) mod park;
+pub(crate) mod wait;
+cfg_runtime! {
+    pub(crate) mod config;
+    pub(crate) mod reactor;
+    pub(crate) mod scheduler;
+    pub(crate) mod spin;
+    pub(crate) mod stack;
+    mod wait_reason;
+
+    pub use wait_reason::WaitReason;
+}
