@@ -92,7 +92,10 @@ impl<'scope, T> Packet<'scope, T> {
                 // A user's waker that panics must not unwind into the runtime (the green
                 // thread is finishing, and a worker that unwinds aborts the process): the
                 // panic hook has reported it, and the wake is lost as the waker chose.
-                let _ = panic::catch_unwind(AssertUnwindSafe(|| waker.wake()));
+                if let Err(payload) = panic::catch_unwind(AssertUnwindSafe(|| waker.wake())) {
+                    // Its destructor is user code too, and could panic again.
+                    std::mem::forget(payload);
+                }
             }
         }
     }

@@ -170,33 +170,46 @@ fn values() -> *mut Values {
 const TEARDOWN_ROUNDS: usize = 16;
 
 /// Drops the calling green thread's values, including any that a destructor creates on the
-/// way, for up to [`TEARDOWN_ROUNDS`] rounds.
+/// way, for up to [`TEARDOWN_ROUNDS`] rounds. A destructor that panics (the panic hook has
+/// reported it) ends only its own round's drop: the next round goes on.
 pub(crate) fn drop_all() {
     for _ in 0..TEARDOWN_ROUNDS {
-        let values = values();
-        // SAFETY: the caller's own vector; taken out before anything is dropped, so a
-        // destructor that uses a key starts a fresh vector.
-        let taken = std::mem::take(unsafe { &mut (*values).slots });
-        if taken.is_empty() {
+        if !drop_round() {
             return;
         }
-        drop(taken);
     }
+}
+
+/// Takes the caller's values out and drops them; `false` if there were none.
+fn drop_round() -> bool {
+    let values = values();
+    // SAFETY: the caller's own vector; taken out before anything is dropped, so a
+    // destructor that uses a key starts a fresh vector.
+    let taken = std::mem::take(unsafe { &mut (*values).slots });
+    if taken.is_empty() {
+        return false;
+    }
+    // A panic while dropping one value still drops the rest of the slice; its payload is
+    // forgotten, not dropped, as a payload's own destructor may panic too.
+    if let Err(payload) = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| drop(taken)))
+    {
+        std::mem::forget(payload);
+    }
+    true
 }
 
 /// The green thread's last teardown: drops its values as [`drop_all`] does, then refuses
 /// new ones (using a key whose value is gone panics, as std's thread-locals do after their
 /// destruction) and drops what the last round created. Nothing is left in the task, so no
 /// value is dropped later on another OS thread, where its last `Arc<Task>` happens to go:
-/// that would be unsound for `!Send` values.
+/// that would be unsound for `!Send` values. Panic-safe: every round is caught.
 pub(crate) fn close() {
     drop_all();
     let values = values();
-    // SAFETY: the caller's own vector, as in `drop_all`.
+    // SAFETY: the caller's own vector, as in `drop_round`.
     unsafe { (*values).closed = true };
-    // SAFETY: as above. Destructors run here can create nothing new, so this empties it.
-    let taken = std::mem::take(unsafe { &mut (*values).slots });
-    drop(taken);
+    // Destructors run here can create nothing new, so this empties it.
+    drop_round();
 }
 
 impl<T: 'static> LocalKey<Cell<T>> {

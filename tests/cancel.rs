@@ -473,3 +473,34 @@ fn a_green_thread_spawned_after_cancel_all_is_cancelled_too() {
         });
     });
 }
+
+#[test]
+fn a_cancel_that_wakes_a_park_unwinds_it() {
+    // `weft::park` is a blocking point on wake-up too: the cancel that unparks it takes
+    // effect there, not at some later blocking point the body may never reach.
+    let parked = Arc::new(AtomicBool::new(false));
+    let flag = parked.clone();
+    let handle = weft::spawn(move || {
+        flag.store(true, Ordering::SeqCst);
+        weft::park();
+        42
+    });
+    while !parked.load(Ordering::SeqCst) {
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    std::thread::sleep(Duration::from_millis(10)); // most likely parked by now
+    handle.cancel();
+    let payload = handle.join().expect_err("the park returned normally");
+    assert!(payload.is::<weft::Cancelled>());
+}
+
+#[test]
+fn park_timeout_zero_on_a_plain_thread_consumes_the_token() {
+    // As std's: a token left by an unpark is consumed even by a zero timeout, so the park
+    // after it waits (at least until its own timeout: a lower bound, never early).
+    std::thread::current().unpark();
+    weft::park_timeout(Duration::ZERO);
+    let start = std::time::Instant::now();
+    weft::park_timeout(Duration::from_millis(50));
+    assert!(start.elapsed() >= Duration::from_millis(50));
+}

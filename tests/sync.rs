@@ -391,3 +391,34 @@ fn a_reader_behind_a_writer_that_gives_up_joins_the_readers_at_once() {
         reader.join().unwrap();
     });
 }
+
+#[test]
+fn a_reader_after_a_writer_gave_up_does_not_queue_behind_nobody() {
+    // The writer leaves the queue empty but for the bit that says "queued"; a reader that
+    // comes afterwards, while the first reader still holds the lock, must share it at once
+    // (here the first reader waits for it, so queueing would be a deadlock).
+    weft::run(|| {
+        let lock = Arc::new(RwLock::new(0u32));
+        let holding = lock.read().unwrap();
+        let writer = {
+            let lock = lock.clone();
+            weft::spawn(move || {
+                weft::timeout(Duration::from_millis(20), || drop(lock.write().unwrap())).is_err()
+            })
+        };
+        assert!(writer.join().unwrap(), "the writer should have given up");
+        let (tx, rx) = weft::chan::bounded(1);
+        let reader = {
+            let lock = lock.clone();
+            weft::spawn(move || tx.send(*lock.read().unwrap()).unwrap())
+        };
+        let got = rx.recv_timeout(Duration::from_secs(5));
+        drop(holding);
+        assert_eq!(
+            got,
+            Ok(0),
+            "the later reader queued behind a writer that had left"
+        );
+        reader.join().unwrap();
+    });
+}

@@ -141,6 +141,14 @@ pub(crate) trait Wait {
     /// out of every queue. `false` if a waker claimed it first; the wait then completes.
     fn withdraw(&mut self) -> bool;
 
+    /// A bound on each park that is not an expiry: the wait parks at most until then, and
+    /// `poll` decides what waking means (`park_timeout`, whose timeout is a park bound and
+    /// never a reason to skip the park).
+    #[inline]
+    fn park_bound(&self) -> Option<Instant> {
+        None
+    }
+
     /// Blocks the OS thread until woken or `until` (a plain thread, or a green thread that
     /// may not switch). The default parks the thread (the green thread's futex word, or std's
     /// thread token); reactor waits poll their fd instead.
@@ -211,9 +219,10 @@ pub(crate) fn block<W: Wait>(
                 committed = true;
                 continue;
             }
+            let bounded = earliest(deadline, wait.park_bound());
             match on_interrupt {
-                OnInterrupt::Unwind => earliest(deadline, me.boundary_deadline()),
-                OnInterrupt::Ignore => deadline,
+                OnInterrupt::Unwind => earliest(bounded, me.boundary_deadline()),
+                OnInterrupt::Ignore => bounded,
             }
         };
         // Step 4.
@@ -225,8 +234,10 @@ pub(crate) fn block<W: Wait>(
 /// A wait for a condition that a waker signals through an `Unparker` (a counted handle,
 /// never the waiting stack), so withdrawing it always succeeds: joins, scopes, `block_on`,
 /// `park`. `poll` returns the result once the condition holds.
+#[cfg(not(loom))]
 pub(crate) struct Until<F>(pub(crate) F);
 
+#[cfg(not(loom))]
 impl<T, F: FnMut() -> Option<T>> Wait for Until<F> {
     type Output = T;
 
@@ -243,12 +254,38 @@ impl<T, F: FnMut() -> Option<T>> Wait for Until<F> {
     }
 }
 
-/// Parks once (until an unpark, a spurious wake-up or the deadline): `weft::park`,
-/// `park_timeout`.
-pub(crate) fn park_once(site: Site, deadline: Option<Instant>) {
-    let mut parked = false;
-    let mut once = Until(|| std::mem::replace(&mut parked, true).then_some(()));
-    let _ = block(&mut once, site, deadline, OnInterrupt::Unwind);
+/// Parks once (until an unpark, a spurious wake-up or `until`): `weft::park`,
+/// `park_timeout`. Always parks, even when `until` has passed (as std's
+/// `park_timeout(ZERO)` consumes a token and a green thread lets others run), and is a
+/// blocking point on entry and on wake-up: a cancel or a boundary that woke it unwinds.
+pub(crate) fn park_once(site: Site, until: Option<Instant>) {
+    struct Once {
+        parked: bool,
+        until: Option<Instant>,
+    }
+    impl Wait for Once {
+        type Output = ();
+        fn poll(&mut self) -> Progress<()> {
+            if std::mem::replace(&mut self.parked, true) {
+                Progress::Done(())
+            } else {
+                Progress::Waiting
+            }
+        }
+        fn withdraw(&mut self) -> bool {
+            true
+        }
+        fn park_bound(&self) -> Option<Instant> {
+            self.until
+        }
+    }
+    let mut once = Once {
+        parked: false,
+        until,
+    };
+    let _ = block(&mut once, site, None, OnInterrupt::Unwind);
+    // Nothing is registered anywhere: the interrupt that woke it, if any, takes effect.
+    checkpoint();
 }
 
 /// A sleep until `until`: `weft::sleep`, timer channels.
@@ -707,7 +744,7 @@ mod loom_tests {
     use super::platform::{set_interrupt_word, CANCEL, DEADLINE};
     use super::{Cancelled, DeadlinePassed};
     use crate::chan::{bounded, SendTimeoutError};
-    use crate::sync::{Condvar, Mutex};
+    use crate::sync::{Condvar, Mutex, RwLock};
 
     fn model(bound: usize, body: impl Fn() + Send + Sync + 'static) {
         let mut model = loom::model::Builder::new();
@@ -810,6 +847,41 @@ mod loom_tests {
             let ready = *pair.0.try_lock().expect("the mutex was stranded");
             assert!(ready || !woke);
         });
+    }
+
+    /// A writer queued between two readers gives up: the reader behind it must join the
+    /// reader that holds the lock, which waits for it (a spin that only that admission
+    /// ends; without it loom reports the livelock).
+    fn rwlock_admission_against(kind: usize) {
+        model(2, move || {
+            let lock = Arc::new(RwLock::new(()));
+            let second_in = Arc::new(loom::sync::atomic::AtomicBool::new(false));
+            let first = {
+                let (lock, second_in) = (lock.clone(), second_in.clone());
+                loom::thread::spawn(move || {
+                    let _held = lock.read().unwrap();
+                    while !second_in.load(std::sync::atomic::Ordering::Acquire) {
+                        loom::thread::yield_now();
+                    }
+                })
+            };
+            let second = {
+                let (lock, second_in) = (lock.clone(), second_in.clone());
+                loom::thread::spawn(move || {
+                    let _held = lock.read().unwrap();
+                    second_in.store(true, Release);
+                })
+            };
+            let _ = interrupted(kind, || drop(lock.write().unwrap()));
+            first.join().unwrap();
+            second.join().unwrap();
+            drop(lock.try_write().expect("the lock was stranded"));
+        });
+    }
+
+    #[test]
+    fn loom_cancel_races_rwlock_admission() {
+        rwlock_admission_against(CANCEL);
     }
 
     #[test]

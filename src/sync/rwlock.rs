@@ -280,6 +280,8 @@ impl<T: ?Sized> RwLock<T> {
             let previous = self.state.fetch_sub(READER, Release);
             if previous & !QUEUED == READER && previous & QUEUED != 0 {
                 claimed.extend(self.hand_over_locked(waiters));
+            } else if waiters.is_empty() {
+                self.clear_queued_while_read();
             }
             return claimed;
         }
@@ -300,6 +302,26 @@ impl<T: ?Sized> RwLock<T> {
             .is_err()
         {
             self.hand_over();
+        }
+    }
+
+    /// Under the queue lock, with the queue empty: clears a `QUEUED` bit left by waiters
+    /// that gave up, while readers hold the lock, so new readers take the fast path again
+    /// instead of queueing behind nobody (until the last holder's unlock). Only while at
+    /// least one reader holds and no writer does: then no hand-over can be pending (one runs
+    /// only at zero holders, and stores the whole word). A CAS, as the fast paths still
+    /// change the count.
+    fn clear_queued_while_read(&self) {
+        let mut current = self.state.load(Relaxed);
+        while current & QUEUED != 0 && current & WRITER == 0 && current >= READER {
+            // Relaxed: `QUEUED` orders nothing; the queue lock orders the queue.
+            match self
+                .state
+                .compare_exchange_weak(current, current & !QUEUED, Relaxed, Relaxed)
+            {
+                Ok(_) => return,
+                Err(actual) => current = actual,
+            }
         }
     }
 

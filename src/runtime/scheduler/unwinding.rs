@@ -154,16 +154,18 @@ pub(crate) fn check(
             };
         }
         // Everything only this worker will run while it is blocked: its started green
-        // threads (queued locally when the block began, or woken into its inbox since), and
-        // fresh ones waiting in its deque or its placed queue (a destructor that spawns a
-        // helper and joins it). With one worker, the global injector too: nobody else takes
-        // from it. With more, other workers steal the fresh ones, and the count drops.
+        // threads (queued locally when the block began, or woken into its inbox since). With
+        // one worker, fresh ones too (a destructor that spawns a helper and joins it): its
+        // deque, its placed queue and the global injector have nobody else to run them.
+        // With more workers, fresh work is stolen (and a blocked worker's placed queue is
+        // freed by the monitor), so it is not stuck, however busy the others are.
         let alone = runtime.workers.len() == 1;
-        let stuck = block.queued_here
-            + worker.inbox.len()
-            + worker.stealer.len()
-            + worker.placed.len()
-            + if alone { runtime.injector.len() } else { 0 };
+        let fresh = if alone {
+            worker.stealer.len() + worker.placed.len() + runtime.injector.len()
+        } else {
+            0
+        };
+        let stuck = block.queued_here + worker.inbox.len() + fresh;
         if stuck == 0 {
             // Whatever was stuck got to run: a new stall is a new incident.
             watch.stuck_since = None;
