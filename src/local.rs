@@ -173,29 +173,28 @@ const TEARDOWN_ROUNDS: usize = 16;
 /// way, for up to [`TEARDOWN_ROUNDS`] rounds. A destructor that panics (the panic hook has
 /// reported it) ends only its own round's drop: the next round goes on.
 pub(crate) fn drop_all() {
-    for _ in 0..TEARDOWN_ROUNDS {
-        if !drop_round() {
-            return;
-        }
-    }
+    drop_rounds(values(), TEARDOWN_ROUNDS);
 }
 
-/// Takes the caller's values out and drops them; `false` if there were none.
-fn drop_round() -> bool {
-    let values = values();
-    // SAFETY: the caller's own vector; taken out before anything is dropped, so a
-    // destructor that uses a key starts a fresh vector.
-    let taken = std::mem::take(unsafe { &mut (*values).slots });
-    if taken.is_empty() {
-        return false;
+/// Up to `rounds` times: takes the values out of `values` (the caller's) and drops them;
+/// stops at the first round that finds none (one load, the usual case).
+fn drop_rounds(values: *mut Values, rounds: usize) {
+    for _ in 0..rounds {
+        // SAFETY: the caller's own vector (see `values`); taken out before anything is
+        // dropped, so a destructor that uses a key starts a fresh vector.
+        let slots = unsafe { &mut (*values).slots };
+        if slots.is_empty() {
+            return;
+        }
+        let taken = std::mem::take(slots);
+        // A panic while dropping one value still drops the rest of the slice; its payload
+        // is forgotten, not dropped, as a payload's own destructor may panic too.
+        if let Err(payload) =
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| drop(taken)))
+        {
+            std::mem::forget(payload);
+        }
     }
-    // A panic while dropping one value still drops the rest of the slice; its payload is
-    // forgotten, not dropped, as a payload's own destructor may panic too.
-    if let Err(payload) = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| drop(taken)))
-    {
-        std::mem::forget(payload);
-    }
-    true
 }
 
 /// The green thread's last teardown: drops its values as [`drop_all`] does, then refuses
@@ -204,12 +203,12 @@ fn drop_round() -> bool {
 /// value is dropped later on another OS thread, where its last `Arc<Task>` happens to go:
 /// that would be unsound for `!Send` values. Panic-safe: every round is caught.
 pub(crate) fn close() {
-    drop_all();
     let values = values();
-    // SAFETY: the caller's own vector, as in `drop_round`.
+    drop_rounds(values, TEARDOWN_ROUNDS);
+    // SAFETY: the caller's own vector, as in `drop_rounds`.
     unsafe { (*values).closed = true };
     // Destructors run here can create nothing new, so this empties it.
-    drop_round();
+    drop_rounds(values, 1);
 }
 
 impl<T: 'static> LocalKey<Cell<T>> {

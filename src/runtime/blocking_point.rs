@@ -175,8 +175,9 @@ pub(crate) enum Ended<T> {
     TimedOut,
 }
 
-/// Runs `wait` through the protocol in the module docs.
-#[inline]
+/// Runs `wait` through the protocol in the module docs. Out of line: the callers' fast
+/// paths (a lock taken, a message ready) stay small, and a wait costs a park anyway.
+#[inline(never)]
 pub(crate) fn block<W: Wait>(
     wait: &mut W,
     site: Site,
@@ -203,9 +204,9 @@ pub(crate) fn block<W: Wait>(
         let wake_at = if committed {
             None
         } else {
-            let interrupt = match on_interrupt {
-                OnInterrupt::Unwind => me.pending(),
-                OnInterrupt::Ignore => None,
+            let (interrupt, boundary) = match on_interrupt {
+                OnInterrupt::Unwind => me.interrupts(),
+                OnInterrupt::Ignore => (None, None),
             };
             let passed = deadline.is_some_and(|at| platform::expired(at, timed_parks));
             if interrupt.is_some() || passed {
@@ -219,11 +220,7 @@ pub(crate) fn block<W: Wait>(
                 committed = true;
                 continue;
             }
-            let bounded = earliest(deadline, wait.park_bound());
-            match on_interrupt {
-                OnInterrupt::Unwind => earliest(bounded, me.boundary_deadline()),
-                OnInterrupt::Ignore => bounded,
-            }
+            earliest(earliest(deadline, wait.park_bound()), boundary)
         };
         // Step 4.
         parking.park(&me, wait, &site, wake_at);
@@ -319,10 +316,10 @@ pub(crate) fn sleep_until(site: Site, until: Instant) {
 /// A blocking point that does not wait: unwinds if the caller is cancelled or past its
 /// deadline. Only where nothing on the stack is registered anywhere (the start of a green
 /// thread's body, `yield_now`, after an `offload` or a scope completed).
-#[inline]
+#[inline(never)]
 #[cfg_attr(loom, allow(dead_code))] // the loom build has no green threads
 pub(crate) fn checkpoint() {
-    if let Some(interrupt) = platform::Current::get().pending() {
+    if let (Some(interrupt), _) = platform::Current::get().interrupts() {
         raise(interrupt);
     }
 }
@@ -424,43 +421,33 @@ mod platform {
             }
         }
 
-        /// What interrupts the caller now, if anything.
+        /// What interrupts the caller now, if anything, and the boundary deadline a wait
+        /// must respect. Neither while unwinding (a second unwind from a destructor would
+        /// abort, and a wait cut short there would only make its caller spin), nor once the
+        /// body returned (its cleanup is not cut short).
         #[inline]
-        pub(super) fn pending(&self) -> Option<Interrupt> {
-            // Never while unwinding: a second unwind from a destructor would abort.
+        pub(super) fn interrupts(&self) -> (Option<Interrupt>, Option<Instant>) {
             if std::thread::panicking() {
-                return None;
+                return (None, None);
             }
             let boundary = match self.0 {
                 Some(task) => {
-                    // Once the body returned, its cleanup is not cut short.
                     if task.body_done.get() {
-                        return None;
+                        return (None, None);
                     }
                     if task.is_cancelled() {
-                        return Some(Interrupt::Cancelled);
+                        return (Some(Interrupt::Cancelled), None);
                     }
                     task.boundary.get()
                 }
                 None => PLAIN_BOUNDARY.with(Cell::get),
             };
             match boundary {
-                Some((at, id)) if Instant::now() >= at => Some(Interrupt::DeadlinePassed(id)),
-                _ => None,
-            }
-        }
-
-        /// The boundary deadline a wait must respect, if any (none while unwinding, none
-        /// once the body returned).
-        #[inline]
-        pub(super) fn boundary_deadline(&self) -> Option<Instant> {
-            if std::thread::panicking() {
-                return None;
-            }
-            match self.0 {
-                Some(task) if task.body_done.get() => None,
-                Some(task) => task.boundary.get().map(|(at, _)| at),
-                None => PLAIN_BOUNDARY.with(Cell::get).map(|(at, _)| at),
+                Some((at, id)) if Instant::now() >= at => {
+                    (Some(Interrupt::DeadlinePassed(id)), Some(at))
+                }
+                Some((at, _)) => (None, Some(at)),
+                None => (None, None),
             }
         }
 
@@ -514,7 +501,7 @@ mod platform {
                     self.timer = Some((reactor, key, until));
                 }
             }
-            park::park_current();
+            park::park_task(task);
         }
 
         fn cancel(&mut self) {
@@ -665,24 +652,21 @@ mod platform {
 
         pub(super) fn record(&self, _site: &Site) {}
 
-        pub(super) fn pending(&self) -> Option<Interrupt> {
+        pub(super) fn interrupts(&self) -> (Option<Interrupt>, Option<Instant>) {
             if std::thread::panicking() {
-                return None;
+                return (None, None);
             }
             let word = WORD.with(|slot| {
                 slot.borrow()
                     .as_ref()
                     .map_or(NONE, |word| word.load(std::sync::atomic::Ordering::Acquire))
             });
-            match word {
+            let interrupt = match word {
                 CANCEL => Some(Interrupt::Cancelled),
                 DEADLINE => Some(Interrupt::DeadlinePassed(0)),
                 _ => None,
-            }
-        }
-
-        pub(super) fn boundary_deadline(&self) -> Option<Instant> {
-            None
+            };
+            (interrupt, None)
         }
 
         pub(super) fn pause(&self) {

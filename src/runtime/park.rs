@@ -1,7 +1,7 @@
 //! The one blocking mechanism: park the current thread of execution, unpark it from anywhere.
 //!
 //! Every primitive in weft that waits (join, scope, and the channels, locks and IO of later
-//! layers) is written against [`park_current`] and [`Unparker`]. They work the same for a
+//! layers) is written against [`park_task`] and [`Unparker`]. They work the same for a
 //! green thread, which suspends to its worker, and a plain OS thread, which blocks in
 //! `std::thread::park`. Semantics follow `std::thread::park`: each thread has one token; an
 //! unpark sets it, a park consumes it or waits for it, so an unpark that arrives before the
@@ -123,7 +123,7 @@ pub(crate) fn consume_token(state: &AtomicU32) {
     }
 }
 
-/// A handle that wakes one green thread or OS thread from [`park_current`]. (Not in the
+/// A handle that wakes one green thread or OS thread from [`park_task`]. (Not in the
 /// loom build: the modelled protocols wake through a borrowed [`Parker`].)
 #[cfg(not(loom))]
 #[derive(Clone)]
@@ -222,22 +222,17 @@ pub(crate) fn current_task() -> Option<Arc<Task>> {
     }
 }
 
-/// Blocks the caller until its token is available, then consumes it. Only the blocking
-/// point (`crate::runtime::blocking_point`) calls it: it decides whether to switch or block the OS
-/// thread, and applies interrupts and deadlines around it.
+/// Parks the running green thread `task` (switching to its worker) until its token is
+/// available, then consumes it. Only the blocking point (`crate::runtime::blocking_point`)
+/// calls it, having checked that the task may switch (it is not unwinding); it applies
+/// interrupts and deadlines around it.
 #[cfg(not(loom))]
-pub(crate) fn park_current() {
-    let task = context::current_task();
-    if task.is_null() {
-        return std::thread::park();
-    }
-    // SAFETY: the current task is alive while it runs (see `current_task`), and we are it.
-    let task = unsafe { &*task };
+#[inline]
+pub(crate) fn park_task(task: &Task) {
+    debug_assert!(std::ptr::eq(task, context::current_task()));
+    debug_assert!(!std::thread::panicking());
     if take_token(&task.park_state) {
         return;
-    }
-    if std::thread::panicking() {
-        return park_blocking_os_thread(task, None);
     }
     // Transition 2: the worker commits the park after the switch (see `commit_park`).
     suspend(task, Suspend::Park);
