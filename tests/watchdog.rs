@@ -1,5 +1,6 @@
-//! The blocked-worker watchdog warns, once, through `log`, about a worker stuck in one green
-//! thread, and names it.
+//! The blocked-worker watchdog warns, once, about a worker stuck in one green thread: on
+//! stderr always, through `log` when a logger is installed. It names the green thread and
+//! what the worker is doing (the syscall it is blocked in, or computing).
 
 mod common;
 
@@ -56,5 +57,51 @@ fn a_blocking_call_outside_weft_is_named_once() {
         "{warning}"
     );
     assert!(warning.contains("weft::offload"), "{warning}");
+    assert!(warning.contains("running code, not waiting"), "{warning}");
     assert!(weft::stats().blocked_warnings > before);
+}
+
+#[test]
+#[ignore = "child process of a_worker_blocked_in_the_kernel_is_named_on_stderr_without_a_logger"]
+fn child_blocked_in_futex() {
+    if !common::is_child() {
+        return;
+    }
+    common::workers(1);
+    weft::run(|| {
+        let (tx, rx) = std::sync::mpsc::channel::<()>();
+        let sender = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(1_500));
+            tx.send(()).unwrap();
+        });
+        // A std channel's receive blocks the worker in futex (no hooks make it green).
+        weft::Builder::new()
+            .name("stuck")
+            .spawn(move || rx.recv().unwrap())
+            .unwrap()
+            .join()
+            .unwrap();
+        sender.join().unwrap();
+    });
+    println!("finished");
+}
+
+#[test]
+fn a_worker_blocked_in_the_kernel_is_named_on_stderr_without_a_logger() {
+    // No logger is installed in the child: the warning must still be seen, and say which
+    // syscall the worker is in and what to do about it.
+    let output = common::watchdog(60, || common::run_child("child_blocked_in_futex", &[]));
+    let stderr = common::stderr_of(&output);
+    assert!(output.status.success(), "{stderr}");
+    let warning = stderr
+        .lines()
+        .find(|l| l.contains("'stuck'"))
+        .unwrap_or_else(|| panic!("no warning about 'stuck' in:\n{stderr}"));
+    assert!(
+        warning.contains("blocked in the syscall futex"),
+        "{warning}"
+    );
+    assert!(warning.contains("std::sync::mpsc"), "{warning}");
+    assert!(warning.contains("weft::offload"), "{warning}");
+    assert!(warning.contains("weft-worker-0"), "{warning}");
 }

@@ -308,6 +308,28 @@ pub(crate) fn resident_bytes(low: usize, len: usize) -> usize {
     pages.iter().filter(|&&p| p & 1 != 0).count() * page
 }
 
+/// The calling OS thread's kernel thread id.
+pub(crate) fn gettid() -> i32 {
+    // SAFETY: gettid has no preconditions and cannot fail.
+    unsafe { libc::gettid() }
+}
+
+/// What a thread of this process is doing, from `/proc/self/task/TID/syscall`: `Some(None)`
+/// when it runs user code, `Some(Some(nr))` when it is in syscall `nr`, `None` when the file
+/// cannot be read (no procfs, or the thread is gone).
+pub(crate) fn thread_syscall(tid: i32) -> Option<Option<libc::c_long>> {
+    let text = std::fs::read_to_string(format!("/proc/self/task/{tid}/syscall")).ok()?;
+    let first = text.split_whitespace().next()?;
+    if first == "running" {
+        return Some(None);
+    }
+    // "-1 …" means blocked outside a syscall (a page fault, say): no number to name.
+    first
+        .parse::<libc::c_long>()
+        .ok()
+        .map(|nr| (nr >= 0).then_some(nr))
+}
+
 /// Writes `bytes` to stderr with `write(2)`: async-signal-safe, no allocation, no locks.
 pub(crate) fn write_stderr_raw(bytes: &[u8]) {
     let mut rest = bytes;

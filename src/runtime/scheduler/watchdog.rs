@@ -1,7 +1,11 @@
 //! The blocked-worker watchdog: a worker that has run one green thread without a switch for
 //! longer than `Config::blocked_warning` (default 100 ms, `WEFT_BLOCKED_WARN_MS`, 0 turns it
-//! off) gets one warning through the `log` facade per incident, naming the green thread, its
-//! spawn site, how long it has run and how many green threads wait behind it, with a hint.
+//! off) gets one warning per incident, naming the green thread, its spawn site, how long it
+//! has run, how many green threads wait behind it, and what the worker is doing: the
+//! syscall it is blocked in (read from `/proc/self/task/TID/syscall`) with the call that
+//! most likely made it and the fix, or that it is computing. The warning goes to stderr
+//! always (a hang must never be invisible) and through `log` as well when the program
+//! installed a logger.
 //!
 //! The usual cause is a blocking call that bypasses weft (`std::fs`, `std::thread::sleep`,
 //! a crate's own socket) or a long computation; both stall every green thread homed on
@@ -12,6 +16,7 @@ use std::time::{Duration, Instant};
 
 use super::task::Task;
 use super::Runtime;
+use crate::sys;
 
 /// What the monitor remembers per worker: the green thread it saw running, the worker's
 /// switch count then, since when, and whether that incident was reported.
@@ -85,16 +90,114 @@ pub(crate) fn check(runtime: &Runtime, watches: &mut [Watch], now: Instant, thre
             });
         }
         let Some(who) = described else { continue }; // it finished meanwhile
-                                                     // What piled up for it meanwhile: woken by others, and spawned but not started.
+        // What piled up for it meanwhile: woken by others, and spawned but not started.
         let behind = worker.inbox.len() + worker.stealer.len() + worker.placed.len();
-        log::warn!(
+        let doing = match sys::thread_syscall(worker.tid.load(Relaxed)) {
+            Some(Some(nr)) => {
+                let (name, cause) = blocked_in(nr);
+                format!("It is blocked in the syscall {name}: {cause}")
+            }
+            Some(None) => "It is running code, not waiting: a long computation or a busy loop \
+                           (call weft::yield_now() in the loop, or run it in \
+                           weft::offload(|| ...))."
+                .to_owned(),
+            None => "A call that blocks outside weft (std::fs, std::thread::sleep, a library's \
+                     own socket) or a long computation stalls the worker: wrap it in \
+                     weft::offload(|| ...), or use weft::fs, weft::net and weft::sleep."
+                .to_owned(),
+        };
+        let warning = format!(
             "weft: {who} has run on weft-worker-{} for {} ms without a switch; {behind} green \
-             thread(s) wait behind it on that worker. A call that blocks outside weft \
-             (std::fs, std::thread::sleep, a library's own socket) or a long computation stalls \
-             the worker: wrap it in weft::offload(|| ...), or use weft::fs, weft::net and \
-             weft::sleep.",
+             thread(s) wait behind it on that worker. {doing}",
             worker.index,
             ran.as_millis(),
         );
+        report(&warning);
+    }
+}
+
+/// Writes a warning to stderr, where it is seen whatever the program set up (a hang must
+/// never be invisible), and also through `log` when the program installed a logger (the
+/// default maximum level is `Off` until one is set), so it reaches the program's own log.
+fn report(warning: &str) {
+    eprintln!("{warning}");
+    if log::max_level() != log::LevelFilter::Off {
+        log::warn!("{warning}");
+    }
+}
+
+/// The name of syscall `nr`, and what a green thread blocked in it most likely called, with
+/// the fix. Numbers are the target's own (`libc::SYS_*`).
+fn blocked_in(nr: libc::c_long) -> (String, &'static str) {
+    use libc::*;
+    const SLEEP: &str = "std::thread::sleep or another timed sleep outside weft; use \
+                         weft::sleep.";
+    const NET: &str = "a socket that weft does not own (std::net, or a library's own \
+                       client); use weft::net, the `hooks` feature, or weft::offload(|| ...).";
+    const FILE: &str = "file IO outside weft (std::fs, a library writing or syncing a file); \
+                        use weft::fs or weft::offload(|| ...).";
+    let known: &[(c_long, &str, &'static str)] = &[
+        (
+            SYS_futex,
+            "futex",
+            "std::thread::park, std::sync::mpsc, a std or parking_lot lock or condvar held \
+             by someone else, a OnceLock being initialised elsewhere, or a thread join, in a \
+             green thread; use weft::chan and weft::sync, or weft::offload(|| ...) for a \
+             library that waits like this.",
+        ),
+        (SYS_nanosleep, "nanosleep", SLEEP),
+        (SYS_clock_nanosleep, "clock_nanosleep", SLEEP),
+        (
+            SYS_epoll_wait,
+            "epoll_wait",
+            "an event loop outside weft, most often a runtime embedded in a library (tokio's \
+             block_on inside a synchronous client such as postgres or reqwest::blocking); \
+             call it through weft::offload(|| ...).",
+        ),
+        (
+            SYS_epoll_pwait,
+            "epoll_pwait",
+            "an event loop outside weft, most often a runtime embedded in a library; call it \
+             through weft::offload(|| ...).",
+        ),
+        (SYS_poll, "poll", NET),
+        (SYS_ppoll, "ppoll", NET),
+        (SYS_select, "select", NET),
+        (SYS_pselect6, "pselect6", NET),
+        (SYS_read, "read", "a blocking read outside weft (a pipe, a terminal, a socket or a \
+                           file weft does not own); use weft::net, weft::fs or \
+                           weft::offload(|| ...)."),
+        (SYS_write, "write", "a blocking write outside weft (a full pipe, such as stdout \
+                             under a log collector, or a socket weft does not own); use \
+                             weft::offload(|| ...) or weft's own types."),
+        (SYS_readv, "readv", NET),
+        (SYS_writev, "writev", NET),
+        (SYS_recvfrom, "recvfrom", NET),
+        (SYS_recvmsg, "recvmsg", NET),
+        (SYS_sendto, "sendto", NET),
+        (SYS_sendmsg, "sendmsg", NET),
+        (SYS_accept, "accept", NET),
+        (SYS_accept4, "accept4", NET),
+        (SYS_connect, "connect", NET),
+        (SYS_pread64, "pread64", FILE),
+        (SYS_pwrite64, "pwrite64", FILE),
+        (SYS_fsync, "fsync", FILE),
+        (SYS_fdatasync, "fdatasync", FILE),
+        (SYS_flock, "flock", FILE),
+        (SYS_fcntl, "fcntl", "a file lock (F_SETLKW) held elsewhere; use \
+                              weft::offload(|| ...)."),
+        (SYS_openat, "openat", "opening a FIFO whose other end is not open yet (or a slow \
+                                file system); use weft::offload(|| ...)."),
+        (SYS_wait4, "wait4", "waiting for a child process outside weft \
+                              (std::process::Command::status or wait); use weft::process."),
+        (SYS_waitid, "waitid", "waiting for a child process outside weft; use \
+                                weft::process."),
+    ];
+    match known.iter().find(|(number, _, _)| *number == nr) {
+        Some((_, name, cause)) => ((*name).to_owned(), cause),
+        None => (
+            format!("number {nr}"),
+            "a blocking call outside weft; wrap it in weft::offload(|| ...).",
+        ),
     }
 }

@@ -116,6 +116,9 @@ pub(crate) struct Worker {
     /// that saw either reads the mode of that sleep or of a later one.
     pub(crate) wake_mode: AtomicU8,
     pub(crate) thread: OnceLock<Thread>,
+    /// The worker's kernel thread id, for the watchdog's look at what it is blocked in
+    /// (0 until the worker starts).
+    pub(crate) tid: std::sync::atomic::AtomicI32,
     pub(crate) counters: CacheLines<Counters>,
     /// Set while a green thread of this worker blocks it during an unwind (see
     /// [`super::unwinding`]); read by the monitor.
@@ -190,6 +193,7 @@ impl Worker {
             sleeping: AtomicBool::new(false),
             wake_mode: AtomicU8::new(WAKE_THREAD),
             thread: OnceLock::new(),
+            tid: std::sync::atomic::AtomicI32::new(0),
             counters: CacheLines(Counters::default()),
             unwind_block: unwinding::BlockSlot::default(),
             running: CacheLines(AtomicPtr::new(std::ptr::null_mut())),
@@ -273,6 +277,8 @@ pub(crate) fn run(runtime: &'static Runtime, index: usize, deque: Deque<Arc<Task
     }));
     context::set_local(local);
     let _ = shared.thread.set(thread::current());
+    // Relaxed: read by the monitor as a hint, after the worker has run for a while.
+    shared.tid.store(sys::gettid(), std::sync::atomic::Ordering::Relaxed);
     // Scheduler state is inconsistent if scheduler code itself unwinds; user panics never
     // reach here (each green thread catches its own).
     let _abort_on_unwind = AbortOnUnwind;
