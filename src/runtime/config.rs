@@ -122,8 +122,9 @@ impl Config {
         self
     }
 
-    /// How long a worker may run one green thread without a switch before the watchdog logs
-    /// a warning (through the `log` facade) naming it; `Duration::ZERO` turns the watchdog
+    /// How long a worker may run one green thread without a switch before the watchdog
+    /// warns (on stderr, and through `log` when a logger is installed), naming it and the
+    /// syscall the worker is blocked in; `Duration::ZERO` turns the watchdog
     /// off. Default 100 ms.
     pub fn blocked_warning(mut self, threshold: Duration) -> Config {
         self.blocked_warning = Some(threshold);
