@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use libc::{c_int, c_uint, c_void, iovec, msghdr, size_t, sockaddr, socklen_t, ssize_t};
 
-use super::green::{self, Raw};
+use super::green::Raw;
 use super::{fds, green as g};
 use crate::runtime::reactor::Direction;
 
@@ -176,7 +176,6 @@ impl<T: Copy> Ptr<T> {
 /// The green path of `read` (out of line, so the pass-through path stays small).
 #[inline(never)]
 fn green_read(fd: c_int, buf: *mut c_void, count: size_t) -> Option<Raw> {
-    let p = Ptr(buf);
     g::shield(
         || {
             g::dispatch(
@@ -194,12 +193,6 @@ fn green_read(fd: c_int, buf: *mut c_void, count: size_t) -> Option<Raw> {
                     )
                 },
                 || nowait(libc::SYS_preadv2, fd, buf, count, -1),
-                || {
-                    g::file_io(
-                        || nowait(libc::SYS_preadv2, fd, buf, count, -1),
-                        move || sys!(libc::SYS_read, fd, p.get(), count),
-                    )
-                },
             )
         },
         |_| Some(-1),
@@ -231,7 +224,6 @@ fn green_write(fd: c_int, buf: *const c_void, count: size_t) -> Option<Raw> {
                 // SAFETY: `at` < `count`, inside the caller's buffer.
                 let rest = unsafe { buf.cast::<u8>().add(at) }.cast::<c_void>();
                 let left = count - at;
-                let p_rest = Ptr(rest);
                 g::dispatch(
                     fd,
                     Direction::Write,
@@ -247,12 +239,6 @@ fn green_write(fd: c_int, buf: *const c_void, count: size_t) -> Option<Raw> {
                         )
                     },
                     || nowait(libc::SYS_pwritev2, fd, rest as *mut c_void, left, -1),
-                    || {
-                        g::file_io(
-                            || nowait(libc::SYS_pwritev2, fd, rest as *mut c_void, left, -1),
-                            move || sys!(libc::SYS_write, fd, p_rest.get(), left),
-                        )
-                    },
                 )
             })
         },
@@ -284,10 +270,65 @@ fn msg_io(nr: libc::c_long, fd: c_int, iov: *const iovec, cnt: c_int, flags: c_i
     sys!(nr, fd, &msg as *const msghdr, flags)
 }
 
+/// A blocking call's promise over an iovec array (`writev`, `sendmsg` on a stream, `recvmsg`
+/// with `MSG_WAITALL`): all of its bytes, unless an error or end of file comes first (then
+/// what was moved, if anything). `call(iov, cnt, first)` moves bytes from the array as far as
+/// it has been consumed; `first` says whether this is the first call (ancillary data goes
+/// with the first only). `None` from the first call is the caller's plain call.
+fn iov_fully(
+    iov: *const iovec,
+    cnt: c_int,
+    mut call: impl FnMut(*const iovec, c_int, bool) -> Option<Raw>,
+) -> Option<Raw> {
+    let Ok(len) = usize::try_from(cnt) else {
+        return call(iov, cnt, true);
+    };
+    if iov.is_null() || len == 0 {
+        return call(iov, cnt, true);
+    }
+    // SAFETY: the caller passed `cnt` iovecs at `iov` (the kernel would read them too).
+    let mut left: Vec<iovec> = unsafe { std::slice::from_raw_parts(iov, len) }.to_vec();
+    let total = left
+        .iter()
+        .fold(0usize, |sum, v| sum.saturating_add(v.iov_len));
+    let mut at = 0usize; // the first iovec with bytes left
+    let mut done = 0usize;
+    loop {
+        let rest = &left[at..];
+        let res = match call(rest.as_ptr(), rest.len() as c_int, done == 0) {
+            Some(res) => res,
+            None if done == 0 => return None,
+            None => return Some(done as Raw),
+        };
+        if res < 0 {
+            return Some(if done > 0 { done as Raw } else { res });
+        }
+        done += res as usize;
+        if done >= total || res == 0 {
+            return Some(done as Raw);
+        }
+        let mut moved = res as usize;
+        while moved > 0 && at < left.len() {
+            let v = &mut left[at];
+            if moved >= v.iov_len {
+                moved -= v.iov_len;
+                at += 1;
+            } else {
+                // SAFETY: inside the caller's buffer: `moved` < its length.
+                v.iov_base = unsafe { v.iov_base.cast::<u8>().add(moved) }.cast();
+                v.iov_len -= moved;
+                moved = 0;
+            }
+        }
+        while at < left.len() && left[at].iov_len == 0 {
+            at += 1;
+        }
+    }
+}
+
 /// The green path of `readv` (out of line, so the pass-through path stays small).
 #[inline(never)]
 fn green_readv(fd: c_int, iov: *const iovec, cnt: c_int) -> Option<Raw> {
-    let p = Ptr(iov);
     g::shield(
         || {
             g::dispatch(
@@ -295,12 +336,6 @@ fn green_readv(fd: c_int, iov: *const iovec, cnt: c_int) -> Option<Raw> {
                 Direction::Read,
                 || msg_io(libc::SYS_recvmsg, fd, iov, cnt, libc::MSG_DONTWAIT),
                 || nowaitv(libc::SYS_preadv2, fd, iov, cnt, -1),
-                || {
-                    g::file_io(
-                        || nowaitv(libc::SYS_preadv2, fd, iov, cnt, -1),
-                        move || sys!(libc::SYS_readv, fd, p.get(), cnt),
-                    )
-                },
             )
         },
         |_| Some(-1),
@@ -325,21 +360,17 @@ pub unsafe extern "C" fn readv(fd: c_int, iov: *const iovec, cnt: c_int) -> ssiz
 /// The green path of `writev` (out of line, so the pass-through path stays small).
 #[inline(never)]
 fn green_writev(fd: c_int, iov: *const iovec, cnt: c_int) -> Option<Raw> {
-    let p = Ptr(iov);
     g::shield(
         || {
-            g::dispatch(
-                fd,
-                Direction::Write,
-                || msg_io(libc::SYS_sendmsg, fd, iov, cnt, libc::MSG_DONTWAIT),
-                || nowaitv(libc::SYS_pwritev2, fd, iov, cnt, -1),
-                || {
-                    g::file_io(
-                        || nowaitv(libc::SYS_pwritev2, fd, iov, cnt, -1),
-                        move || sys!(libc::SYS_writev, fd, p.get(), cnt),
-                    )
-                },
-            )
+            // A blocking writev writes everything (short writes are for non-blocking fds).
+            iov_fully(iov, cnt, |iov, cnt, _| {
+                g::dispatch(
+                    fd,
+                    Direction::Write,
+                    || msg_io(libc::SYS_sendmsg, fd, iov, cnt, libc::MSG_DONTWAIT),
+                    || nowaitv(libc::SYS_pwritev2, fd, iov, cnt, -1),
+                )
+            })
         },
         |_| Some(-1),
     )
@@ -396,16 +427,43 @@ fn send_fully(fd: c_int, flags: c_int, len: size_t, call: impl Fn(usize, c_int) 
     )
 }
 
+/// A receive: with `MSG_WAITALL` (a blocking stream receive that waits for all `n` bytes),
+/// the green path receives until it has them, the peer closes, or an error comes;
+/// `call(at, flags)` receives into the buffer from byte `at`.
+fn recv_call(fd: c_int, flags: c_int, n: size_t, call: impl Fn(usize, c_int) -> Raw) -> Raw {
+    if flags & libc::MSG_WAITALL == 0
+        || !super::green()
+        || flags & libc::MSG_DONTWAIT != 0
+        || g::hooked_kind(fd) != Some(fds::SOCKET)
+    {
+        return socket_call(fd, flags, Direction::Read, |f| call(0, f));
+    }
+    let once = (flags & !libc::MSG_WAITALL) | libc::MSG_DONTWAIT;
+    g::shield(
+        || {
+            // `write_fully`'s loop serves reads too: until `n`, an error, or 0 (end of file).
+            g::write_fully(n, |at| {
+                Some(g::io_loop(fd, Direction::Read, "read", || call(at, once)))
+            })
+            .unwrap_or(-1)
+        },
+        |_| -1,
+    )
+}
+
 #[no_mangle]
 pub unsafe extern "C" fn recv(fd: c_int, buf: *mut c_void, n: size_t, flags: c_int) -> ssize_t {
     let null_addr = std::ptr::null_mut::<sockaddr>();
     let null_len = std::ptr::null_mut::<socklen_t>();
-    out(socket_call(fd, flags, Direction::Read, |f| {
+    out(recv_call(fd, flags, n, |at, f| {
+        // SAFETY: `at` <= `n`, inside the caller's buffer.
+        let rest = unsafe { buf.cast::<u8>().add(at) }.cast::<c_void>();
+        let left = n - at;
         libc_call!(
             libc_fns::RECVFROM,
             RecvFrom,
-            (fd, buf, n, f, null_addr, null_len),
-            sys!(libc::SYS_recvfrom, fd, buf, n, f, 0usize, 0usize)
+            (fd, rest, left, f, null_addr, null_len),
+            sys!(libc::SYS_recvfrom, fd, rest, left, f, 0usize, 0usize)
         )
     }))
 }
@@ -419,18 +477,62 @@ pub unsafe extern "C" fn recvfrom(
     addr: *mut sockaddr,
     addrlen: *mut socklen_t,
 ) -> ssize_t {
-    out(socket_call(fd, flags, Direction::Read, |f| {
+    out(recv_call(fd, flags, n, |at, f| {
+        // SAFETY: `at` <= `n`, inside the caller's buffer.
+        let rest = unsafe { buf.cast::<u8>().add(at) }.cast::<c_void>();
+        let left = n - at;
         libc_call!(
             libc_fns::RECVFROM,
             RecvFrom,
-            (fd, buf, n, f, addr, addrlen),
-            sys!(libc::SYS_recvfrom, fd, buf, n, f, addr, addrlen)
+            (fd, rest, left, f, addr, addrlen),
+            sys!(libc::SYS_recvfrom, fd, rest, left, f, addr, addrlen)
         )
     }))
 }
 
 #[no_mangle]
 pub unsafe extern "C" fn recvmsg(fd: c_int, msg: *mut msghdr, flags: c_int) -> ssize_t {
+    if flags & libc::MSG_WAITALL != 0
+        && !msg.is_null()
+        && super::green()
+        && flags & libc::MSG_DONTWAIT == 0
+        && g::hooked_kind(fd) == Some(fds::SOCKET)
+    {
+        // SAFETY: the caller's msghdr.
+        let whole = unsafe { &mut *msg };
+        let once = (flags & !libc::MSG_WAITALL) | libc::MSG_DONTWAIT;
+        let (iov, cnt) = (whole.msg_iov, whole.msg_iovlen as c_int);
+        let mut flags_out = 0;
+        let res = g::shield(
+            || {
+                iov_fully(iov, cnt, |iov, cnt, first| {
+                    // Ancillary data and the address come with the first part only.
+                    let mut part = *whole;
+                    part.msg_iov = iov as *mut iovec;
+                    part.msg_iovlen = cnt as _;
+                    if !first {
+                        part.msg_control = std::ptr::null_mut();
+                        part.msg_controllen = 0;
+                        part.msg_name = std::ptr::null_mut();
+                        part.msg_namelen = 0;
+                    }
+                    let res = g::io_loop(fd, Direction::Read, "read", || {
+                        sys!(libc::SYS_recvmsg, fd, &mut part as *mut msghdr, once)
+                    });
+                    if first {
+                        whole.msg_controllen = part.msg_controllen;
+                        whole.msg_namelen = part.msg_namelen;
+                    }
+                    flags_out |= part.msg_flags;
+                    Some(res)
+                })
+                .unwrap_or(-1)
+            },
+            |_| -1,
+        );
+        whole.msg_flags = flags_out;
+        return out(res);
+    }
     out(socket_call(fd, flags, Direction::Read, |f| {
         libc_call!(
             libc_fns::RECVMSG,
@@ -466,18 +568,56 @@ pub unsafe extern "C" fn sendto(
     addr: *const sockaddr,
     addrlen: socklen_t,
 ) -> ssize_t {
-    out(socket_call(fd, flags, Direction::Write, |f| {
+    // A datagram goes whole or not at all; a stream's blocking send sends everything.
+    out(send_fully(fd, flags, n, |at, f| {
+        // SAFETY: `at` <= `n`, inside the caller's buffer.
+        let rest = unsafe { buf.cast::<u8>().add(at) }.cast::<c_void>();
+        let left = n - at;
         libc_call!(
             libc_fns::SENDTO,
             SendTo,
-            (fd, buf, n, f, addr, addrlen),
-            sys!(libc::SYS_sendto, fd, buf, n, f, addr, addrlen)
+            (fd, rest, left, f, addr, addrlen),
+            sys!(libc::SYS_sendto, fd, rest, left, f, addr, addrlen)
         )
     }))
 }
 
 #[no_mangle]
 pub unsafe extern "C" fn sendmsg(fd: c_int, msg: *const msghdr, flags: c_int) -> ssize_t {
+    if !msg.is_null()
+        && super::green()
+        && flags & libc::MSG_DONTWAIT == 0
+        && g::hooked_kind(fd) == Some(fds::SOCKET)
+    {
+        // SAFETY: the caller's msghdr.
+        let whole = unsafe { &*msg };
+        let once = flags | libc::MSG_DONTWAIT;
+        // A blocking stream send sends everything; ancillary data (passed fds) go with the
+        // first part only, so they are never sent twice.
+        let res = g::shield(
+            || {
+                iov_fully(
+                    whole.msg_iov,
+                    whole.msg_iovlen as c_int,
+                    |iov, cnt, first| {
+                        let mut part = *whole;
+                        part.msg_iov = iov as *mut iovec;
+                        part.msg_iovlen = cnt as _;
+                        if !first {
+                            part.msg_control = std::ptr::null_mut();
+                            part.msg_controllen = 0;
+                        }
+                        Some(g::io_loop(fd, Direction::Write, "write", || {
+                            sys!(libc::SYS_sendmsg, fd, &part as *const msghdr, once)
+                        }))
+                    },
+                )
+                .unwrap_or(-1)
+            },
+            |_| -1,
+        );
+        return out(res);
+    }
     out(socket_call(fd, flags, Direction::Write, |f| {
         libc_call!(
             libc_fns::SENDMSG,
@@ -601,7 +741,13 @@ pub unsafe extern "C" fn clock_nanosleep(
     req: *const libc::timespec,
     rem: *mut libc::timespec,
 ) -> c_int {
-    if super::green() && !req.is_null() {
+    // Only the clocks a sleep can measure go green; any other (an unknown id, a CPU-time
+    // clock) goes to the kernel, which sleeps on it or says EINVAL.
+    let known = matches!(
+        clock,
+        libc::CLOCK_MONOTONIC | libc::CLOCK_REALTIME | libc::CLOCK_BOOTTIME | libc::CLOCK_TAI
+    );
+    if super::green() && known && !req.is_null() {
         // SAFETY: the caller's timespec.
         let req_ts = unsafe { &*req };
         let duration = if flags & libc::TIMER_ABSTIME != 0 {
@@ -741,13 +887,20 @@ pub unsafe extern "C" fn getaddrinfo(
 
 #[no_mangle]
 pub unsafe extern "C" fn close(fd: c_int) -> c_int {
-    fds::unmark(fd);
+    // A forked child shares the parent's epoll set: forgetting a registration there would
+    // take the parent's fd out of it. The child forgets nothing (it has no reactor of its
+    // own, and everything it does passes through).
+    if !super::forked() {
+        fds::unmark(fd);
+    }
     out_int(sys!(libc::SYS_close, fd))
 }
 
 #[no_mangle]
 pub unsafe extern "C" fn dup3(old: c_int, new: c_int, flags: c_int) -> c_int {
-    fds::unmark(new);
+    if !super::forked() {
+        fds::unmark(new); // see `close`
+    }
     out_int(sys!(libc::SYS_dup3, old, new, flags))
 }
 
@@ -761,61 +914,8 @@ pub unsafe extern "C" fn dup2(old: c_int, new: c_int) -> c_int {
             new
         };
     }
-    fds::unmark(new);
-    out_int(sys!(libc::SYS_dup3, old, new, 0))
-}
-
-/// Positional IO: regular files get the page-cache fast path; anything else is the plain
-/// call (a socket or pipe answers `ESPIPE`).
-fn positional(
-    fd: c_int,
-    nowait_call: impl Fn() -> Raw,
-    blocking: impl Fn() -> Raw + Send + Sync,
-) -> Raw {
-    if super::green() && g::hooked_kind(fd) == Some(fds::REGULAR) {
-        return green::file_io(nowait_call, blocking);
+    if !super::forked() {
+        fds::unmark(new); // see `close`
     }
-    blocking()
-}
-
-#[no_mangle]
-pub unsafe extern "C" fn pread64(fd: c_int, buf: *mut c_void, n: size_t, off: i64) -> ssize_t {
-    let p = Ptr(buf);
-    out(positional(
-        fd,
-        || nowait(libc::SYS_preadv2, fd, buf, n, off),
-        move || sys!(libc::SYS_pread64, fd, p.get(), n, off),
-    ))
-}
-
-#[no_mangle]
-pub unsafe extern "C" fn pwrite64(fd: c_int, buf: *const c_void, n: size_t, off: i64) -> ssize_t {
-    let p = Ptr(buf);
-    out(positional(
-        fd,
-        || nowait(libc::SYS_pwritev2, fd, buf as *mut c_void, n, off),
-        move || sys!(libc::SYS_pwrite64, fd, p.get(), n, off),
-    ))
-}
-
-#[no_mangle]
-pub unsafe extern "C" fn pread(
-    fd: c_int,
-    buf: *mut c_void,
-    n: size_t,
-    off: libc::off_t,
-) -> ssize_t {
-    // SAFETY: forwarded.
-    unsafe { pread64(fd, buf, n, off) }
-}
-
-#[no_mangle]
-pub unsafe extern "C" fn pwrite(
-    fd: c_int,
-    buf: *const c_void,
-    n: size_t,
-    off: libc::off_t,
-) -> ssize_t {
-    // SAFETY: forwarded.
-    unsafe { pwrite64(fd, buf, n, off) }
+    out_int(sys!(libc::SYS_dup3, old, new, 0))
 }

@@ -5,7 +5,7 @@ use std::io;
 use std::os::fd::RawFd;
 use std::time::{Duration, Instant};
 
-use super::fds::{self, OTHER, PIPE, REGULAR, SOCKET, UNKNOWN, WEFT};
+use super::fds::{self, OTHER, PIPE, SOCKET};
 use crate::runtime::reactor::Direction;
 
 /// The syscall, as the raw `libc::syscall` result (`-1` and `errno` on failure).
@@ -160,45 +160,28 @@ fn would_block(code: i32) -> bool {
     code == libc::EAGAIN || code == libc::EWOULDBLOCK
 }
 
-/// The kind of `fd` for the green path, or `None` to pass through.
+/// The kind of `fd` for the green path, or `None` to run the call in place (see "The rule"
+/// in the module docs): stdio (std's stdio locks are re-entrant per OS thread), regular
+/// files (C libraries hold locks across file IO), fds weft owns, and kinds weft cannot wait
+/// on.
 pub(crate) fn hooked_kind(fd: RawFd) -> Option<u8> {
+    if (0..=2).contains(&fd) {
+        return None;
+    }
     match fds::kind(fd) {
-        WEFT | OTHER | UNKNOWN => None,
-        kind => Some(kind),
+        SOCKET => Some(SOCKET),
+        PIPE => Some(PIPE),
+        _ => None,
     }
 }
 
-/// `read`/`readv`/`pread` of a regular file: the page cache on the worker, else the pool.
-pub(crate) fn file_io(nowait: impl Fn() -> Raw, blocking: impl Fn() -> Raw + Send + Sync) -> Raw {
-    let res = nowait();
-    if res >= 0 {
-        return res;
-    }
-    match errno() {
-        // Not cached, or no RWF_NOWAIT here: the plain call, on the blocking pool (whose
-        // threads are plain threads: the hook passes their call through).
-        libc::EAGAIN | libc::EOPNOTSUPP | libc::EINVAL | libc::ENOSYS | libc::EPERM => {
-            let (res, code) = crate::offload(|| {
-                let res = blocking();
-                (res, errno())
-            });
-            if res < 0 {
-                set_errno(code);
-            }
-            res
-        }
-        _ => res,
-    }
-}
-
-/// Dispatches a read-like call by fd kind: `sock` for sockets (already non-blocking),
-/// `pipe` for pipes (with `RWF_NOWAIT`), `file` for regular files.
+/// Dispatches a read- or write-like call by fd kind: `sock` for sockets (already
+/// non-blocking), `pipe` for pipes and FIFOs (with `RWF_NOWAIT`); `None` runs it in place.
 pub(crate) fn dispatch(
     fd: RawFd,
     dir: Direction,
     sock: impl FnMut() -> Raw,
     pipe: impl FnMut() -> Raw,
-    file: impl FnOnce() -> Raw,
 ) -> Option<Raw> {
     let what = match dir {
         Direction::Read => "read",
@@ -207,7 +190,7 @@ pub(crate) fn dispatch(
     let mut pipe = pipe;
     Some(match hooked_kind(fd)? {
         SOCKET => io_loop(fd, dir, what, sock),
-        PIPE => {
+        _ => {
             // Kernels before ~6.4 have no RWF_NOWAIT for pipes: from then on this fd takes
             // the plain (blocking) call.
             let first = pipe();
@@ -220,8 +203,6 @@ pub(crate) fn dispatch(
             }
             io_loop(fd, dir, what, pipe)
         }
-        REGULAR => file(),
-        _ => return None,
     })
 }
 
@@ -256,7 +237,23 @@ pub(crate) fn connect(fd: RawFd, connect: impl Fn() -> Raw) -> Option<Raw> {
     if hooked_kind(fd)? != SOCKET || is_nonblocking(fd) {
         return None;
     }
-    let res = with_nonblocking(fd, &connect);
+    let mut res = with_nonblocking(fd, &connect);
+    // A Unix socket whose listener's backlog is full says EAGAIN, where a blocking connect
+    // would wait for room; nothing signals the room, so retry after short sleeps (green),
+    // within the socket's send timeout.
+    if res < 0 && would_block(errno()) {
+        let deadline = socket_timeout(fd, Direction::Write).map(|t| Instant::now() + t);
+        let mut pause = Duration::from_millis(1);
+        while res < 0 && would_block(errno()) {
+            if deadline.is_some_and(|d| Instant::now() >= d) {
+                set_errno(libc::EAGAIN);
+                return Some(-1);
+            }
+            crate::sleep(pause);
+            pause = (pause * 2).min(Duration::from_millis(20));
+            res = with_nonblocking(fd, &connect);
+        }
+    }
     if res == 0 || errno() != libc::EINPROGRESS {
         return Some(res);
     }

@@ -7,12 +7,31 @@
 //!
 //! With the feature on, this module defines `read`, `write`, `readv`, `writev`, `recv`,
 //! `recvfrom`, `recvmsg`, `send`, `sendto`, `sendmsg`, `connect`, `accept`, `accept4`,
-//! `poll`, `nanosleep`, `clock_nanosleep`, `usleep`, `sleep`, `getaddrinfo`, `close`, `dup2`,
-//! `dup3`, `pread`, `pwrite`, `pread64` and `pwrite64` as `#[no_mangle]` C functions. The
+//! `poll`, `nanosleep`, `clock_nanosleep`, `usleep`, `sleep`, `getaddrinfo`, `close`, `dup2`
+//! and `dup3` as `#[no_mangle]` C functions. The
 //! linker binds every call in the program's own code (std and every crate included) to these
 //! definitions instead of libc's, and exports those that shared libraries the program links
 //! to (libssl, say) refer to, so their calls come here too. Calls libc makes internally reach
 //! libc directly.
+//!
+//! # The rule every hooked call follows
+//!
+//! **A hooked call parks only when no per-OS-thread state can be held across it.** A green
+//! thread that parks inside someone else's code leaves that code's per-thread state (a lock
+//! owned by the OS thread, a re-entrant lock's count, a thread-local "in use" flag) where
+//! the next green thread of the same worker walks into it: `println!` into a full pipe
+//! parked while holding std's re-entrant stdout lock, and the next printer panicked with
+//! "RefCell already borrowed"; SQLite parked a file write while holding a pthread mutex, and
+//! the next green thread self-deadlocked the worker. Where weft cannot know that nothing is
+//! held, the call does one of:
+//!
+//! 1. *runs in place*, blocking the worker (stdio, regular files, everything weft cannot
+//!    wait on); the watchdog names a worker stuck so, with the syscall and the fix;
+//! 2. *parks* where the wait is weft's own and nothing foreign is held across it by
+//!    construction: sockets and pipes whose only per-thread state is the caller's buffer,
+//!    sleeps, and `getaddrinfo` on the blocking pool (libc's resolver holds nothing of the
+//!    calling thread's while it waits);
+//! 3. *hands off* to an OS thread that runs nothing else (the blocking pool).
 //!
 //! # What a hooked call does
 //!
@@ -22,29 +41,36 @@
 //! the call goes straight to libc's own function (the *pass-through path*: an indirect call
 //! through a table a load-time constructor fills with `dlsym(RTLD_NEXT)`, or a raw `syscall`
 //! where the table is empty), so it is async-signal-safe and needs no initialisation; so is
-//! every call in a forked child. Otherwise, per fd (cached in a table indexed by fd, reset by
-//! the hooked `close`, `dup2` and `dup3`):
+//! every call in a forked child, whose `close`/`dup2`/`dup3` also leave the fd tables alone
+//! (it shares the parent's epoll set). Otherwise, per fd (cached in a table indexed by fd,
+//! reset by the hooked `close`, `dup2` and `dup3`):
 //!
-//! * fds weft itself registered (its sockets, `NonBlocking` fds) pass straight through:
-//!   weft already waits for them its own way;
+//! * fds weft itself registered (its sockets, `NonBlocking` fds; the reactor says which)
+//!   pass straight through: weft already waits for them its own way;
+//! * stdio (fds 0, 1 and 2) and regular files run in place (see the rule);
 //! * a socket is tried with `MSG_DONTWAIT`; on `EAGAIN`, if the caller made the fd
 //!   non-blocking itself (`O_NONBLOCK`, checked only then), the caller gets `EAGAIN` as it
 //!   expects; otherwise the green thread parks on the reactor until the fd is ready, within
 //!   the socket's `SO_RCVTIMEO`/`SO_SNDTIMEO` (past it, `EAGAIN`, which std reports as
 //!   `WouldBlock`, as it does without weft). `connect` completes through writability and
-//!   `SO_ERROR`; `accept` is tried with `O_NONBLOCK` set and restored;
+//!   `SO_ERROR` (a Unix socket's full backlog, `EAGAIN`, is retried after short green
+//!   sleeps, as a blocking connect waits); `accept` is tried with `O_NONBLOCK` set and
+//!   restored;
 //! * a pipe or FIFO is tried with `preadv2`/`pwritev2` and `RWF_NOWAIT`, and parks the same
 //!   way (on kernels without `RWF_NOWAIT` for pipes, before about 6.4, that fd passes
 //!   through);
-//! * a blocking `write` or stream `send` writes everything, as blocking calls do; a cancel or
-//!   a passed `weft::timeout` inside a hooked call never unwinds into the C caller: the call
-//!   fails with `ECANCELED` or `ETIMEDOUT` (sleeps with `EINTR`), and the interrupt stays
-//!   pending, so the green thread's next weft blocking point unwinds;
-//! * a regular file is read or written with `RWF_NOWAIT` on the worker (a page-cache hit
-//!   costs one syscall), and a miss goes to the blocking pool (see `weft::fs`);
+//! * blocking calls keep their whole contract: `write`, `writev`, `send`, `sendto` and
+//!   `sendmsg` on a stream send everything (ancillary data with the first part only),
+//!   `recv`/`recvfrom`/`recvmsg` with `MSG_WAITALL` receive everything (or up to end of
+//!   file or an error); a cancel or a passed `weft::timeout` inside a hooked call never
+//!   unwinds into the C caller: the call fails with `ECANCELED` or `ETIMEDOUT` (sleeps with
+//!   `EINTR`), and the interrupt stays pending, so the green thread's next weft blocking
+//!   point unwinds;
 //! * anything else (terminals, devices, epoll fds) passes through;
 //! * `poll` with a timeout waits on the reactor for a single fd, and in short sleeps of
-//!   1–10 ms for several; the sleeps are `weft::sleep`; `getaddrinfo` runs on the pool.
+//!   1–10 ms for several; the sleeps are `weft::sleep` (`clock_nanosleep` only for the
+//!   clocks a sleep measures; any other goes to the kernel, which may say `EINVAL`);
+//!   `getaddrinfo` runs on the pool.
 //!
 //! # weft's own calls
 //!
@@ -73,6 +99,12 @@ mod green;
 /// Set in a forked child (by a `pthread_atfork` handler the load-time constructor
 /// installs): the child has none of the parent's workers, so every call passes through.
 pub(crate) static FORKED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Whether this is a forked child (see [`FORKED`]).
+#[inline]
+fn forked() -> bool {
+    FORKED.load(std::sync::atomic::Ordering::Relaxed)
+}
 
 /// Whether a hooked call on this thread should take the green path: a green thread is
 /// running, it is not unwinding, and this is not a forked child. Async-signal-safe: a const
