@@ -233,3 +233,37 @@ fn a_blocking_unix_connect_to_a_full_backlog_waits() {
     std::fs::remove_dir_all(&dir).unwrap();
     connected.expect("a blocking connect waits for room in the backlog");
 }
+
+#[test]
+#[ignore = "child process of waiting_for_a_std_child_parks_the_green_thread"]
+fn child_std_command_status() {
+    if !common::is_child() {
+        return;
+    }
+    common::workers(1);
+    weft::run(|| {
+        let ticker = common::Ticker::start();
+        let (status, ticks) = ticker.during(|| {
+            std::process::Command::new("sleep")
+                .arg("0.3")
+                .status()
+                .unwrap()
+        });
+        println!("status {} ticks {ticks}", status.success());
+    });
+}
+
+#[test]
+fn waiting_for_a_std_child_parks_the_green_thread() {
+    // `Command::status` waits in `waitpid`: on one worker, a ticker green thread must keep
+    // ticking while the child runs (the wait parks on the child's pidfd).
+    let stdout = common::watchdog(60, || common::child_stdout("child_std_command_status", &[]));
+    // (The harness's "test child_std_command_status ..." may share the line.)
+    let line = common::line_with(&stdout, "status ");
+    assert!(line.contains("status true"), "{line}");
+    let ticks: u64 = line.rsplit(' ').next().unwrap().parse().unwrap();
+    assert!(
+        ticks >= 30,
+        "the ticker ticked {ticks} times during a 300 ms child: {line}"
+    );
+}

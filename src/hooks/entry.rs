@@ -919,3 +919,43 @@ pub unsafe extern "C" fn dup2(old: c_int, new: c_int) -> c_int {
     }
     out_int(sys!(libc::SYS_dup3, old, new, 0))
 }
+
+/// `wait4` for one child, without `WNOHANG`: a green thread parks on the child's pidfd
+/// (readable at exit, as `weft::process` waits) and then reaps it without blocking. Any
+/// other form (any child, a process group, stopped or continued children) and a kernel
+/// without pidfds pass through.
+#[no_mangle]
+pub unsafe extern "C" fn wait4(
+    pid: libc::pid_t,
+    status: *mut c_int,
+    options: c_int,
+    rusage: *mut libc::rusage,
+) -> libc::pid_t {
+    let only_exit = options & (libc::WNOHANG | libc::WUNTRACED | libc::WCONTINUED) == 0;
+    if pid > 0 && only_exit && super::green() {
+        let reap = || {
+            sys!(
+                libc::SYS_wait4,
+                pid,
+                status,
+                options | libc::WNOHANG,
+                rusage
+            )
+        };
+        if let Some(res) = g::shield(|| g::wait_child(pid, reap), |_| Some(-1)) {
+            return res as libc::pid_t;
+        }
+    }
+    sys!(libc::SYS_wait4, pid, status, options, rusage) as libc::pid_t
+}
+
+/// `waitpid` is `wait4` without the usage (std's `Child::wait` calls it).
+#[no_mangle]
+pub unsafe extern "C" fn waitpid(
+    pid: libc::pid_t,
+    status: *mut c_int,
+    options: c_int,
+) -> libc::pid_t {
+    // SAFETY: forwarded.
+    unsafe { wait4(pid, status, options, std::ptr::null_mut()) }
+}

@@ -231,6 +231,29 @@ pub(crate) fn write_fully(
     }
 }
 
+/// A blocking wait for child `pid`: parks on its pidfd until it has exited, then `reap`
+/// (a `WNOHANG` wait) collects it. `None` (pass through) where no pidfd can be had (an old
+/// kernel, or `pid` is not a process we may wait for: the plain call then says so).
+pub(crate) fn wait_child(pid: libc::pid_t, reap: impl Fn() -> Raw) -> Option<Raw> {
+    let pidfd = crate::sys::file::pidfd_open(u32::try_from(pid).ok()?).ok()?;
+    let source = crate::io::Source::new_nonblocking(pidfd).ok()?;
+    let reaped = source.io(
+        Direction::Read,
+        || Ok(None),
+        "wait",
+        || match reap() {
+            // Not exited yet: wait for the pidfd.
+            0 => Err(io::ErrorKind::WouldBlock.into()),
+            res if res < 0 => Err(io::Error::last_os_error()),
+            res => Ok(res),
+        },
+    );
+    Some(match reaped {
+        Ok(res) => res,
+        Err(e) => fail(e),
+    })
+}
+
 /// `connect` on a blocking-mode socket: start it non-blocking, wait for writability, report
 /// `SO_ERROR` (the flags are restored at once; the connection proceeds either way).
 pub(crate) fn connect(fd: RawFd, connect: impl Fn() -> Raw) -> Option<Raw> {

@@ -7,8 +7,8 @@
 //!
 //! With the feature on, this module defines `read`, `write`, `readv`, `writev`, `recv`,
 //! `recvfrom`, `recvmsg`, `send`, `sendto`, `sendmsg`, `connect`, `accept`, `accept4`,
-//! `poll`, `nanosleep`, `clock_nanosleep`, `usleep`, `sleep`, `getaddrinfo`, `close`, `dup2`
-//! and `dup3` as `#[no_mangle]` C functions. The
+//! `poll`, `nanosleep`, `clock_nanosleep`, `usleep`, `sleep`, `getaddrinfo`, `close`, `dup2`,
+//! `dup3`, `wait4` and `waitpid` as `#[no_mangle]` C functions. The
 //! linker binds every call in the program's own code (std and every crate included) to these
 //! definitions instead of libc's, and exports those that shared libraries the program links
 //! to (libssl, say) refer to, so their calls come here too. Calls libc makes internally reach
@@ -70,7 +70,9 @@
 //! * `poll` with a timeout waits on the reactor for a single fd, and in short sleeps of
 //!   1–10 ms for several; the sleeps are `weft::sleep` (`clock_nanosleep` only for the
 //!   clocks a sleep measures; any other goes to the kernel, which may say `EINVAL`);
-//!   `getaddrinfo` runs on the pool.
+//!   `getaddrinfo` runs on the pool;
+//! * `wait4`/`waitpid` for one child (std's `Command::status` and `Child::wait`), without
+//!   `WNOHANG`, parks on the child's pidfd and then reaps it, as `weft::process` does.
 //!
 //! # weft's own calls
 //!
