@@ -355,6 +355,20 @@ fn once_lock_initialises_exactly_once() {
     });
 }
 
+/// A writer that queues on `lock` and gives up after `patience`; joins to `true` if it did.
+fn impatient_writer(lock: &Arc<RwLock<u32>>, patience: Duration) -> weft::JoinHandle<bool> {
+    let lock = lock.clone();
+    weft::spawn(move || weft::timeout(patience, || drop(lock.write().unwrap())).is_err())
+}
+
+/// A reader of `lock` that reports what it read, and the receiver of that report.
+fn reporting_reader(lock: &Arc<RwLock<u32>>) -> (weft::JoinHandle<()>, weft::chan::Receiver<u32>) {
+    let (tx, rx) = weft::chan::bounded(1);
+    let lock = lock.clone();
+    let reader = weft::spawn(move || tx.send(*lock.read().unwrap()).unwrap());
+    (reader, rx)
+}
+
 #[test]
 fn a_reader_behind_a_writer_that_gives_up_joins_the_readers_at_once() {
     // A reader holds the lock; a writer queues and gives up through `timeout`; a second
@@ -363,22 +377,10 @@ fn a_reader_behind_a_writer_that_gives_up_joins_the_readers_at_once() {
     weft::run(|| {
         let lock = Arc::new(RwLock::new(0u32));
         let holding = lock.read().unwrap();
-        let writer = {
-            let lock = lock.clone();
-            weft::spawn(move || {
-                weft::timeout(Duration::from_millis(50), || drop(lock.write().unwrap())).is_err()
-            })
-        };
+        let writer = impatient_writer(&lock, Duration::from_millis(50));
         // Let the writer queue (if it is late, the reader below simply takes the lock).
         weft::sleep(Duration::from_millis(10));
-        let (tx, rx) = weft::chan::bounded(1);
-        let reader = {
-            let lock = lock.clone();
-            weft::spawn(move || {
-                let guard = lock.read().unwrap();
-                tx.send(*guard).unwrap();
-            })
-        };
+        let (reader, rx) = reporting_reader(&lock);
         assert!(writer.join().unwrap(), "the writer should have given up");
         // The first reader still holds the lock while it waits for the second.
         let got = rx.recv_timeout(Duration::from_secs(5));
@@ -400,18 +402,9 @@ fn a_reader_after_a_writer_gave_up_does_not_queue_behind_nobody() {
     weft::run(|| {
         let lock = Arc::new(RwLock::new(0u32));
         let holding = lock.read().unwrap();
-        let writer = {
-            let lock = lock.clone();
-            weft::spawn(move || {
-                weft::timeout(Duration::from_millis(20), || drop(lock.write().unwrap())).is_err()
-            })
-        };
+        let writer = impatient_writer(&lock, Duration::from_millis(20));
         assert!(writer.join().unwrap(), "the writer should have given up");
-        let (tx, rx) = weft::chan::bounded(1);
-        let reader = {
-            let lock = lock.clone();
-            weft::spawn(move || tx.send(*lock.read().unwrap()).unwrap())
-        };
+        let (reader, rx) = reporting_reader(&lock);
         let got = rx.recv_timeout(Duration::from_secs(5));
         drop(holding);
         assert_eq!(

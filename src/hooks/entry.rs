@@ -292,23 +292,11 @@ fn iov_fully(
         .iter()
         .fold(0usize, |sum, v| sum.saturating_add(v.iov_len));
     let mut at = 0usize; // the first iovec with bytes left
-    let mut done = 0usize;
-    loop {
-        let rest = &left[at..];
-        let res = match call(rest.as_ptr(), rest.len() as c_int, done == 0) {
-            Some(res) => res,
-            None if done == 0 => return None,
-            None => return Some(done as Raw),
-        };
-        if res < 0 {
-            return Some(if done > 0 { done as Raw } else { res });
-        }
-        done += res as usize;
-        if done >= total || res == 0 {
-            return Some(done as Raw);
-        }
-        let mut moved = res as usize;
-        while moved > 0 && at < left.len() {
+    let mut consumed = 0usize; // bytes the iovecs have been advanced past
+    g::write_fully(total, |done| {
+        let mut moved = done - consumed;
+        consumed = done;
+        while at < left.len() && (moved > 0 || left[at].iov_len == 0) {
             let v = &mut left[at];
             if moved >= v.iov_len {
                 moved -= v.iov_len;
@@ -320,10 +308,25 @@ fn iov_fully(
                 moved = 0;
             }
         }
-        while at < left.len() && left[at].iov_len == 0 {
-            at += 1;
-        }
+        let rest = &left[at..];
+        call(rest.as_ptr(), rest.len() as c_int, done == 0)
+    })
+}
+
+/// One part of a `sendmsg`/`recvmsg` over the rest of the caller's iovecs: ancillary data
+/// (passed fds) go with the first part only, so they are never sent twice, and a received
+/// address is only the first part's.
+fn msg_part(whole: &msghdr, iov: *const iovec, cnt: c_int, first: bool) -> msghdr {
+    let mut part = *whole;
+    part.msg_iov = iov as *mut iovec;
+    part.msg_iovlen = cnt as _;
+    if !first {
+        part.msg_control = std::ptr::null_mut();
+        part.msg_controllen = 0;
+        part.msg_name = std::ptr::null_mut();
+        part.msg_namelen = 0;
     }
+    part
 }
 
 /// The green path of `readv` (out of line, so the pass-through path stays small).
@@ -506,16 +509,7 @@ pub unsafe extern "C" fn recvmsg(fd: c_int, msg: *mut msghdr, flags: c_int) -> s
         let res = g::shield(
             || {
                 iov_fully(iov, cnt, |iov, cnt, first| {
-                    // Ancillary data and the address come with the first part only.
-                    let mut part = *whole;
-                    part.msg_iov = iov as *mut iovec;
-                    part.msg_iovlen = cnt as _;
-                    if !first {
-                        part.msg_control = std::ptr::null_mut();
-                        part.msg_controllen = 0;
-                        part.msg_name = std::ptr::null_mut();
-                        part.msg_namelen = 0;
-                    }
+                    let mut part = msg_part(whole, iov, cnt, first);
                     let res = g::io_loop(fd, Direction::Read, "read", || {
                         sys!(libc::SYS_recvmsg, fd, &mut part as *mut msghdr, once)
                     });
@@ -600,13 +594,7 @@ pub unsafe extern "C" fn sendmsg(fd: c_int, msg: *const msghdr, flags: c_int) ->
                     whole.msg_iov,
                     whole.msg_iovlen as c_int,
                     |iov, cnt, first| {
-                        let mut part = *whole;
-                        part.msg_iov = iov as *mut iovec;
-                        part.msg_iovlen = cnt as _;
-                        if !first {
-                            part.msg_control = std::ptr::null_mut();
-                            part.msg_controllen = 0;
-                        }
+                        let part = msg_part(whole, iov, cnt, first);
                         Some(g::io_loop(fd, Direction::Write, "write", || {
                             sys!(libc::SYS_sendmsg, fd, &part as *const msghdr, once)
                         }))
