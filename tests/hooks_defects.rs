@@ -267,3 +267,39 @@ fn waiting_for_a_std_child_parks_the_green_thread() {
         "the ticker ticked {ticks} times during a 300 ms child: {line}"
     );
 }
+
+#[test]
+#[ignore = "child process of joining_an_os_thread_parks_the_green_thread"]
+fn child_thread_join() {
+    if !common::is_child() {
+        return;
+    }
+    common::workers(1);
+    weft::run(|| {
+        let ticker = common::Ticker::start();
+        let (value, ticks) = ticker.during(|| {
+            // The hooks make std's sleep green only on green threads: this is a plain one.
+            std::thread::spawn(|| {
+                std::thread::sleep(Duration::from_millis(300));
+                7
+            })
+            .join()
+            .unwrap()
+        });
+        println!("joined {value} ticks {ticks}");
+    });
+}
+
+#[test]
+fn joining_an_os_thread_parks_the_green_thread() {
+    // `JoinHandle::join` waits in pthread_join (a futex keyed by the thread): the join goes
+    // to the blocking pool, and a ticker on the same worker keeps ticking meanwhile.
+    let stdout = common::watchdog(60, || common::child_stdout("child_thread_join", &[]));
+    let line = common::line_with(&stdout, "joined ");
+    assert!(line.contains("joined 7"), "{line}");
+    let ticks: u64 = line.rsplit(' ').next().unwrap().parse().unwrap();
+    assert!(
+        ticks >= 30,
+        "the ticker ticked {ticks} times during a 300 ms join: {line}"
+    );
+}

@@ -947,3 +947,44 @@ pub unsafe extern "C" fn waitpid(
     // SAFETY: forwarded.
     unsafe { wait4(pid, status, options, std::ptr::null_mut()) }
 }
+
+type PthreadJoin = unsafe extern "C" fn(libc::pthread_t, *mut *mut c_void) -> c_int;
+
+/// libc's `pthread_join`: the next definition after ours.
+fn real_pthread_join() -> Option<PthreadJoin> {
+    static REAL: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+    let addr = *REAL.get_or_init(|| {
+        // SAFETY: dlsym with RTLD_NEXT and a NUL-terminated name.
+        unsafe { libc::dlsym(libc::RTLD_NEXT, c"pthread_join".as_ptr()) as usize }
+    });
+    // SAFETY: a non-null symbol is libc's pthread_join, of this type.
+    (addr != 0).then(|| unsafe { std::mem::transmute::<usize, PthreadJoin>(addr) })
+}
+
+/// Joining an OS thread (std's `JoinHandle::join`) waits in a glibc-internal futex keyed by
+/// the joined thread: a green thread hands the join to the blocking pool, an OS thread that
+/// runs nothing else, and parks meanwhile. It is not interrupted: the thread's result (the
+/// `retval` it owns) always reaches the caller, and a cancel or deadline takes effect at
+/// the green thread's next weft blocking point.
+#[no_mangle]
+pub unsafe extern "C" fn pthread_join(thread: libc::pthread_t, retval: *mut *mut c_void) -> c_int {
+    let Some(real) = real_pthread_join() else {
+        // A static binary has no next definition to call.
+        return libc::ENOSYS;
+    };
+    if super::green() {
+        let out = Ptr(retval);
+        return g::shield(
+            || {
+                crate::blocking::offload_then(move || {
+                    // SAFETY: the caller's arguments, alive while it is parked in `offload`.
+                    unsafe { real(thread, out.get()) }
+                })
+            },
+            // Only an interrupt raised before the hand-off comes back here: nothing joined.
+            |_| libc::EINTR,
+        );
+    }
+    // SAFETY: forwarded.
+    unsafe { real(thread, retval) }
+}

@@ -8,7 +8,7 @@
 //! With the feature on, this module defines `read`, `write`, `readv`, `writev`, `recv`,
 //! `recvfrom`, `recvmsg`, `send`, `sendto`, `sendmsg`, `connect`, `accept`, `accept4`,
 //! `poll`, `nanosleep`, `clock_nanosleep`, `usleep`, `sleep`, `getaddrinfo`, `close`, `dup2`,
-//! `dup3`, `wait4` and `waitpid` as `#[no_mangle]` C functions. The
+//! `dup3`, `wait4`, `waitpid` and `pthread_join` as `#[no_mangle]` C functions. The
 //! linker binds every call in the program's own code (std and every crate included) to these
 //! definitions instead of libc's, and exports those that shared libraries the program links
 //! to (libssl, say) refer to, so their calls come here too. Calls libc makes internally reach
@@ -72,7 +72,9 @@
 //!   clocks a sleep measures; any other goes to the kernel, which may say `EINVAL`);
 //!   `getaddrinfo` runs on the pool;
 //! * `wait4`/`waitpid` for one child (std's `Command::status` and `Child::wait`), without
-//!   `WNOHANG`, parks on the child's pidfd and then reaps it, as `weft::process` does.
+//!   `WNOHANG`, parks on the child's pidfd and then reaps it, as `weft::process` does;
+//! * `pthread_join` (std's `JoinHandle::join`) is handed to the blocking pool: its wait is
+//!   a futex keyed by the joined thread, which only an OS thread can share.
 //!
 //! # weft's own calls
 //!
