@@ -303,3 +303,45 @@ fn joining_an_os_thread_parks_the_green_thread() {
         "the ticker ticked {ticks} times during a 300 ms join: {line}"
     );
 }
+
+#[test]
+fn a_forked_childs_close_leaves_the_parents_registrations_alone() {
+    // The child shares the parent's epoll set: a hooked `close` in the child that dropped
+    // the hooks' registration of a socket took the parent's fd out of epoll, and the green
+    // thread the parent had parked on it never woke.
+    let (client, mut server) = tcp_pair();
+    let got = common::watchdog(60, move || {
+        weft::run(move || {
+            use std::os::fd::AsRawFd;
+            let fd = client.as_raw_fd();
+            let (tx, rx) = weft::chan::bounded(1);
+            let reader = weft::spawn(move || {
+                let mut buf = [0u8; 1];
+                let n = (&client).read(&mut buf).unwrap();
+                tx.send((n, buf[0])).unwrap();
+            });
+            // Let the reader park on the socket (and the hooks register it).
+            weft::sleep(Duration::from_millis(50));
+            // SAFETY: the child only closes an fd and exits, both async-signal-safe.
+            let pid = unsafe { libc::fork() };
+            if pid == 0 {
+                // SAFETY: as above.
+                unsafe {
+                    libc::close(fd);
+                    libc::_exit(0);
+                }
+            }
+            assert!(pid > 0, "fork failed");
+            let mut status = 0;
+            // SAFETY: our own child.
+            unsafe { libc::waitpid(pid, &mut status, 0) };
+            server.write_all(b"!").unwrap();
+            let got = rx.recv_timeout(Duration::from_secs(5));
+            if got.is_ok() {
+                reader.join().unwrap();
+            }
+            got
+        })
+    });
+    assert_eq!(got, Ok((1, b'!')), "the parent's reader never woke");
+}
