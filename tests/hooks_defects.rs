@@ -345,3 +345,45 @@ fn a_forked_childs_close_leaves_the_parents_registrations_alone() {
     });
     assert_eq!(got, Ok((1, b'!')), "the parent's reader never woke");
 }
+
+#[test]
+fn msg_waitall_keeps_datagram_boundaries_and_reports_a_partial_stream_receive() {
+    let (datagram, partial) = common::watchdog(60, || {
+        weft::run(|| {
+            use std::os::fd::AsRawFd;
+            // A datagram socket: MSG_WAITALL means nothing there; one datagram, as is.
+            let a = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+            let b = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+            a.send_to(&[1u8; 100], b.local_addr().unwrap()).unwrap();
+            a.send_to(&[2u8; 100], b.local_addr().unwrap()).unwrap();
+            let mut buf = [0u8; 1500];
+            // SAFETY: a valid buffer of that length.
+            let datagram = unsafe {
+                libc::recv(
+                    b.as_raw_fd(),
+                    buf.as_mut_ptr().cast(),
+                    buf.len(),
+                    libc::MSG_WAITALL,
+                )
+            };
+            // A stream receive cut short by a deadline reports the bytes it moved.
+            let (client, mut server) = tcp_pair();
+            server.write_all(&[3u8; 30]).unwrap();
+            let partial = weft::timeout(Duration::from_millis(100), || {
+                let mut buf = [0u8; 300];
+                // SAFETY: a valid buffer of that length.
+                unsafe {
+                    libc::recv(
+                        client.as_raw_fd(),
+                        buf.as_mut_ptr().cast(),
+                        buf.len(),
+                        libc::MSG_WAITALL,
+                    )
+                }
+            });
+            (datagram, partial)
+        })
+    });
+    assert_eq!(datagram, 100);
+    assert_eq!(partial, Ok(30));
+}

@@ -1,5 +1,5 @@
-//! The blocked-worker watchdog warns, once, about a worker stuck in one green thread: on
-//! stderr always, through `log` when a logger is installed. It names the green thread and
+//! The blocked-worker watchdog warns, once, about a worker stuck in one green thread:
+//! through `log` when a logger takes warnings, on stderr otherwise. It names the green thread and
 //! what the worker is doing (the syscall it is blocked in, or computing).
 
 mod common;

@@ -270,6 +270,15 @@ fn msg_io(nr: libc::c_long, fd: c_int, iov: *const iovec, cnt: c_int, flags: c_i
     sys!(nr, fd, &msg as *const msghdr, flags)
 }
 
+/// A msghdr's iovec count (its type differs between C libraries).
+#[allow(clippy::unnecessary_cast)]
+fn iov_count(msg: &msghdr) -> usize {
+    msg.msg_iovlen as usize
+}
+
+/// Linux's limit on an iovec array (`UIO_MAXIOV`).
+const UIO_MAXIOV: usize = 1024;
+
 /// A blocking call's promise over an iovec array (`writev`, `sendmsg` on a stream, `recvmsg`
 /// with `MSG_WAITALL`): all of its bytes, unless an error or end of file comes first (then
 /// what was moved, if anything). `call(iov, cnt, first)` moves bytes from the array as far as
@@ -280,12 +289,11 @@ fn iov_fully(
     cnt: c_int,
     mut call: impl FnMut(*const iovec, c_int, bool) -> Option<Raw>,
 ) -> Option<Raw> {
-    let Ok(len) = usize::try_from(cnt) else {
-        return call(iov, cnt, true);
+    // Counts the kernel refuses (over UIO_MAXIOV) are its to refuse, in one plain call.
+    let len = match usize::try_from(cnt) {
+        Ok(len) if len > 0 && len <= UIO_MAXIOV && !iov.is_null() => len,
+        _ => return call(iov, cnt, true),
     };
-    if iov.is_null() || len == 0 {
-        return call(iov, cnt, true);
-    }
     // SAFETY: the caller passed `cnt` iovecs at `iov` (the kernel would read them too).
     let mut left: Vec<iovec> = unsafe { std::slice::from_raw_parts(iov, len) }.to_vec();
     let total = left
@@ -313,9 +321,8 @@ fn iov_fully(
     })
 }
 
-/// One part of a `sendmsg`/`recvmsg` over the rest of the caller's iovecs: ancillary data
-/// (passed fds) go with the first part only, so they are never sent twice, and a received
-/// address is only the first part's.
+/// One part of a `sendmsg` over the rest of the caller's iovecs: ancillary data (passed
+/// fds) go with the first part only, so they are never sent twice.
 fn msg_part(whole: &msghdr, iov: *const iovec, cnt: c_int, first: bool) -> msghdr {
     let mut part = *whole;
     part.msg_iov = iov as *mut iovec;
@@ -430,15 +437,40 @@ fn send_fully(fd: c_int, flags: c_int, len: size_t, call: impl Fn(usize, c_int) 
     )
 }
 
+/// Whether a receive on `fd` with `flags` is a blocking stream receive of everything asked
+/// (`MSG_WAITALL`), which the green path must loop for: only on stream sockets (datagrams
+/// keep their boundaries, and the kernel ignores the flag there), and not with flags whose
+/// repeated use would not move along the stream (`MSG_PEEK`, `MSG_OOB`, `MSG_ERRQUEUE`,
+/// `MSG_TRUNC`).
+fn waits_for_all(fd: c_int, flags: c_int) -> bool {
+    let single = libc::MSG_DONTWAIT | libc::MSG_PEEK | libc::MSG_OOB | libc::MSG_ERRQUEUE;
+    flags & libc::MSG_WAITALL != 0
+        && flags & (single | libc::MSG_TRUNC) == 0
+        && super::green()
+        && g::hooked_kind(fd) == Some(fds::SOCKET)
+        && socket_type(fd) == Some(libc::SOCK_STREAM)
+}
+
+/// The socket's `SO_TYPE`.
+fn socket_type(fd: c_int) -> Option<c_int> {
+    let mut kind: c_int = 0;
+    let mut len = std::mem::size_of::<c_int>() as socklen_t;
+    let got = sys!(
+        libc::SYS_getsockopt,
+        fd,
+        libc::SOL_SOCKET,
+        libc::SO_TYPE,
+        &mut kind as *mut c_int,
+        &mut len as *mut socklen_t
+    );
+    (got == 0).then_some(kind)
+}
+
 /// A receive: with `MSG_WAITALL` (a blocking stream receive that waits for all `n` bytes),
 /// the green path receives until it has them, the peer closes, or an error comes;
 /// `call(at, flags)` receives into the buffer from byte `at`.
 fn recv_call(fd: c_int, flags: c_int, n: size_t, call: impl Fn(usize, c_int) -> Raw) -> Raw {
-    if flags & libc::MSG_WAITALL == 0
-        || !super::green()
-        || flags & libc::MSG_DONTWAIT != 0
-        || g::hooked_kind(fd) != Some(fds::SOCKET)
-    {
+    if !waits_for_all(fd, flags) {
         return socket_call(fd, flags, Direction::Read, |f| call(0, f));
     }
     let once = (flags & !libc::MSG_WAITALL) | libc::MSG_DONTWAIT;
@@ -495,35 +527,49 @@ pub unsafe extern "C" fn recvfrom(
 
 #[no_mangle]
 pub unsafe extern "C" fn recvmsg(fd: c_int, msg: *mut msghdr, flags: c_int) -> ssize_t {
-    if flags & libc::MSG_WAITALL != 0
-        && !msg.is_null()
-        && super::green()
-        && flags & libc::MSG_DONTWAIT == 0
-        && g::hooked_kind(fd) == Some(fds::SOCKET)
-    {
+    // SAFETY: the caller's msghdr, if any.
+    let iovlen = unsafe { msg.as_ref() }.map_or(0, iov_count);
+    if !msg.is_null() && iovlen <= UIO_MAXIOV && waits_for_all(fd, flags) {
         // SAFETY: the caller's msghdr.
         let whole = unsafe { &mut *msg };
         let once = (flags & !libc::MSG_WAITALL) | libc::MSG_DONTWAIT;
-        let (iov, cnt) = (whole.msg_iov, whole.msg_iovlen as c_int);
+        let (iov, cnt) = (whole.msg_iov, iovlen as c_int);
         let mut flags_out = 0;
+        let mut control_len = 0;
         let res = g::shield(
             || {
                 iov_fully(iov, cnt, |iov, cnt, first| {
-                    let mut part = msg_part(whole, iov, cnt, first);
+                    // Like the kernel's own loop: stop after a part that brought ancillary
+                    // data (passed fds), and offer the control buffer to every part until
+                    // then, so none is dropped; the address is the first part's.
+                    if control_len > 0 {
+                        return None;
+                    }
+                    let mut part = *whole;
+                    part.msg_iov = iov as *mut iovec;
+                    part.msg_iovlen = cnt as _;
+                    part.msg_flags = 0;
+                    if !first {
+                        part.msg_name = std::ptr::null_mut();
+                        part.msg_namelen = 0;
+                    }
                     let res = g::io_loop(fd, Direction::Read, "read", || {
                         sys!(libc::SYS_recvmsg, fd, &mut part as *mut msghdr, once)
                     });
-                    if first {
-                        whole.msg_controllen = part.msg_controllen;
-                        whole.msg_namelen = part.msg_namelen;
+                    if res >= 0 {
+                        if first {
+                            whole.msg_namelen = part.msg_namelen;
+                        }
+                        control_len = part.msg_controllen;
+                        flags_out |= part.msg_flags;
                     }
-                    flags_out |= part.msg_flags;
                     Some(res)
                 })
                 .unwrap_or(-1)
             },
             |_| -1,
         );
+        whole.msg_controllen = control_len;
         whole.msg_flags = flags_out;
         return out(res);
     }
@@ -578,7 +624,10 @@ pub unsafe extern "C" fn sendto(
 
 #[no_mangle]
 pub unsafe extern "C" fn sendmsg(fd: c_int, msg: *const msghdr, flags: c_int) -> ssize_t {
+    // SAFETY: the caller's msghdr, if any.
+    let iovlen = unsafe { msg.as_ref() }.map_or(0, iov_count);
     if !msg.is_null()
+        && iovlen <= UIO_MAXIOV
         && super::green()
         && flags & libc::MSG_DONTWAIT == 0
         && g::hooked_kind(fd) == Some(fds::SOCKET)
@@ -590,16 +639,12 @@ pub unsafe extern "C" fn sendmsg(fd: c_int, msg: *const msghdr, flags: c_int) ->
         // first part only, so they are never sent twice.
         let res = g::shield(
             || {
-                iov_fully(
-                    whole.msg_iov,
-                    whole.msg_iovlen as c_int,
-                    |iov, cnt, first| {
-                        let part = msg_part(whole, iov, cnt, first);
-                        Some(g::io_loop(fd, Direction::Write, "write", || {
-                            sys!(libc::SYS_sendmsg, fd, &part as *const msghdr, once)
-                        }))
-                    },
-                )
+                iov_fully(whole.msg_iov, iovlen as c_int, |iov, cnt, first| {
+                    let part = msg_part(whole, iov, cnt, first);
+                    Some(g::io_loop(fd, Direction::Write, "write", || {
+                        sys!(libc::SYS_sendmsg, fd, &part as *const msghdr, once)
+                    }))
+                })
                 .unwrap_or(-1)
             },
             |_| -1,
@@ -919,7 +964,9 @@ pub unsafe extern "C" fn wait4(
     options: c_int,
     rusage: *mut libc::rusage,
 ) -> libc::pid_t {
-    let only_exit = options & (libc::WNOHANG | libc::WUNTRACED | libc::WCONTINUED) == 0;
+    // Exits only, and only options the kernel accepts here (anything else is the kernel's
+    // to refuse at once, with EINVAL).
+    let only_exit = options & !(libc::__WALL | libc::__WCLONE | libc::__WNOTHREAD) == 0;
     if pid > 0 && only_exit && super::green() {
         let reap = || {
             sys!(

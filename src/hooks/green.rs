@@ -214,7 +214,22 @@ pub(crate) fn write_fully(
 ) -> Option<Raw> {
     let mut done = 0usize;
     loop {
-        let res = match write_at(done) {
+        let part = if done == 0 {
+            write_at(done)
+        } else {
+            // Bytes already moved must be reported: an interrupt (a cancel, a passed
+            // `timeout`) during a later part ends the call with what was moved, and stays
+            // pending for the next weft blocking point.
+            match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| write_at(done))) {
+                Ok(part) => part,
+                Err(payload) if crate::interrupt::errno_of(&*payload).is_some() => {
+                    drop(payload);
+                    return Some(done as Raw);
+                }
+                Err(payload) => std::panic::resume_unwind(payload),
+            }
+        };
+        let res = match part {
             Some(res) => res,
             // Pass-through from the start is the caller's plain call; after a part was
             // written here, report that part rather than write it twice.
@@ -237,21 +252,47 @@ pub(crate) fn write_fully(
 pub(crate) fn wait_child(pid: libc::pid_t, reap: impl Fn() -> Raw) -> Option<Raw> {
     let pidfd = crate::sys::file::pidfd_open(u32::try_from(pid).ok()?).ok()?;
     let source = crate::io::Source::new_nonblocking(pidfd).ok()?;
-    let reaped = source.io(
-        Direction::Read,
-        || Ok(None),
-        "wait",
-        || match reap() {
-            // Not exited yet: wait for the pidfd.
-            0 => Err(io::ErrorKind::WouldBlock.into()),
-            res if res < 0 => Err(io::Error::last_os_error()),
-            res => Ok(res),
-        },
-    );
+    // The pidfd says "exited"; a traced child can also stop, which `wait4` reports and the
+    // pidfd does not: look again every 50 ms while parked.
+    let reaped = loop {
+        let tried = source.io(
+            Direction::Read,
+            || Ok(Some(Duration::from_millis(50))),
+            "wait",
+            || match reap() {
+                // Not exited yet: wait for the pidfd.
+                0 => Err(io::ErrorKind::WouldBlock.into()),
+                res if res < 0 => Err(io::Error::last_os_error()),
+                res => Ok(res),
+            },
+        );
+        match tried {
+            Err(e) if e.kind() == io::ErrorKind::TimedOut => continue,
+            other => break other,
+        }
+    };
     Some(match reaped {
         Ok(res) => res,
         Err(e) => fail(e),
     })
+}
+
+/// Whether `fd` is an `AF_UNIX` socket (for any other family `EAGAIN` from `connect` means
+/// the kernel is short of resources, and the blocking call fails at once too).
+fn is_unix_socket(fd: RawFd) -> bool {
+    // SAFETY: a zeroed sockaddr_storage is a valid out-parameter of that length.
+    let mut addr: libc::sockaddr_storage = unsafe { std::mem::zeroed() };
+    let mut len = std::mem::size_of::<libc::sockaddr_storage>() as libc::socklen_t;
+    // SAFETY: getsockname writes at most `len` bytes.
+    let got = unsafe {
+        libc::syscall(
+            libc::SYS_getsockname,
+            fd,
+            &mut addr as *mut libc::sockaddr_storage,
+            &mut len as *mut libc::socklen_t,
+        )
+    };
+    got == 0 && libc::c_int::from(addr.ss_family) == libc::AF_UNIX
 }
 
 /// `connect` on a blocking-mode socket: start it non-blocking, wait for writability, report
@@ -264,7 +305,7 @@ pub(crate) fn connect(fd: RawFd, connect: impl Fn() -> Raw) -> Option<Raw> {
     // A Unix socket whose listener's backlog is full says EAGAIN, where a blocking connect
     // would wait for room; nothing signals the room, so retry after short sleeps (green),
     // within the socket's send timeout.
-    if res < 0 && would_block(errno()) {
+    if res < 0 && would_block(errno()) && is_unix_socket(fd) {
         let deadline = socket_timeout(fd, Direction::Write).map(|t| Instant::now() + t);
         let mut pause = Duration::from_millis(1);
         while res < 0 && would_block(errno()) {

@@ -123,7 +123,7 @@ impl Config {
     }
 
     /// How long a worker may run one green thread without a switch before the watchdog
-    /// warns (on stderr, and through `log` when a logger is installed), naming it and the
+    /// warns (through `log` when a logger takes warnings, on stderr otherwise), naming it and the
     /// syscall the worker is blocked in; `Duration::ZERO` turns the watchdog
     /// off. Default 100 ms.
     pub fn blocked_warning(mut self, threshold: Duration) -> Config {

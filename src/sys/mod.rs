@@ -314,20 +314,32 @@ pub(crate) fn gettid() -> i32 {
     unsafe { libc::gettid() }
 }
 
-/// What a thread of this process is doing, from `/proc/self/task/TID/syscall`: `Some(None)`
-/// when it runs user code, `Some(Some(nr))` when it is in syscall `nr`, `None` when the file
-/// cannot be read (no procfs, or the thread is gone).
-pub(crate) fn thread_syscall(tid: i32) -> Option<Option<libc::c_long>> {
+/// What a thread of this process is doing (see [`thread_syscall`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum ThreadState {
+    /// Running user code.
+    Running,
+    /// In syscall number `.0`.
+    Syscall(libc::c_long),
+    /// Blocked outside any syscall (a page fault, a stop).
+    Blocked,
+}
+
+/// What a thread of this process is doing, from `/proc/self/task/TID/syscall`; `None` when
+/// the file cannot be read (no procfs, or the thread is gone).
+pub(crate) fn thread_syscall(tid: i32) -> Option<ThreadState> {
     let text = std::fs::read_to_string(format!("/proc/self/task/{tid}/syscall")).ok()?;
     let first = text.split_whitespace().next()?;
     if first == "running" {
-        return Some(None);
+        return Some(ThreadState::Running);
     }
-    // "-1 …" means blocked outside a syscall (a page fault, say): no number to name.
-    first
-        .parse::<libc::c_long>()
-        .ok()
-        .map(|nr| (nr >= 0).then_some(nr))
+    // "-1 …": blocked, but not in a syscall.
+    let nr = first.parse::<libc::c_long>().ok()?;
+    Some(if nr >= 0 {
+        ThreadState::Syscall(nr)
+    } else {
+        ThreadState::Blocked
+    })
 }
 
 /// Writes `bytes` to stderr with `write(2)`: async-signal-safe, no allocation, no locks.

@@ -3,15 +3,17 @@
 //! off) gets one warning per incident, naming the green thread, its spawn site, how long it
 //! has run, how many green threads wait behind it, and what the worker is doing: the
 //! syscall it is blocked in (read from `/proc/self/task/TID/syscall`) with the call that
-//! most likely made it and the fix, or that it is computing. The warning goes to stderr
-//! always (a hang must never be invisible) and through `log` as well when the program
-//! installed a logger.
+//! most likely made it and the fix, or that it is computing. The warning goes through `log`
+//! when the program installed a logger that takes warnings, and to stderr otherwise (a
+//! hang must never be invisible), written by a reporter thread so the monitor never blocks.
 //!
 //! The usual cause is a blocking call that bypasses weft (`std::fs`, `std::thread::sleep`,
 //! a crate's own socket) or a long computation; both stall every green thread homed on
 //! that worker. Meanwhile the monitor already asks idle workers to steal the stuck worker's
 //! not-yet-started green threads (see [`super::monitor`]).
 
+use std::io::Write as _;
+use std::sync::{mpsc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use super::task::Task;
@@ -93,11 +95,15 @@ pub(crate) fn check(runtime: &Runtime, watches: &mut [Watch], now: Instant, thre
         // What piled up for it meanwhile: woken by others, and spawned but not started.
         let behind = worker.inbox.len() + worker.stealer.len() + worker.placed.len();
         let doing = match sys::thread_syscall(worker.tid.load(Relaxed)) {
-            Some(Some(nr)) => {
+            Some(sys::ThreadState::Syscall(nr)) => {
                 let (name, cause) = blocked_in(nr);
                 format!("It is blocked in the syscall {name}: {cause}")
             }
-            Some(None) => "It is running code, not waiting: a long computation or a busy loop \
+            Some(sys::ThreadState::Blocked) => "It is blocked outside a syscall: a page fault \
+                                                 on a slow file mapping, or the process is \
+                                                 stopped."
+                .to_owned(),
+            Some(sys::ThreadState::Running) => "It is running code, not waiting: a long computation or a busy loop \
                            (call weft::yield_now() in the loop, or run it in \
                            weft::offload(|| ...))."
                 .to_owned(),
@@ -112,17 +118,40 @@ pub(crate) fn check(runtime: &Runtime, watches: &mut [Watch], now: Instant, thre
             worker.index,
             ran.as_millis(),
         );
-        report(&warning);
+        report(warning);
     }
 }
 
-/// Writes a warning to stderr, where it is seen whatever the program set up (a hang must
-/// never be invisible), and also through `log` when the program installed a logger (the
-/// default maximum level is `Off` until one is set), so it reaches the program's own log.
-fn report(warning: &str) {
-    eprintln!("{warning}");
-    if log::max_level() != log::LevelFilter::Off {
-        log::warn!("{warning}");
+/// Hands a warning to the reporter thread, which sends it through `log` when the program
+/// installed a logger that takes warnings, and to stderr otherwise: a hang is never
+/// invisible, and never reported twice. The monitor never writes itself: a green thread
+/// stuck writing to a full stderr pipe (stdio runs in place) would stall the monitor, and
+/// with it the reactor polling, work rescue and the unwinding diagnosis.
+fn report(warning: String) {
+    static REPORTER: OnceLock<Mutex<Option<mpsc::Sender<String>>>> = OnceLock::new();
+    let reporter = REPORTER.get_or_init(|| {
+        let (tx, rx) = mpsc::channel::<String>();
+        let started = std::thread::Builder::new()
+            .name("weft-reporter".into())
+            .spawn(move || {
+                for warning in rx {
+                    if log::max_level() >= log::LevelFilter::Warn {
+                        log::warn!("{warning}");
+                    } else {
+                        // A closed stderr is no reason to die: `writeln!`, not `eprintln!`.
+                        let _ = writeln!(std::io::stderr(), "{warning}");
+                    }
+                }
+            });
+        Mutex::new(started.ok().map(|_| tx))
+    });
+    let reporter = reporter.lock().unwrap_or_else(|p| p.into_inner());
+    match reporter.as_ref() {
+        Some(tx) => {
+            let _ = tx.send(warning);
+        }
+        // No thread could be started (a thread limit): the raw write cannot block on a lock.
+        None => sys::write_stderr_raw(format!("{warning}\n").as_bytes()),
     }
 }
 
@@ -148,21 +177,12 @@ fn blocked_in(nr: libc::c_long) -> (String, &'static str) {
         (SYS_nanosleep, "nanosleep", SLEEP),
         (SYS_clock_nanosleep, "clock_nanosleep", SLEEP),
         (
-            SYS_epoll_wait,
-            "epoll_wait",
-            "an event loop outside weft, most often a runtime embedded in a library (tokio's \
-             block_on inside a synchronous client such as postgres or reqwest::blocking); \
-             call it through weft::offload(|| ...).",
-        ),
-        (
             SYS_epoll_pwait,
             "epoll_pwait",
             "an event loop outside weft, most often a runtime embedded in a library; call it \
              through weft::offload(|| ...).",
         ),
-        (SYS_poll, "poll", NET),
         (SYS_ppoll, "ppoll", NET),
-        (SYS_select, "select", NET),
         (SYS_pselect6, "pselect6", NET),
         (SYS_read, "read", "a blocking read outside weft (a pipe, a terminal, a socket or a \
                            file weft does not own); use weft::net, weft::fs or \
@@ -193,7 +213,26 @@ fn blocked_in(nr: libc::c_long) -> (String, &'static str) {
         (SYS_waitid, "waitid", "waiting for a child process outside weft; use \
                                 weft::process."),
     ];
-    match known.iter().find(|(number, _, _)| *number == nr) {
+    // Calls only some targets have (aarch64 has only the `p` forms).
+    #[cfg(target_arch = "x86_64")]
+    let legacy: &[(c_long, &str, &'static str)] = &[
+        (
+            SYS_epoll_wait,
+            "epoll_wait",
+            "an event loop outside weft, most often a runtime embedded in a library (tokio's \
+             block_on inside a synchronous client such as postgres or reqwest::blocking); \
+             call it through weft::offload(|| ...).",
+        ),
+        (SYS_poll, "poll", NET),
+        (SYS_select, "select", NET),
+    ];
+    #[cfg(not(target_arch = "x86_64"))]
+    let legacy: &[(c_long, &str, &'static str)] = &[];
+    match known
+        .iter()
+        .chain(legacy)
+        .find(|(number, _, _)| *number == nr)
+    {
         Some((_, name, cause)) => ((*name).to_owned(), cause),
         None => (
             format!("number {nr}"),
