@@ -234,22 +234,43 @@ fn a_blocking_unix_connect_to_a_full_backlog_waits() {
     connected.expect("a blocking connect waits for room in the backlog");
 }
 
-#[test]
-#[ignore = "child process of waiting_for_a_std_child_parks_the_green_thread"]
-fn child_std_command_status() {
+/// In a child process on one worker: runs `call` (300 ms of waiting outside weft) beside a
+/// ticker green thread and prints `result <call's result> ticks <ticks during it>`.
+fn run_beside_a_ticker<T: std::fmt::Debug>(call: impl FnOnce() -> T + Send) {
     if !common::is_child() {
         return;
     }
     common::workers(1);
     weft::run(|| {
         let ticker = common::Ticker::start();
-        let (status, ticks) = ticker.during(|| {
-            std::process::Command::new("sleep")
-                .arg("0.3")
-                .status()
-                .unwrap()
-        });
-        println!("status {} ticks {ticks}", status.success());
+        let (value, ticks) = ticker.during(call);
+        println!("result {value:?} ticks {ticks}");
+    });
+}
+
+/// Runs child test `name` and checks it printed `result <expected>` with 30+ ticks.
+fn ticked_beside(name: &str, expected: &str) {
+    let name = name.to_owned();
+    let stdout = common::watchdog(60, move || common::child_stdout(&name, &[]));
+    // (The harness's "test child_… ..." may share the line.)
+    let line = common::line_with(&stdout, "result ");
+    assert!(line.contains(&format!("result {expected} ")), "{line}");
+    let ticks: u64 = line.rsplit(' ').next().unwrap().parse().unwrap();
+    assert!(
+        ticks >= 30,
+        "the ticker ticked {ticks} times during 300 ms: {line}"
+    );
+}
+
+#[test]
+#[ignore = "child process of waiting_for_a_std_child_parks_the_green_thread"]
+fn child_std_command_status() {
+    run_beside_a_ticker(|| {
+        std::process::Command::new("sleep")
+            .arg("0.3")
+            .status()
+            .unwrap()
+            .success()
     });
 }
 
@@ -257,36 +278,20 @@ fn child_std_command_status() {
 fn waiting_for_a_std_child_parks_the_green_thread() {
     // `Command::status` waits in `waitpid`: on one worker, a ticker green thread must keep
     // ticking while the child runs (the wait parks on the child's pidfd).
-    let stdout = common::watchdog(60, || common::child_stdout("child_std_command_status", &[]));
-    // (The harness's "test child_std_command_status ..." may share the line.)
-    let line = common::line_with(&stdout, "status ");
-    assert!(line.contains("status true"), "{line}");
-    let ticks: u64 = line.rsplit(' ').next().unwrap().parse().unwrap();
-    assert!(
-        ticks >= 30,
-        "the ticker ticked {ticks} times during a 300 ms child: {line}"
-    );
+    ticked_beside("child_std_command_status", "true");
 }
 
 #[test]
 #[ignore = "child process of joining_an_os_thread_parks_the_green_thread"]
 fn child_thread_join() {
-    if !common::is_child() {
-        return;
-    }
-    common::workers(1);
-    weft::run(|| {
-        let ticker = common::Ticker::start();
-        let (value, ticks) = ticker.during(|| {
-            // The hooks make std's sleep green only on green threads: this is a plain one.
-            std::thread::spawn(|| {
-                std::thread::sleep(Duration::from_millis(300));
-                7
-            })
-            .join()
-            .unwrap()
-        });
-        println!("joined {value} ticks {ticks}");
+    run_beside_a_ticker(|| {
+        // The hooks make std's sleep green only on green threads: this is a plain one.
+        std::thread::spawn(|| {
+            std::thread::sleep(Duration::from_millis(300));
+            7
+        })
+        .join()
+        .unwrap()
     });
 }
 
@@ -294,14 +299,7 @@ fn child_thread_join() {
 fn joining_an_os_thread_parks_the_green_thread() {
     // `JoinHandle::join` waits in pthread_join (a futex keyed by the thread): the join goes
     // to the blocking pool, and a ticker on the same worker keeps ticking meanwhile.
-    let stdout = common::watchdog(60, || common::child_stdout("child_thread_join", &[]));
-    let line = common::line_with(&stdout, "joined ");
-    assert!(line.contains("joined 7"), "{line}");
-    let ticks: u64 = line.rsplit(' ').next().unwrap().parse().unwrap();
-    assert!(
-        ticks >= 30,
-        "the ticker ticked {ticks} times during a 300 ms join: {line}"
-    );
+    ticked_beside("child_thread_join", "7");
 }
 
 #[test]
