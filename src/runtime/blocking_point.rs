@@ -74,8 +74,8 @@
 //! records. Neither is called from here.
 //!
 //! Under loom the same loop runs with loom's park, a timed park that expires after one
-//! yield, and a per-thread cancel flag that a model sets from another thread, so the models
-//! explore a cancel or a deadline racing a claim.
+//! yield, and a per-thread interrupt word (a cancel or a passed deadline) that a model sets
+//! from another thread, so the models explore a cancel or a deadline racing a claim.
 
 use std::fmt;
 use std::time::Instant;
