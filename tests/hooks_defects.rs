@@ -385,3 +385,38 @@ fn msg_waitall_keeps_datagram_boundaries_and_reports_a_partial_stream_receive() 
     assert_eq!(datagram, 100);
     assert_eq!(partial, Ok(30));
 }
+
+#[test]
+#[ignore = "child process of opening_a_fifo_whose_writer_shares_the_worker_completes"]
+fn child_fifo_open() {
+    if !common::is_child() {
+        return;
+    }
+    common::workers(1);
+    let dir = std::env::temp_dir().join(format!("weft-fifo-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir(&dir).unwrap();
+    let fifo = dir.join("fifo");
+    let name = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
+    // SAFETY: a valid path.
+    assert_eq!(unsafe { libc::mkfifo(name.as_ptr(), 0o600) }, 0);
+    let got = weft::run(move || {
+        let reader = {
+            let fifo = fifo.clone();
+            weft::spawn(move || std::fs::read(&fifo).unwrap())
+        };
+        // The writer is a green thread of the same (only) worker: the reader's open must
+        // not hold the worker while it waits for it.
+        let writer = weft::spawn(move || std::fs::write(&fifo, b"through the fifo").unwrap());
+        writer.join().unwrap();
+        reader.join().unwrap()
+    });
+    std::fs::remove_dir_all(&dir).unwrap();
+    println!("read {}", String::from_utf8(got).unwrap());
+}
+
+#[test]
+fn opening_a_fifo_whose_writer_shares_the_worker_completes() {
+    let stdout = common::watchdog(60, || common::child_stdout("child_fifo_open", &[]));
+    assert!(stdout.contains("read through the fifo"), "{stdout}");
+}

@@ -1035,3 +1035,84 @@ pub unsafe extern "C" fn pthread_join(thread: libc::pthread_t, retval: *mut *mut
     // SAFETY: forwarded.
     unsafe { real(thread, retval) }
 }
+
+/// Whether `path` (relative to `dirfd`) names a FIFO, without following a final symlink
+/// only when the caller asked not to (`O_NOFOLLOW`).
+fn is_fifo(dirfd: c_int, path: *const libc::c_char, flags: c_int) -> bool {
+    // SAFETY: a zeroed stat is a valid out-parameter.
+    let mut st: libc::stat = unsafe { std::mem::zeroed() };
+    let nofollow = if flags & libc::O_NOFOLLOW != 0 {
+        libc::AT_SYMLINK_NOFOLLOW
+    } else {
+        0
+    };
+    // SAFETY: the caller's NUL-terminated path; fstatat writes the struct it is given (libc's
+    // own function: weft does not hook it).
+    (unsafe { libc::fstatat(dirfd, path, &mut st, nofollow) }) == 0
+        && st.st_mode & libc::S_IFMT == libc::S_IFIFO
+}
+
+/// `openat` for every `open` form. Opening a FIFO blocks until the other end opens too,
+/// which may be a green thread of this very worker: a green thread hands that open to the
+/// blocking pool and parks. Everything else (and `O_NONBLOCK`, `O_PATH`) is the plain call.
+fn open_at(dirfd: c_int, path: *const libc::c_char, flags: c_int, mode: c_uint) -> c_int {
+    if flags & (libc::O_NONBLOCK | libc::O_PATH) == 0
+        && !path.is_null()
+        && super::green()
+        && is_fifo(dirfd, path, flags)
+    {
+        let p = Ptr(path);
+        let (res, code) = g::shield(
+            || {
+                crate::blocking::offload_then(move || {
+                    let res = sys!(libc::SYS_openat, dirfd, p.get(), flags, mode);
+                    (
+                        res,
+                        std::io::Error::last_os_error().raw_os_error().unwrap_or(0),
+                    )
+                })
+            },
+            // Interrupted before the hand-off: nothing was opened.
+            |code| (-1, code),
+        );
+        if res < 0 {
+            // SAFETY: errno is this thread's own.
+            unsafe { *libc::__errno_location() = code };
+        }
+        return res as c_int;
+    }
+    out_int(sys!(libc::SYS_openat, dirfd, path, flags, mode))
+}
+
+// The mode is variadic in C, passed where a third (fourth) integer argument goes on the
+// Linux targets weft supports; it is read only with O_CREAT or O_TMPFILE, as the kernel does.
+
+#[no_mangle]
+pub unsafe extern "C" fn open(path: *const libc::c_char, flags: c_int, mode: c_uint) -> c_int {
+    open_at(libc::AT_FDCWD, path, flags, mode)
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn open64(path: *const libc::c_char, flags: c_int, mode: c_uint) -> c_int {
+    open_at(libc::AT_FDCWD, path, flags, mode)
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn openat(
+    dirfd: c_int,
+    path: *const libc::c_char,
+    flags: c_int,
+    mode: c_uint,
+) -> c_int {
+    open_at(dirfd, path, flags, mode)
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn openat64(
+    dirfd: c_int,
+    path: *const libc::c_char,
+    flags: c_int,
+    mode: c_uint,
+) -> c_int {
+    open_at(dirfd, path, flags, mode)
+}

@@ -8,7 +8,8 @@
 //! With the feature on, this module defines `read`, `write`, `readv`, `writev`, `recv`,
 //! `recvfrom`, `recvmsg`, `send`, `sendto`, `sendmsg`, `connect`, `accept`, `accept4`,
 //! `poll`, `nanosleep`, `clock_nanosleep`, `usleep`, `sleep`, `getaddrinfo`, `close`, `dup2`,
-//! `dup3`, `wait4`, `waitpid` and `pthread_join` as `#[no_mangle]` C functions. The
+//! `dup3`, `wait4`, `waitpid`, `pthread_join`, `open`, `open64`, `openat` and `openat64` as
+//! `#[no_mangle]` C functions. The
 //! linker binds every call in the program's own code (std and every crate included) to these
 //! definitions instead of libc's, and exports those that shared libraries the program links
 //! to (libssl, say) refer to, so their calls come here too. Calls libc makes internally reach
@@ -74,7 +75,10 @@
 //! * `wait4`/`waitpid` for one child (std's `Command::status` and `Child::wait`), without
 //!   `WNOHANG`, parks on the child's pidfd and then reaps it, as `weft::process` does;
 //! * `pthread_join` (std's `JoinHandle::join`) is handed to the blocking pool: its wait is
-//!   a futex keyed by the joined thread, which only an OS thread can share.
+//!   a futex keyed by the joined thread, which only an OS thread can share;
+//! * opening a FIFO (without `O_NONBLOCK`) waits for the other end, which may be a green
+//!   thread of the same worker: a green thread's open of a FIFO (one `fstatat` tells) is
+//!   handed to the blocking pool; every other open is the plain call.
 //!
 //! # weft's own calls
 //!
