@@ -20,7 +20,7 @@
 //! configuration other than the one asked for would be a silent surprise.
 
 use std::fmt;
-use std::sync::Mutex;
+use crate::runtime::os_lock::{OsMutex, OsMutexGuard};
 use std::time::Duration;
 
 use crate::runtime::stack::{SizeClass, DEFAULT_STACK_SIZE, MAX_STACK_SIZE};
@@ -168,7 +168,7 @@ struct State {
     started: bool,
 }
 
-static STATE: Mutex<State> = Mutex::new(State {
+static STATE: OsMutex<State> = OsMutex::new(State {
     applied: Config {
         workers: None,
         stack_size: None,
@@ -178,8 +178,8 @@ static STATE: Mutex<State> = Mutex::new(State {
     started: false,
 });
 
-fn lock() -> std::sync::MutexGuard<'static, State> {
-    STATE.lock().unwrap_or_else(|p| p.into_inner())
+fn lock() -> OsMutexGuard<'static, State> {
+    STATE.lock()
 }
 
 /// The settings the runtime starts with.

@@ -10,6 +10,7 @@
 //! | [`stack`] | guarded, pooled stacks and overflow reports |
 //! | [`config`] | `Config`, the `WEFT_*` variables and every default |
 //! | [`spin`] | the spin lock behind the wait queues |
+//! | [`os_lock`] | the futex lock of weft's own longer sections, which never parks a green thread |
 //!
 //! The features (`chan`, `sync`, `net`, `io`, `fs`, `process`, `signal`, `time`,
 //! `blocking`, `hooks`, `local`, the cancellation API, and the dump and stats views) stand
@@ -22,6 +23,7 @@ pub(crate) mod park;
 pub(crate) mod wait;
 cfg_runtime! {
     pub(crate) mod config;
+    pub(crate) mod os_lock;
     pub(crate) mod reactor;
     pub(crate) mod scheduler;
     pub(crate) mod spin;

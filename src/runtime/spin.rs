@@ -2,7 +2,9 @@
 //! store.
 //!
 //! Those critical sections are a few dozen instructions that never park, never run user
-//! code and never allocate more than a queue push. A futex-backed mutex must unlock with a
+//! code, never take a blocking lock (with the `hooks` feature a contended std lock parks
+//! the green thread, and a green thread of the same worker spinning here would never let
+//! it resume) and never allocate more than a queue push. A futex-backed mutex must unlock with a
 //! read-modify-write (to learn whether anyone sleeps on it), and on this hardware every
 //! locked instruction costs about as much as the rest of the critical section; a channel
 //! ping-pong round trip takes four of these locks. A spinner only waits for another OS thread

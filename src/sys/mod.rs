@@ -49,6 +49,67 @@ pub(crate) use syscall;
 
 pub(crate) mod fdio;
 
+/// A system call made straight to the kernel with the `syscall` instruction (`svc` on
+/// aarch64), never through libc's `syscall` function, which the `hooks` feature replaces
+/// (its futex waits may park a green thread: weft's own calls, its park word's futex above
+/// all, must not). Returns libc's convention: `-1` with `errno` set, or the result.
+///
+/// # Safety
+///
+/// The arguments must satisfy the kernel's contract for `nr` (valid pointers of the sizes
+/// it reads and writes); unused arguments are ignored.
+#[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
+pub(crate) unsafe fn raw_syscall(nr: libc::c_long, args: [libc::c_long; 6]) -> libc::c_long {
+    let ret: libc::c_long;
+    // SAFETY: the Linux system call ABI of each architecture: the number and six arguments
+    // in the registers it names, the result in the first; on x86_64 the instruction
+    // clobbers rcx and r11, on aarch64 nothing else. Memory effects are the kernel's, under
+    // the caller's contract.
+    unsafe {
+        #[cfg(target_arch = "x86_64")]
+        std::arch::asm!(
+            "syscall",
+            inlateout("rax") nr => ret,
+            in("rdi") args[0],
+            in("rsi") args[1],
+            in("rdx") args[2],
+            in("r10") args[3],
+            in("r8") args[4],
+            in("r9") args[5],
+            lateout("rcx") _,
+            lateout("r11") _,
+            options(nostack),
+        );
+        #[cfg(target_arch = "aarch64")]
+        std::arch::asm!(
+            "svc 0",
+            in("x8") nr,
+            inlateout("x0") args[0] => ret,
+            in("x1") args[1],
+            in("x2") args[2],
+            in("x3") args[3],
+            in("x4") args[4],
+            in("x5") args[5],
+            options(nostack),
+        );
+    }
+    // The kernel returns -errno for errors, in -4095..=-1.
+    if (-4095..0).contains(&ret) {
+        // SAFETY: errno is this thread's own.
+        unsafe { *libc::__errno_location() = -ret as libc::c_int };
+        -1
+    } else {
+        ret
+    }
+}
+
+/// Other architectures have no `hooks` `syscall` to avoid: libc's is the raw call.
+#[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
+pub(crate) unsafe fn raw_syscall(nr: libc::c_long, args: [libc::c_long; 6]) -> libc::c_long {
+    // SAFETY: the caller's contract.
+    unsafe { libc::syscall(nr, args[0], args[1], args[2], args[3], args[4], args[5]) }
+}
+
 /// The calls the `hooks` feature interposes (`read`, `write`, `readv`, `writev`, `poll`,
 /// `accept4`), made so that weft's own never enter the hooks: with the feature they are raw
 /// `syscall`s (same arguments, same `-1`/`errno` convention), without it libc's functions.
@@ -66,19 +127,19 @@ pub(crate) mod real {
 
         pub(crate) unsafe fn read(fd: c_int, buf: *mut c_void, n: size_t) -> ssize_t {
             // SAFETY: the caller's arguments, as for libc's `read`.
-            unsafe { libc::syscall(libc::SYS_read, fd, buf, n) as ssize_t }
+            unsafe { super::super::raw_syscall(libc::SYS_read, [fd as c_long, buf as c_long, n as c_long, 0, 0, 0]) as ssize_t }
         }
         pub(crate) unsafe fn write(fd: c_int, buf: *const c_void, n: size_t) -> ssize_t {
             // SAFETY: as for libc's `write`.
-            unsafe { libc::syscall(libc::SYS_write, fd, buf, n) as ssize_t }
+            unsafe { super::super::raw_syscall(libc::SYS_write, [fd as c_long, buf as c_long, n as c_long, 0, 0, 0]) as ssize_t }
         }
         pub(crate) unsafe fn readv(fd: c_int, iov: *const iovec, n: c_int) -> ssize_t {
             // SAFETY: as for libc's `readv`.
-            unsafe { libc::syscall(libc::SYS_readv, fd, iov, n) as ssize_t }
+            unsafe { super::super::raw_syscall(libc::SYS_readv, [fd as c_long, iov as c_long, n as c_long, 0, 0, 0]) as ssize_t }
         }
         pub(crate) unsafe fn writev(fd: c_int, iov: *const iovec, n: c_int) -> ssize_t {
             // SAFETY: as for libc's `writev`.
-            unsafe { libc::syscall(libc::SYS_writev, fd, iov, n) as ssize_t }
+            unsafe { super::super::raw_syscall(libc::SYS_writev, [fd as c_long, iov as c_long, n as c_long, 0, 0, 0]) as ssize_t }
         }
         pub(crate) unsafe fn poll(fds: *mut pollfd, n: libc::nfds_t, timeout_ms: c_int) -> c_int {
             let ts;
@@ -92,7 +153,7 @@ pub(crate) mod real {
                 &ts as *const libc::timespec
             };
             // SAFETY: as for libc's `poll` (ppoll with no signal mask).
-            unsafe { libc::syscall(libc::SYS_ppoll, fds, n, tsp, 0usize) as c_int }
+            unsafe { super::super::raw_syscall(libc::SYS_ppoll, [fds as c_long, n as c_long, tsp as c_long, 0, 0, 0]) as c_int }
         }
         pub(crate) unsafe fn accept4(
             fd: c_int,
@@ -101,7 +162,7 @@ pub(crate) mod real {
             flags: c_int,
         ) -> c_int {
             // SAFETY: as for libc's `accept4`.
-            unsafe { libc::syscall(libc::SYS_accept4, fd, addr, len, flags) as c_int }
+            unsafe { super::super::raw_syscall(libc::SYS_accept4, [fd as c_long, addr as c_long, len as c_long, flags as c_long, 0, 0]) as c_int }
         }
     }
 }
@@ -366,12 +427,16 @@ pub(crate) fn futex_wait(word: &std::sync::atomic::AtomicU32, expected: u32) {
     // SAFETY: the address is a live, aligned u32 for the duration of the call; a null timeout
     // waits indefinitely. Errors (EAGAIN: value changed, EINTR) are all "re-check the word".
     unsafe {
-        libc::syscall(
+        raw_syscall(
             libc::SYS_futex,
-            word.as_ptr(),
-            libc::FUTEX_WAIT | libc::FUTEX_PRIVATE_FLAG,
-            expected,
-            std::ptr::null::<libc::timespec>(),
+            [
+                word.as_ptr() as libc::c_long,
+                (libc::FUTEX_WAIT | libc::FUTEX_PRIVATE_FLAG) as libc::c_long,
+                expected as libc::c_long,
+                0, // no timeout
+                0,
+                0,
+            ],
         );
     }
 }
@@ -389,25 +454,39 @@ pub(crate) fn futex_wait_timeout(
     // SAFETY: as for `futex_wait`; the timeout is a live, relative timespec. ETIMEDOUT is one
     // more reason to re-check.
     unsafe {
-        libc::syscall(
+        raw_syscall(
             libc::SYS_futex,
-            word.as_ptr(),
-            libc::FUTEX_WAIT | libc::FUTEX_PRIVATE_FLAG,
-            expected,
-            &timeout as *const libc::timespec,
+            [
+                word.as_ptr() as libc::c_long,
+                (libc::FUTEX_WAIT | libc::FUTEX_PRIVATE_FLAG) as libc::c_long,
+                expected as libc::c_long,
+                &timeout as *const libc::timespec as libc::c_long,
+                0,
+                0,
+            ],
         );
     }
 }
 
 /// Wakes every OS thread blocked in [`futex_wait`] on `word`.
 pub(crate) fn futex_wake_all(word: &std::sync::atomic::AtomicU32) {
+    futex_wake(word, i32::MAX);
+}
+
+/// Wakes up to `count` OS threads blocked in [`futex_wait`] on `word`.
+pub(crate) fn futex_wake(word: &std::sync::atomic::AtomicU32, count: i32) {
     // SAFETY: waking is harmless for any address; the word is live.
     unsafe {
-        libc::syscall(
+        raw_syscall(
             libc::SYS_futex,
-            word.as_ptr(),
-            libc::FUTEX_WAKE | libc::FUTEX_PRIVATE_FLAG,
-            i32::MAX,
+            [
+                word.as_ptr() as libc::c_long,
+                (libc::FUTEX_WAKE | libc::FUTEX_PRIVATE_FLAG) as libc::c_long,
+                count as libc::c_long,
+                0,
+                0,
+                0,
+            ],
         );
     }
 }

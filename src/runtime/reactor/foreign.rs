@@ -10,7 +10,9 @@ use std::collections::HashMap;
 use std::io;
 use std::os::fd::RawFd;
 use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, OnceLock};
+
+use crate::runtime::os_lock::OsMutex;
 
 use super::Registration;
 
@@ -44,23 +46,22 @@ pub(super) fn set_weft_owned(fd: RawFd, owned: bool) {
 }
 
 /// Registrations made for fds weft does not own.
-fn registrations() -> &'static Mutex<HashMap<RawFd, Arc<Registration>>> {
-    static REGS: OnceLock<Mutex<HashMap<RawFd, Arc<Registration>>>> = OnceLock::new();
-    REGS.get_or_init(|| Mutex::new(HashMap::new()))
+fn registrations() -> &'static OsMutex<HashMap<RawFd, Arc<Registration>>> {
+    static REGS: OnceLock<OsMutex<HashMap<RawFd, Arc<Registration>>>> = OnceLock::new();
+    REGS.get_or_init(|| OsMutex::new(HashMap::new()))
 }
 
 /// The registration of a foreign fd, if a green thread waited on it before.
 pub(crate) fn existing(fd: RawFd) -> Option<Arc<Registration>> {
     registrations()
         .lock()
-        .unwrap_or_else(|p| p.into_inner())
         .get(&fd)
         .cloned()
 }
 
 /// The registration of a foreign fd, made on first need.
 pub(crate) fn register(fd: RawFd) -> io::Result<Arc<Registration>> {
-    let mut regs = registrations().lock().unwrap_or_else(|p| p.into_inner());
+    let mut regs = registrations().lock();
     if let Some(existing) = regs.get(&fd) {
         return Ok(existing.clone());
     }
@@ -75,7 +76,6 @@ pub(crate) fn register(fd: RawFd) -> io::Result<Arc<Registration>> {
 pub(crate) fn forget(fd: RawFd) {
     let registration = registrations()
         .lock()
-        .unwrap_or_else(|p| p.into_inner())
         .remove(&fd);
     if let Some(registration) = registration {
         registration.remove_now();

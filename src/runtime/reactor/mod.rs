@@ -96,7 +96,9 @@ use std::cell::UnsafeCell;
 use std::io;
 use std::os::fd::{AsFd, OwnedFd, RawFd};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, Ordering::*};
-use std::sync::{Mutex, MutexGuard, OnceLock};
+use std::sync::OnceLock;
+
+use crate::runtime::os_lock::{OsMutex, OsMutexGuard};
 use std::time::{Duration, Instant};
 
 use crate::runtime::blocking_point::{self, wait_site, Ended, OnInterrupt, Progress};
@@ -124,7 +126,7 @@ pub(crate) struct Reactor {
     /// True while an eventfd signal is written and not yet drained: further wakes are free.
     wake_pending: AtomicBool,
     slab: Slab,
-    timers: Mutex<Timers>,
+    timers: OsMutex<Timers>,
     /// The poll token: FREE, POLLING (a timeout-0 poll) or BLOCKING (a worker asleep in it).
     poller: AtomicU8,
     /// Used only by the token holder.
@@ -140,7 +142,7 @@ pub(crate) struct Reactor {
 unsafe impl Sync for Reactor {}
 
 static REACTOR: OnceLock<Reactor> = OnceLock::new();
-static INIT: Mutex<()> = Mutex::new(());
+static INIT: OsMutex<()> = OsMutex::new(());
 
 /// The reactor, created on first use. Creation needs two fds (epoll and eventfd), so it can
 /// fail with the process's fd limit reached.
@@ -148,7 +150,7 @@ pub(crate) fn get() -> io::Result<&'static Reactor> {
     if let Some(reactor) = REACTOR.get() {
         return Ok(reactor);
     }
-    let _init = INIT.lock().unwrap_or_else(|p| p.into_inner());
+    let _init = INIT.lock();
     if let Some(reactor) = REACTOR.get() {
         return Ok(reactor);
     }
@@ -178,7 +180,7 @@ impl Reactor {
             waker,
             wake_pending: AtomicBool::new(false),
             slab: Slab::new(),
-            timers: Mutex::new(Timers::new()),
+            timers: OsMutex::new(Timers::new()),
             poller: AtomicU8::new(FREE),
             events: UnsafeCell::new(vec![libc::epoll_event { events: 0, u64: 0 }; EVENTS]),
             due: UnsafeCell::new(Vec::new()),
@@ -186,9 +188,9 @@ impl Reactor {
         })
     }
 
-    fn timers(&self) -> MutexGuard<'_, Timers> {
+    fn timers(&self) -> OsMutexGuard<'_, Timers> {
         // Heap and slot updates leave the structure consistent at every await-free step.
-        self.timers.lock().unwrap_or_else(|p| p.into_inner())
+        self.timers.lock()
     }
 
     /// Interrupts the blocking poller, if any. Cheap when a signal is already pending.

@@ -10,7 +10,9 @@
 //! never delivered to the entry's next owner.
 
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering::Relaxed};
-use std::sync::{Mutex, MutexGuard, OnceLock};
+use std::sync::OnceLock;
+
+use crate::runtime::os_lock::{OsMutex, OsMutexGuard};
 
 use crate::runtime::park::Unparker;
 
@@ -43,7 +45,7 @@ pub(crate) struct Entry {
     /// ready without new edges) or `PRI` (urgent data, whose mark stops a read short with
     /// data still queued): skipping is off for good (until the entry is reused).
     closed: AtomicBool,
-    waiters: Mutex<Waiters>,
+    waiters: OsMutex<Waiters>,
 }
 
 const DRAINED: u64 = 1 << 32;
@@ -78,7 +80,7 @@ impl Entry {
             seq: [AtomicU32::new(0), AtomicU32::new(0)],
             drained: [AtomicU64::new(0), AtomicU64::new(0)],
             closed: AtomicBool::new(false),
-            waiters: Mutex::new(Waiters::default()),
+            waiters: OsMutex::new(Waiters::default()),
         }
     }
 
@@ -106,9 +108,9 @@ impl Entry {
         }
     }
 
-    pub(crate) fn lock(&self) -> MutexGuard<'_, Waiters> {
+    pub(crate) fn lock(&self) -> OsMutexGuard<'_, Waiters> {
         // The lists stay consistent even if a holder panicked (only pushes and removals).
-        self.waiters.lock().unwrap_or_else(|p| p.into_inner())
+        self.waiters.lock()
     }
 
     /// Poller side: records readiness for the given directions and wakes their waiters, if
@@ -148,14 +150,14 @@ struct Free {
 
 pub(crate) struct Slab {
     pages: Box<[OnceLock<Box<[Entry]>>]>,
-    free: Mutex<Free>,
+    free: OsMutex<Free>,
 }
 
 impl Slab {
     pub(crate) fn new() -> Slab {
         Slab {
             pages: (0..MAX_PAGES).map(|_| OnceLock::new()).collect(),
-            free: Mutex::new(Free {
+            free: OsMutex::new(Free {
                 indices: Vec::new(),
                 next_unused: 0,
             }),
@@ -170,7 +172,7 @@ impl Slab {
 
     /// Takes a free entry; returns its index and current generation.
     pub(crate) fn allocate(&self) -> std::io::Result<(u32, u32)> {
-        let mut free = self.free.lock().unwrap_or_else(|p| p.into_inner());
+        let mut free = self.free.lock();
         let index = match free.indices.pop() {
             Some(index) => index,
             None => {
@@ -205,7 +207,7 @@ impl Slab {
             entry.drained.iter().for_each(|d| d.store(0, Relaxed));
             entry.closed.store(false, Relaxed);
         }
-        let mut free = self.free.lock().unwrap_or_else(|p| p.into_inner());
+        let mut free = self.free.lock();
         free.indices.push(index);
     }
 }

@@ -21,7 +21,7 @@
 //! its re-check (4) finds the work. Either way the work is not stranded.
 
 use std::sync::atomic::{fence, AtomicUsize, Ordering::Relaxed, Ordering::SeqCst};
-use std::sync::Mutex;
+use crate::runtime::os_lock::{OsMutex, OsMutexGuard};
 
 pub(crate) struct Idle {
     /// Workers searching for work (spinning on steals) right now.
@@ -29,7 +29,7 @@ pub(crate) struct Idle {
     /// Length of `sleepers`, readable without the lock.
     num_sleeping: AtomicUsize,
     /// Indices of sleeping workers that a notifier may wake.
-    sleepers: Mutex<Vec<usize>>,
+    sleepers: OsMutex<Vec<usize>>,
     num_workers: usize,
 }
 
@@ -38,7 +38,7 @@ impl Idle {
         Idle {
             num_searching: AtomicUsize::new(0),
             num_sleeping: AtomicUsize::new(0),
-            sleepers: Mutex::new(Vec::with_capacity(num_workers)),
+            sleepers: OsMutex::new(Vec::with_capacity(num_workers)),
             num_workers,
         }
     }
@@ -116,9 +116,9 @@ impl Idle {
         self.num_sleeping.load(Relaxed)
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<usize>> {
+    fn lock(&self) -> OsMutexGuard<'_, Vec<usize>> {
         // Plain pushes and removals of integers: consistent even after a panic elsewhere.
-        self.sleepers.lock().unwrap_or_else(|p| p.into_inner())
+        self.sleepers.lock()
     }
 }
 

@@ -49,7 +49,9 @@ use std::io;
 use std::sync::atomic::{
     AtomicU32, AtomicU64, Ordering::Acquire, Ordering::Relaxed, Ordering::Release,
 };
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, OnceLock};
+
+use crate::runtime::os_lock::OsMutex;
 
 use crossbeam_deque::{Injector, Worker as Deque};
 
@@ -83,7 +85,7 @@ const GATE_FAILED: u32 = 2;
 /// The running runtime, once a start has fully succeeded.
 static RUNTIME: OnceLock<&'static Runtime> = OnceLock::new();
 /// Serialises starts, so that two first spawns do not both build a runtime.
-static STARTING: Mutex<()> = Mutex::new(());
+static STARTING: OsMutex<()> = OsMutex::new(());
 
 /// The runtime, started on first use. Fails only if its threads cannot be created; the next
 /// call tries again.
@@ -107,7 +109,7 @@ fn started() -> &'static Runtime {
 
 #[cold]
 fn start() -> io::Result<&'static Runtime> {
-    let _serial = STARTING.lock().unwrap_or_else(|p| p.into_inner());
+    let _serial = STARTING.lock();
     if let Some(runtime) = RUNTIME.get() {
         return Ok(runtime);
     }

@@ -43,7 +43,7 @@
 //! that can run during a panic; where one is needed, give it a timeout.
 
 use std::backtrace::Backtrace;
-use std::sync::{Mutex, MutexGuard};
+use crate::runtime::os_lock::{OsMutex, OsMutexGuard};
 use std::time::{Duration, Instant};
 
 use super::context;
@@ -70,12 +70,12 @@ pub(crate) struct BlockRecord {
 
 /// The per-worker slot for a [`BlockRecord`].
 #[derive(Default)]
-pub(crate) struct BlockSlot(Mutex<Option<BlockRecord>>);
+pub(crate) struct BlockSlot(OsMutex<Option<BlockRecord>>);
 
 impl BlockSlot {
-    fn lock(&self) -> MutexGuard<'_, Option<BlockRecord>> {
+    fn lock(&self) -> OsMutexGuard<'_, Option<BlockRecord>> {
         // Only whole records are stored, so a poisoned slot is still consistent.
-        self.0.lock().unwrap_or_else(|p| p.into_inner())
+        self.0.lock()
     }
 
     /// Whether a green thread of this worker blocks it now, while unwinding.

@@ -13,7 +13,9 @@
 //! not-yet-started green threads (see [`super::monitor`]).
 
 use std::io::Write as _;
-use std::sync::{mpsc, Mutex, OnceLock};
+use std::sync::{mpsc, OnceLock};
+
+use crate::runtime::os_lock::OsMutex;
 use std::time::{Duration, Instant};
 
 use super::task::Task;
@@ -128,7 +130,7 @@ pub(crate) fn check(runtime: &Runtime, watches: &mut [Watch], now: Instant, thre
 /// stuck writing to a full stderr pipe (stdio runs in place) would stall the monitor, and
 /// with it the reactor polling, work rescue and the unwinding diagnosis.
 fn report(warning: String) {
-    static REPORTER: OnceLock<Mutex<Option<mpsc::Sender<String>>>> = OnceLock::new();
+    static REPORTER: OnceLock<OsMutex<Option<mpsc::Sender<String>>>> = OnceLock::new();
     let reporter = REPORTER.get_or_init(|| {
         let (tx, rx) = mpsc::channel::<String>();
         let started = std::thread::Builder::new()
@@ -143,9 +145,9 @@ fn report(warning: String) {
                     }
                 }
             });
-        Mutex::new(started.ok().map(|_| tx))
+        OsMutex::new(started.ok().map(|_| tx))
     });
-    let reporter = reporter.lock().unwrap_or_else(|p| p.into_inner());
+    let reporter = reporter.lock();
     match reporter.as_ref() {
         Some(tx) => {
             let _ = tx.send(warning);

@@ -19,7 +19,7 @@
 use std::io;
 use std::ptr;
 use std::sync::atomic::{AtomicU8, Ordering};
-use std::sync::Mutex;
+use crate::runtime::os_lock::{OsMutex, OsMutexGuard};
 
 use super::{guard_size, GuardedStack, SizeClass, NUM_CLASSES};
 use crate::sys;
@@ -55,8 +55,8 @@ struct ClassPool {
     end: usize,
 }
 
-static GLOBAL: [Mutex<ClassPool>; NUM_CLASSES] = [const {
-    Mutex::new(ClassPool {
+static GLOBAL: [OsMutex<ClassPool>; NUM_CLASSES] = [const {
+    OsMutex::new(ClassPool {
         free: Vec::new(),
         next: 0,
         end: 0,
@@ -119,12 +119,11 @@ pub(crate) fn release(stack: GuardedStack, cache: Option<&mut LocalCache>) {
     }
 }
 
-fn lock(class: SizeClass) -> std::sync::MutexGuard<'static, ClassPool> {
+fn lock(class: SizeClass) -> OsMutexGuard<'static, ClassPool> {
     // The pool's invariants hold between statements (pushes and pops of plain integers), so a
     // panic elsewhere while the lock was held leaves it usable.
     GLOBAL[class.index()]
         .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 /// Carves a never-used slot, mapping a new region when the current one is full, and installs
