@@ -61,6 +61,7 @@ impl fmt::Display for WaitReason {
             WaitReason::ChildExit { fd } => write!(f, "child exit (pidfd {fd})"),
             WaitReason::Offload => f.write_str("offload"),
             WaitReason::BlockOn => f.write_str("block_on"),
+            WaitReason::Futex { addr } => write!(f, "futex ({addr:#x}: a std lock, condvar or once)"),
         }
     }
 }

@@ -19,6 +19,8 @@ pub(crate) mod sync {
     pub(crate) use std::sync::Mutex;
 
     pub(crate) mod atomic {
+        #[cfg(feature = "hooks")]
+        pub(crate) use std::sync::atomic::fence;
         pub(crate) use std::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize};
     }
 }
@@ -43,7 +45,7 @@ pub(crate) mod sync {
     }
 
     pub(crate) mod atomic {
-        pub(crate) use loom::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize};
+        pub(crate) use loom::sync::atomic::{fence, AtomicBool, AtomicU32, AtomicUsize};
     }
 }
 

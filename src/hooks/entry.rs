@@ -53,6 +53,10 @@ mod libc_fns {
     extern "C" fn resolve() {
         // SAFETY: registering a plain function as the fork child handler.
         unsafe { libc::pthread_atfork(None, None, Some(in_forked_child)) };
+        super::super::futex::init();
+        // Each worker learns its OS-thread-keyed futex words before it runs green threads.
+        let _ = crate::runtime::scheduler::worker::WORKER_START
+            .set(super::super::futex::learn_thread_words);
         for (slot, name) in SLOTS.iter().zip(NAMES) {
             // SAFETY: dlsym with RTLD_NEXT and a NUL-terminated name.
             let addr = unsafe { libc::dlsym(libc::RTLD_NEXT, name.as_ptr()) };
@@ -111,12 +115,15 @@ type SendTo = unsafe extern "C" fn(
 type RecvMsg = unsafe extern "C" fn(c_int, *mut msghdr, c_int) -> ssize_t;
 type SendMsg = unsafe extern "C" fn(c_int, *const msghdr, c_int) -> ssize_t;
 
-/// A raw syscall, as `ssize_t`.
+/// A raw syscall (never through libc's `syscall`, which [`syscall`] replaces), as `c_long`.
 macro_rules! sys {
-    ($nr:expr $(, $arg:expr)*) => {
+    ($nr:expr $(, $arg:expr)*) => {{
+        let given: &[libc::c_long] = &[$($arg as libc::c_long),*];
+        let mut args = [0; 6];
+        args[..given.len()].copy_from_slice(given);
         // SAFETY: forwards the caller's arguments, which follow the C contract (see above).
-        unsafe { libc::syscall($nr $(, $arg)*) }
-    };
+        unsafe { crate::sys::raw_syscall($nr, args) }
+    }};
 }
 
 fn out(res: Raw) -> ssize_t {
@@ -1115,4 +1122,35 @@ pub unsafe extern "C" fn openat64(
     mode: c_uint,
 ) -> c_int {
     open_at(dirfd, path, flags, mode)
+}
+
+/// libc's `syscall`, variadic in C. Stable Rust cannot define a variadic function, but on
+/// the two architectures this is built for, the Linux calling conventions pass variadic
+/// integer and pointer arguments exactly as named ones (x86_64: the six registers, then the
+/// stack; aarch64: x0–x7), so a definition with the number and six words reads what any
+/// caller passed. Words the caller did not pass hold garbage that the kernel ignores for
+/// that call, as it does when libc's own `syscall` forwards all six; an `int` argument's
+/// upper half may be garbage too, so the futex path truncates before it reads one.
+///
+/// Every call but `SYS_futex` goes straight to the kernel; futex calls go through
+/// [`super::futex`], which parks green threads in address-keyed waits.
+#[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
+#[no_mangle]
+pub unsafe extern "C" fn syscall(
+    nr: libc::c_long,
+    a1: libc::c_long,
+    a2: libc::c_long,
+    a3: libc::c_long,
+    a4: libc::c_long,
+    a5: libc::c_long,
+    a6: libc::c_long,
+) -> libc::c_long {
+    let args = [a1, a2, a3, a4, a5, a6];
+    if nr == libc::SYS_futex && !super::forked() {
+        if let Some(res) = super::futex::futex(args) {
+            return res;
+        }
+    }
+    // SAFETY: the caller's system call, as libc's `syscall` would make it.
+    unsafe { crate::sys::raw_syscall(nr, args) }
 }

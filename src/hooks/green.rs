@@ -39,7 +39,7 @@ fn errno() -> i32 {
     io::Error::last_os_error().raw_os_error().unwrap_or(0)
 }
 
-fn set_errno(code: i32) {
+pub(super) fn set_errno(code: i32) {
     // SAFETY: errno is this thread's own.
     unsafe { *libc::__errno_location() = code };
 }

@@ -8,8 +8,8 @@
 //! With the feature on, this module defines `read`, `write`, `readv`, `writev`, `recv`,
 //! `recvfrom`, `recvmsg`, `send`, `sendto`, `sendmsg`, `connect`, `accept`, `accept4`,
 //! `poll`, `nanosleep`, `clock_nanosleep`, `usleep`, `sleep`, `getaddrinfo`, `close`, `dup2`,
-//! `dup3`, `wait4`, `waitpid`, `pthread_join`, `open`, `open64`, `openat` and `openat64` as
-//! `#[no_mangle]` C functions. The
+//! `dup3`, `wait4`, `waitpid`, `pthread_join`, `open`, `open64`, `openat`, `openat64` and
+//! (on x86_64 and aarch64) `syscall` as `#[no_mangle]` C functions. The
 //! linker binds every call in the program's own code (std and every crate included) to these
 //! definitions instead of libc's, and exports those that shared libraries the program links
 //! to (libssl, say) refer to, so their calls come here too. Calls libc makes internally reach
@@ -78,12 +78,19 @@
 //!   a futex keyed by the joined thread, which only an OS thread can share;
 //! * opening a FIFO (without `O_NONBLOCK`) waits for the other end, which may be a green
 //!   thread of the same worker: a green thread's open of a FIFO (one `fstatat` tells) is
-//!   handed to the blocking pool; every other open is the plain call.
+//!   handed to the blocking pool; every other open is the plain call;
+//! * `syscall(SYS_futex, …)`, which std's `Mutex`, `RwLock`, `Condvar`, `Once`/`OnceLock`
+//!   and `Barrier` wait with: a private wait on a word that is not the OS thread's own
+//!   (std's `thread::park` word, or anything in the worker's stack or static TLS, such as
+//!   parking_lot's per-thread parker) parks the green thread in an address-keyed table,
+//!   and every wake, from any thread, releases those first (see [`futex`]). Every other
+//!   system call made through `syscall` goes straight to the kernel.
 //!
 //! # weft's own calls
 //!
-//! weft's `sys` layer makes its syscalls with `libc::syscall` when this feature is on, so
-//! they never enter a hook. The std and socket2 calls inside `weft::net` do enter the hooks
+//! weft's `sys` layer makes the calls the hooks replace as raw system calls
+//! (`sys::raw_syscall`, the `syscall` instruction itself) when this feature is on, so they
+//! never enter a hook; its own futex (a green thread's park word) always does. The std and socket2 calls inside `weft::net` do enter the hooks
 //! (they are `recv`, `send` and friends in the same binary), and take the first branch
 //! above: weft marks every fd it registers with the reactor. `getaddrinfo`, which is not a
 //! syscall, is reached through `dlsym(RTLD_NEXT, "getaddrinfo")`: the next definition after
@@ -102,6 +109,7 @@
 
 mod entry;
 mod fds;
+mod futex;
 mod green;
 
 /// Set in a forked child (by a `pthread_atfork` handler the load-time constructor

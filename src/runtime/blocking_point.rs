@@ -186,6 +186,7 @@ pub(crate) fn block<W: Wait>(
 ) -> Ended<W::Output> {
     let me = platform::Current::get();
     me.record(&site);
+    let _inside = me.enter();
     let mut parking = platform::Parking::default();
     // Set once a withdraw failed: the wait completes whatever the clock or a cancel says.
     let mut committed = false;
@@ -382,6 +383,8 @@ macro_rules! wait_site {
 }
 pub(crate) use wait_site;
 
+#[cfg(all(not(loom), feature = "hooks"))]
+pub(crate) use platform::may_park_foreign_wait;
 #[cfg(not(loom))]
 pub(crate) use platform::{boundary, end_of_body, is_cancelled, set_boundary};
 
@@ -451,6 +454,16 @@ mod platform {
             }
         }
 
+        /// Marks the task as inside the blocking point until the guard drops (see
+        /// [`may_park_foreign_wait`]).
+        #[inline]
+        pub(super) fn enter(&self) -> Inside {
+            Inside(
+                self.0
+                    .map(|task| (task, task.in_blocking_point.replace(true))),
+            )
+        }
+
         /// A claimed wait completes within a few instructions: spin, then let the worker run
         /// others (the claimer may be a green thread of this worker, or preempted). No
         /// interrupt is looked at here.
@@ -466,6 +479,29 @@ mod platform {
                 _ => std::thread::yield_now(),
             }
         }
+    }
+
+    /// While alive, the task is inside the blocking point; dropping it (also on unwind)
+    /// restores what was there.
+    pub(super) struct Inside(Option<(&'static Task, bool)>);
+
+    impl Drop for Inside {
+        #[inline]
+        fn drop(&mut self) {
+            if let Some((task, before)) = self.0 {
+                task.in_blocking_point.set(before);
+            }
+        }
+    }
+
+    /// Whether a wait that foreign code started (the `hooks` futex wait: a std lock, say)
+    /// may park the running green thread through the blocking point: a green thread runs,
+    /// it is not unwinding (a switch would hand its thread's panic count to the next green
+    /// thread), and it is not already inside the blocking point, where a second park would
+    /// consume the wake-up the first one waits for.
+    #[cfg(feature = "hooks")]
+    pub(crate) fn may_park_foreign_wait() -> bool {
+        current().is_some_and(|task| !task.in_blocking_point.get()) && !std::thread::panicking()
     }
 
     /// The timer a green thread's timed wait keeps armed across its parks.
@@ -651,6 +687,8 @@ mod platform {
         }
 
         pub(super) fn record(&self, _site: &Site) {}
+
+        pub(super) fn enter(&self) {}
 
         pub(super) fn interrupts(&self) -> (Option<Interrupt>, Option<Instant>) {
             if std::thread::panicking() {

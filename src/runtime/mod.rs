@@ -6,6 +6,7 @@
 //! | [`park`] | the one park/unpark state machine, for green threads and OS threads |
 //! | [`blocking_point`] | the one blocking point: wait records, deadlines, cancellation, parking, and the rule that a claimed wait completes before an interrupt unwinds |
 //! | [`wait`] | wait cells (one claim wins) and FIFO wait queues, which channels and locks build on |
+//! | `address_wait` | waits keyed by a word's address, with the futex contract (the `hooks` feature's futex waits) |
 //! | [`reactor`] | epoll, per-fd readiness, timers |
 //! | [`stack`] | guarded, pooled stacks and overflow reports |
 //! | [`config`] | `Config`, the `WEFT_*` variables and every default |
@@ -18,6 +19,9 @@
 //! fails when a file under `src/runtime/` names a feature module, except for the few
 //! exceptions it lists with their reasons. `sys` is the ground floor both stand on.
 
+// Only the `hooks` feature's futex waits use it (and the loom models check it).
+#[cfg(any(feature = "hooks", loom))]
+pub(crate) mod address_wait;
 pub(crate) mod blocking_point;
 pub(crate) mod park;
 pub(crate) mod wait;

@@ -131,6 +131,27 @@ impl Waiter {
         }
     }
 
+    /// Like [`wait`](Self::wait), but deaf to cancels and `timeout` boundaries (only
+    /// `deadline` ends it early): for waits foreign code started, which has no way to
+    /// unwind and would only retry (the `hooks` futex wait: [`crate::runtime::address_wait`]). A pending interrupt takes
+    /// effect at the green thread's next weft blocking point.
+    #[cfg(any(feature = "hooks", loom))]
+    pub(crate) fn wait_deaf(
+        &self,
+        site: Site,
+        deadline: Option<Instant>,
+        unregister: impl FnMut(),
+    ) -> Option<usize> {
+        let mut wait = CellWait {
+            waiter: self,
+            unregister,
+        };
+        match blocking_point::block(&mut wait, site, deadline, OnInterrupt::Ignore) {
+            Ended::Done(token) => Some(token),
+            Ended::TimedOut => None,
+        }
+    }
+
     /// Like [`wait`](Self::wait) with no deadline, and deaf to interrupts: for waits that
     /// must not end before their waker is done (an `offload` whose closure borrows from the
     /// waiting stack).
@@ -303,6 +324,29 @@ impl<K> WaitQueue<K> {
             }
             // SAFETY: as above; an abort since the load makes the claim fail, and the loop
             // moves on to the next waiter.
+            if let Some(claimed) = unsafe { waiter.try_claim(0) } {
+                return Some((kind, claimed));
+            }
+        }
+        None
+    }
+
+    /// Claims the first waiter anywhere in the queue whose kind `want` accepts and that
+    /// has not given up (for queues that hold several objects' waiters: the hooks' futex
+    /// buckets in [`crate::runtime::address_wait`]). Drop the returned claim after releasing the queue's lock.
+    #[cfg(any(feature = "hooks", loom))]
+    pub(crate) fn claim_first_where(&mut self, want: impl Fn(&K) -> bool) -> Option<(K, Claimed)> {
+        let mut at = 0;
+        while at < self.entries.len() {
+            if !want(&self.entries[at].1) {
+                at += 1;
+                continue;
+            }
+            let (waiter, kind) = self.entries.remove(at).expect("index in range");
+            // SAFETY: the caller holds the queue's lock (it has `&mut self`), and the ref was
+            // still queued, so its owner has not unregistered it: the waiter is alive. One
+            // that gave up fails the claim and stays out of the queue (its own `remove`
+            // then finds nothing).
             if let Some(claimed) = unsafe { waiter.try_claim(0) } {
                 return Some((kind, claimed));
             }

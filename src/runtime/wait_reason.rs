@@ -79,6 +79,12 @@ pub enum WaitReason {
     Offload,
     /// `block_on`: a future is pending.
     BlockOn,
+    /// With the `hooks` feature: a futex wait that foreign code made (a std `Mutex`,
+    /// `RwLock`, `Condvar`, `Once`/`OnceLock` or `Barrier`, say).
+    Futex {
+        /// The futex word's address.
+        addr: usize,
+    },
 }
 
 const DATA_BITS: u32 = 56;
@@ -106,6 +112,7 @@ impl WaitReason {
             WaitReason::ChildExit { fd } => (15, fd as u32 as u64),
             WaitReason::Offload => (16, 0),
             WaitReason::BlockOn => (17, 0),
+            WaitReason::Futex { addr } => (18, addr as u64),
         };
         (kind << DATA_BITS) | (data & DATA_MASK)
     }
@@ -131,6 +138,7 @@ impl WaitReason {
             WaitReason::Connect { .. } => "a connect to finish",
             WaitReason::ChildExit { .. } => "a child process to exit",
             WaitReason::Offload => "an offloaded call",
+            WaitReason::Futex { .. } => "a std lock, condvar or once (a futex)",
         }
     }
 
@@ -167,6 +175,9 @@ impl WaitReason {
             15 => WaitReason::ChildExit { fd },
             16 => WaitReason::Offload,
             17 => WaitReason::BlockOn,
+            18 => WaitReason::Futex {
+                addr: data as usize,
+            },
             _ => WaitReason::Park,
         }
     }

@@ -83,6 +83,11 @@ pub(crate) struct Task {
     pub(crate) boundary: Cell<Option<(Instant, u64)>>,
     /// Set by the task when its body has returned: interrupts are off for its cleanup.
     pub(crate) body_done: Cell<bool>,
+    /// Set while the task runs inside the blocking point (between a wait's start and its
+    /// end, parks included): a wait that code there might start (a contended std lock
+    /// reaching the `hooks` futex wait) must block the thread rather than park the task
+    /// again. Read and written only by the task itself.
+    pub(crate) in_blocking_point: Cell<bool>,
     /// Set once the task has finished (counted complete), for lists that prune finished
     /// tasks (Relaxed: a hint; a stale `false` keeps an entry one round longer).
     pub(crate) finished: AtomicBool,
@@ -144,6 +149,7 @@ impl Task {
             boundary: Cell::new(None),
             locals: UnsafeCell::new(LocalValues::new()),
             body_done: Cell::new(false),
+            in_blocking_point: Cell::new(false),
             finished: AtomicBool::new(false),
             spawned_at,
             wait_site: AtomicPtr::new(std::ptr::null_mut()),

@@ -256,6 +256,11 @@ pub(crate) struct Local {
     ids: Cell<(u64, u64)>,
 }
 
+/// Run on each worker's own OS thread before it publishes its `Thread` handle or runs any
+/// green thread, if a feature set it (the `hooks` learn the thread's std park word and
+/// stack range, whose futexes are keyed by the OS thread).
+pub(crate) static WORKER_START: OnceLock<fn()> = OnceLock::new();
+
 /// Runs worker `index` forever. Called on the worker's own OS thread.
 pub(crate) fn run(runtime: &'static Runtime, index: usize, deque: Deque<Arc<Task>>) -> ! {
     // The overflow handler needs an alternate stack to run on; without one, an overflow would
@@ -276,6 +281,9 @@ pub(crate) fn run(runtime: &'static Runtime, index: usize, deque: Deque<Arc<Task
         ids: Cell::new((0, 0)),
     }));
     context::set_local(local);
+    if let Some(start) = WORKER_START.get() {
+        start();
+    }
     let _ = shared.thread.set(thread::current());
     // Relaxed: read by the monitor as a hint, after the worker has run for a while.
     shared.tid.store(sys::gettid(), std::sync::atomic::Ordering::Relaxed);

@@ -1,0 +1,525 @@
+//! With the `hooks` feature: std's futex-based waits (`Mutex`, `Condvar`, `RwLock`,
+//! `OnceLock`, `Barrier`) park green threads in weft's address-keyed futex table instead of
+//! blocking their worker, while waits keyed by the OS thread (`thread::park`, std `mpsc`)
+//! keep blocking it and stay correct. Each test runs on one worker: before the futex hook,
+//! every green-thread case here deadlocked it (the waiter blocked the worker in the kernel,
+//! so the holder, parked on the same worker, never ran again).
+#![cfg(feature = "hooks")]
+
+mod common;
+
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Barrier, Condvar, Mutex, OnceLock, RwLock};
+use std::time::{Duration, Instant};
+
+use common::Ticker;
+
+/// Each test's green threads share the file's one worker.
+fn one_worker<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
+    common::workers(1);
+    common::watchdog(120, move || weft::run(f))
+}
+
+#[test]
+fn a_std_mutex_held_across_a_hooked_sleep_parks_its_waiters() {
+    let (count, ticks) = one_worker(|| {
+        let ticker = Ticker::start();
+        let lock = Arc::new(Mutex::new(0u64));
+        ticker.during(|| {
+            let handles: Vec<_> = (0..20)
+                .map(|_| {
+                    let lock = lock.clone();
+                    weft::spawn(move || {
+                        let mut guard = lock.lock().unwrap();
+                        // Parks (hooked sleep) while holding the std lock.
+                        std::thread::sleep(Duration::from_millis(10));
+                        *guard += 1;
+                    })
+                })
+                .collect();
+            for handle in handles {
+                handle.join().unwrap();
+            }
+            *lock.lock().unwrap()
+        })
+    });
+    assert_eq!(count, 20);
+    // 20 × 10 ms under the lock: ~200 ms in which the worker must stay free.
+    assert!(ticks >= 30, "the ticker ticked {ticks} times in ~200 ms");
+}
+
+#[test]
+fn a_std_condvar_ping_pongs_between_green_threads_of_one_worker() {
+    let rounds = one_worker(|| {
+        let state = Arc::new((Mutex::new((0u64, false)), Condvar::new()));
+        let ponger = {
+            let state = state.clone();
+            weft::spawn(move || {
+                let (lock, cvar) = &*state;
+                for _ in 0..1000 {
+                    let mut guard = cvar.wait_while(lock.lock().unwrap(), |s| !s.1).unwrap();
+                    guard.0 += 1;
+                    guard.1 = false;
+                    cvar.notify_all();
+                }
+            })
+        };
+        let (lock, cvar) = &*state;
+        for _ in 0..1000 {
+            let mut guard = cvar.wait_while(lock.lock().unwrap(), |s| s.1).unwrap();
+            guard.1 = true;
+            cvar.notify_all();
+        }
+        ponger.join().unwrap();
+        let rounds = lock.lock().unwrap().0;
+        rounds
+    });
+    assert_eq!(rounds, 1000);
+}
+
+#[test]
+fn a_once_lock_initialiser_that_sleeps_runs_once_and_parks_the_others() {
+    let (values, ticks, runs) = one_worker(|| {
+        let ticker = Ticker::start();
+        let cell = Arc::new(OnceLock::new());
+        let runs = Arc::new(AtomicUsize::new(0));
+        let (values, ticks) = ticker.during(|| {
+            let handles: Vec<_> = (0..10)
+                .map(|_| {
+                    let (cell, runs) = (cell.clone(), runs.clone());
+                    weft::spawn(move || {
+                        *cell.get_or_init(|| {
+                            runs.fetch_add(1, Ordering::Relaxed);
+                            std::thread::sleep(Duration::from_millis(300));
+                            42u32
+                        })
+                    })
+                })
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| h.join().unwrap())
+                .collect::<Vec<_>>()
+        });
+        (values, ticks, runs.load(Ordering::Relaxed))
+    });
+    assert_eq!(values, vec![42; 10]);
+    assert_eq!(runs, 1, "the initialiser ran {runs} times");
+    assert!(ticks >= 30, "the ticker ticked {ticks} times in ~300 ms");
+}
+
+#[test]
+fn a_std_barrier_and_rwlock_among_green_threads_of_one_worker() {
+    let (seen, ticks) = one_worker(|| {
+        let ticker = Ticker::start();
+        let barrier = Arc::new(Barrier::new(10));
+        let table = Arc::new(RwLock::new(Vec::new()));
+        ticker.during(|| {
+            let handles: Vec<_> = (0..10u32)
+                .map(|i| {
+                    let (barrier, table) = (barrier.clone(), table.clone());
+                    weft::spawn(move || {
+                        {
+                            let mut rows = table.write().unwrap();
+                            std::thread::sleep(Duration::from_millis(10));
+                            rows.push(i);
+                        }
+                        // Nobody passes until all ten have written.
+                        barrier.wait();
+                        let rows = table.read().unwrap();
+                        std::thread::sleep(Duration::from_millis(10));
+                        rows.len()
+                    })
+                })
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| h.join().unwrap())
+                .collect::<Vec<_>>()
+        })
+    });
+    assert_eq!(seen, vec![10; 10]);
+    assert!(ticks >= 30, "the ticker ticked {ticks} times in ~110 ms");
+}
+
+#[test]
+fn a_condvar_wait_timeout_times_out_without_stalling_the_worker() {
+    let (timed_out, waited, ticks) = one_worker(|| {
+        let ticker = Ticker::start();
+        let pair = (Mutex::new(()), Condvar::new());
+        let start = Instant::now();
+        let ((_guard, result), ticks) = ticker.during(|| {
+            pair.1
+                .wait_timeout(pair.0.lock().unwrap(), Duration::from_millis(300))
+                .unwrap()
+        });
+        (result.timed_out(), start.elapsed(), ticks)
+    });
+    assert!(timed_out);
+    assert!(
+        waited >= Duration::from_millis(300),
+        "woke early: {waited:?}"
+    );
+    assert!(ticks >= 30, "the ticker ticked {ticks} times in ~300 ms");
+}
+
+#[test]
+fn green_and_plain_threads_share_std_locks_without_losing_an_update() {
+    // The waker is on either side: green threads and plain threads contend for one std
+    // Mutex (some holding it across a weft yield, which parks the holder), and hand a
+    // token through a Condvar. Every update must land.
+    const GREEN: usize = 40;
+    const PLAIN: usize = 4;
+    const EACH: u64 = 500;
+    let counter = Arc::new(Mutex::new(0u64));
+    let plain: Vec<_> = (0..PLAIN)
+        .map(|_| {
+            let counter = counter.clone();
+            std::thread::spawn(move || {
+                for _ in 0..EACH {
+                    *counter.lock().unwrap() += 1;
+                }
+            })
+        })
+        .collect();
+    let green_counter = counter.clone();
+    one_worker(move || {
+        let handles: Vec<_> = (0..GREEN)
+            .map(|i| {
+                let counter = green_counter.clone();
+                weft::spawn(move || {
+                    for n in 0..EACH {
+                        let mut guard = counter.lock().unwrap();
+                        if (n + i as u64) % 16 == 0 {
+                            weft::yield_now();
+                        }
+                        *guard += 1;
+                    }
+                })
+            })
+            .collect();
+        for handle in handles {
+            handle.join().unwrap();
+        }
+    });
+    for thread in plain {
+        thread.join().unwrap();
+    }
+    assert_eq!(*counter.lock().unwrap(), (GREEN + PLAIN) as u64 * EACH);
+}
+
+#[test]
+fn a_plain_thread_wakes_a_green_thread_waiting_on_a_std_condvar() {
+    let state = Arc::new((Mutex::new(0u64), Condvar::new()));
+    let notifier = {
+        let state = state.clone();
+        std::thread::spawn(move || {
+            for _ in 0..200 {
+                std::thread::sleep(Duration::from_micros(200));
+                *state.0.lock().unwrap() += 1;
+                state.1.notify_all();
+            }
+        })
+    };
+    let (seen, ticks) = one_worker(move || {
+        let ticker = Ticker::start();
+        ticker.during(|| {
+            let (lock, cvar) = &*state;
+            let guard = cvar.wait_while(lock.lock().unwrap(), |n| *n < 200).unwrap();
+            *guard
+        })
+    });
+    notifier.join().unwrap();
+    assert_eq!(seen, 200);
+    assert!(
+        ticks >= 10,
+        "the ticker ticked {ticks} times while the green thread waited"
+    );
+}
+
+#[test]
+fn thread_park_stays_keyed_by_the_os_thread() {
+    // std's park word belongs to the OS thread. If two green threads of one worker parked
+    // on it at once, the second would drive it below PARKED and reset it, and the unpark
+    // meant for the first would find no sleeper: a lost wake-up. Such waits block the
+    // worker instead, as before: slower, never wrong.
+    let waited = one_worker(|| {
+        let unparked = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let worker = std::thread::current();
+        let first = {
+            let unparked = unparked.clone();
+            weft::spawn(move || {
+                let start = Instant::now();
+                while !unparked.load(Ordering::Acquire) && start.elapsed() < Duration::from_secs(20)
+                {
+                    std::thread::park_timeout(Duration::from_secs(20));
+                }
+                start.elapsed()
+            })
+        };
+        let second = weft::spawn(|| std::thread::park_timeout(Duration::from_millis(10)));
+        let waker = {
+            let unparked = unparked.clone();
+            std::thread::spawn(move || {
+                std::thread::sleep(Duration::from_millis(100));
+                unparked.store(true, Ordering::Release);
+                worker.unpark();
+            })
+        };
+        let waited = first.join().unwrap();
+        second.join().unwrap();
+        waker.join().unwrap();
+        waited
+    });
+    assert!(
+        waited < Duration::from_secs(10),
+        "the unpark was lost: the green thread waited {waited:?}"
+    );
+}
+
+#[test]
+fn std_mpsc_from_a_plain_thread_reaches_a_green_thread() {
+    let value = one_worker(|| {
+        let (tx, rx) = std::sync::mpsc::channel();
+        let sender = std::thread::spawn(move || {
+            for i in 0..100u64 {
+                tx.send(i).unwrap();
+                if i % 10 == 0 {
+                    std::thread::sleep(Duration::from_millis(1));
+                }
+            }
+        });
+        let sum: u64 = rx.iter().sum();
+        sender.join().unwrap();
+        sum
+    });
+    assert_eq!(value, (0..100).sum::<u64>());
+}
+
+#[test]
+fn a_futex_wait_counts_as_a_wait_in_the_dump() {
+    let reasons = one_worker(|| {
+        let lock = Arc::new(Mutex::new(()));
+        let held = lock.lock().unwrap();
+        let waiting = Arc::new(AtomicU64::new(0));
+        let waiter = {
+            let (lock, waiting) = (lock.clone(), waiting.clone());
+            weft::spawn(move || {
+                waiting.store(1, Ordering::Release);
+                drop(lock.lock().unwrap());
+            })
+        };
+        while waiting.load(Ordering::Acquire) == 0 {
+            weft::yield_now();
+        }
+        // Let the waiter reach the futex (std spins a little first).
+        weft::sleep(Duration::from_millis(20));
+        let dump = weft::dump();
+        drop(held);
+        waiter.join().unwrap();
+        dump
+    });
+    assert!(reasons.contains("futex"), "{reasons}");
+}
+
+#[test]
+#[ignore = "child process of std_locks_storm_across_two_workers"]
+fn child_std_locks_storm() {
+    if !common::is_child() {
+        return;
+    }
+    common::workers(2);
+    // Green threads on both workers and plain threads hammer one std Mutex, a Condvar hand-
+    // off and an RwLock; wakes cross workers and thread kinds all the time.
+    const GREEN: u64 = 64;
+    const EACH: u64 = 300;
+    let counter = Arc::new(Mutex::new(0u64));
+    let table = Arc::new(RwLock::new(0u64));
+    let baton = Arc::new((Mutex::new(0u64), Condvar::new()));
+    let plain: Vec<_> = (0..2u64)
+        .map(|parity| {
+            let (counter, baton) = (counter.clone(), baton.clone());
+            std::thread::spawn(move || {
+                for _ in 0..EACH {
+                    *counter.lock().unwrap() += 1;
+                    let (lock, cvar) = &*baton;
+                    let mut turn = cvar
+                        .wait_while(lock.lock().unwrap(), |t| *t % 4 != parity)
+                        .unwrap();
+                    *turn += 1;
+                    cvar.notify_all();
+                }
+            })
+        })
+        .collect();
+    weft::run({
+        let (counter, table, baton) = (counter.clone(), table.clone(), baton.clone());
+        move || {
+            let mut handles = Vec::new();
+            for parity in 2..4u64 {
+                let baton = baton.clone();
+                handles.push(weft::spawn(move || {
+                    for _ in 0..EACH {
+                        let (lock, cvar) = &*baton;
+                        let mut turn = cvar
+                            .wait_while(lock.lock().unwrap(), |t| *t % 4 != parity)
+                            .unwrap();
+                        *turn += 1;
+                        cvar.notify_all();
+                    }
+                }));
+            }
+            for i in 0..GREEN {
+                let (counter, table) = (counter.clone(), table.clone());
+                handles.push(weft::spawn(move || {
+                    for n in 0..EACH {
+                        if (n + i) % 8 == 0 {
+                            let mut w = table.write().unwrap();
+                            weft::yield_now();
+                            *w += 1;
+                        } else {
+                            let mut guard = counter.lock().unwrap();
+                            if (n + i) % 5 == 0 {
+                                weft::yield_now();
+                            }
+                            *guard += 1;
+                            drop(guard);
+                            let _r = table.read().unwrap();
+                        }
+                    }
+                }));
+            }
+            for handle in handles {
+                handle.join().unwrap();
+            }
+        }
+    });
+    for thread in plain {
+        thread.join().unwrap();
+    }
+    let writes = (0..GREEN)
+        .map(|i| (0..EACH).filter(|n| (n + i) % 8 == 0).count() as u64)
+        .sum::<u64>();
+    let locked = *counter.lock().unwrap();
+    let written = *table.read().unwrap();
+    let turns = *baton.0.lock().unwrap();
+    println!("result {} {} {}", locked, written, turns);
+    assert_eq!(locked, GREEN * EACH - writes + 2 * EACH);
+    assert_eq!(written, writes);
+    assert_eq!(turns, 4 * EACH);
+}
+
+#[test]
+fn std_locks_storm_across_two_workers() {
+    let stdout = common::watchdog(120, || common::child_stdout("child_std_locks_storm", &[]));
+    assert!(
+        common::line_with(&stdout, "result ").contains("result "),
+        "{stdout}"
+    );
+}
+
+#[test]
+#[ignore = "child process of weft_hooks_futex_off_sends_futex_waits_to_the_kernel"]
+fn child_condvar_timeout_beside_a_ticker() {
+    if !common::is_child() {
+        return;
+    }
+    common::workers(1);
+    weft::run(|| {
+        let ticker = Ticker::start();
+        let pair = (Mutex::new(()), Condvar::new());
+        let (_, ticks) = ticker.during(|| {
+            drop(
+                pair.1
+                    .wait_timeout(pair.0.lock().unwrap(), Duration::from_millis(300))
+                    .unwrap(),
+            )
+        });
+        println!("result ticks {ticks}");
+    });
+}
+
+#[test]
+fn weft_hooks_futex_off_sends_futex_waits_to_the_kernel() {
+    let ticks = |value: &str| -> (u64, String) {
+        let output = common::run_child(
+            "child_condvar_timeout_beside_a_ticker",
+            &[("WEFT_HOOKS_FUTEX", value)],
+        );
+        assert!(output.status.success(), "{}", common::stderr_of(&output));
+        let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+        let line = common::line_with(&stdout, "result ticks ");
+        let ticks = line.rsplit(' ').next().unwrap().parse().unwrap();
+        (ticks, common::stderr_of(&output))
+    };
+    // Off: the wait blocks the one worker, so the ticker cannot run during it.
+    let (off, _) = ticks("off");
+    assert!(off < 10, "the ticker ticked {off} times with the hook off");
+    // On (and a bad value, which says so and keeps it on): the wait parks.
+    let (on, _) = ticks("on");
+    assert!(on >= 30, "the ticker ticked {on} times with the hook on");
+    let (bad, stderr) = ticks("maybe");
+    assert!(bad >= 30, "the ticker ticked {bad} times with a bad value");
+    assert!(
+        stderr.contains("WEFT_HOOKS_FUTEX must be on or off"),
+        "{stderr}"
+    );
+}
+
+#[test]
+#[ignore = "child process of weft_own_locks_never_park_a_green_thread"]
+fn child_spawn_storm_from_green_and_plain_threads() {
+    if !common::is_child() {
+        return;
+    }
+    common::workers(2);
+    // Green threads of both workers and plain threads spawn at once, so the stack pool's
+    // shared lock is contended while a worker's own stack cache is borrowed. A green
+    // thread parked there would leave that borrow to the next green thread of its worker
+    // ("RefCell already borrowed"): weft's own locks must block the OS thread instead.
+    let plain: Vec<_> = (0..2)
+        .map(|_| {
+            std::thread::spawn(|| {
+                for _ in 0..400 {
+                    let batch: Vec<_> = (0..16).map(|_| weft::spawn(|| ())).collect();
+                    for handle in batch {
+                        handle.join().unwrap();
+                    }
+                }
+            })
+        })
+        .collect();
+    let spawned = weft::run(|| {
+        let handles: Vec<_> = (0..64)
+            .map(|_| {
+                weft::spawn(|| {
+                    let mut count = 0;
+                    for _ in 0..50 {
+                        let batch: Vec<_> = (0..64).map(|_| weft::spawn(|| ())).collect();
+                        for handle in batch {
+                            handle.join().unwrap();
+                            count += 1;
+                        }
+                    }
+                    count
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).sum::<u64>()
+    });
+    for thread in plain {
+        thread.join().unwrap();
+    }
+    println!("result spawned {spawned}");
+}
+
+#[test]
+fn weft_own_locks_never_park_a_green_thread() {
+    let stdout = common::watchdog(120, || {
+        common::child_stdout("child_spawn_storm_from_green_and_plain_threads", &[])
+    });
+    assert!(
+        common::line_with(&stdout, "result spawned ").contains("result spawned 204800"),
+        "{stdout}"
+    );
+}
