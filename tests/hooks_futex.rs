@@ -8,7 +8,7 @@
 
 mod common;
 
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Barrier, Condvar, Mutex, OnceLock, RwLock};
 use std::time::{Duration, Instant};
 
@@ -143,24 +143,42 @@ fn a_std_barrier_and_rwlock_among_green_threads_of_one_worker() {
 }
 
 #[test]
-fn a_condvar_wait_timeout_times_out_without_stalling_the_worker() {
-    let (timed_out, waited, ticks) = one_worker(|| {
-        let ticker = Ticker::start();
-        let pair = (Mutex::new(()), Condvar::new());
+fn a_timed_condvar_wait_keeps_its_contract() {
+    // Timed futex waits go to the kernel (a foreign runtime's timed park must not switch
+    // green threads): the wait still times out, not early, and is still notified.
+    let (timed_out, waited, notified) = one_worker(|| {
+        let pair = Arc::new((Mutex::new(false), Condvar::new()));
         let start = Instant::now();
-        let ((_guard, result), ticks) = ticker.during(|| {
-            pair.1
-                .wait_timeout(pair.0.lock().unwrap(), Duration::from_millis(300))
-                .unwrap()
-        });
-        (result.timed_out(), start.elapsed(), ticks)
+        let (_guard, result) = pair
+            .1
+            .wait_timeout(pair.0.lock().unwrap(), Duration::from_millis(200))
+            .unwrap();
+        let waited = start.elapsed();
+        let timed_out = result.timed_out();
+        drop(_guard);
+        let notifier = {
+            let pair = pair.clone();
+            std::thread::spawn(move || {
+                std::thread::sleep(Duration::from_millis(50));
+                *pair.0.lock().unwrap() = true;
+                pair.1.notify_all();
+            })
+        };
+        let (done, _) = pair
+            .1
+            .wait_timeout_while(pair.0.lock().unwrap(), Duration::from_secs(30), |d| !*d)
+            .unwrap();
+        let notified = *done;
+        drop(done);
+        notifier.join().unwrap();
+        (timed_out, waited, notified)
     });
     assert!(timed_out);
     assert!(
-        waited >= Duration::from_millis(300),
+        waited >= Duration::from_millis(200),
         "woke early: {waited:?}"
     );
-    assert!(ticks >= 30, "the ticker ticked {ticks} times in ~300 ms");
+    assert!(notified);
 }
 
 #[test]
@@ -420,30 +438,36 @@ fn std_locks_storm_across_two_workers() {
 
 #[test]
 #[ignore = "child process of weft_hooks_futex_off_sends_futex_waits_to_the_kernel"]
-fn child_condvar_timeout_beside_a_ticker() {
+fn child_contended_mutex_beside_a_ticker() {
     if !common::is_child() {
         return;
     }
     common::workers(1);
-    weft::run(|| {
+    // A plain thread holds a std Mutex for 300 ms while a green thread waits for it.
+    let lock = Arc::new(Mutex::new(()));
+    let (held_tx, held_rx) = std::sync::mpsc::channel();
+    let holder = {
+        let lock = lock.clone();
+        std::thread::spawn(move || {
+            let _guard = lock.lock().unwrap();
+            held_tx.send(()).unwrap();
+            std::thread::sleep(Duration::from_millis(300));
+        })
+    };
+    held_rx.recv().unwrap();
+    weft::run(move || {
         let ticker = Ticker::start();
-        let pair = (Mutex::new(()), Condvar::new());
-        let (_, ticks) = ticker.during(|| {
-            drop(
-                pair.1
-                    .wait_timeout(pair.0.lock().unwrap(), Duration::from_millis(300))
-                    .unwrap(),
-            )
-        });
+        let (_, ticks) = ticker.during(|| drop(lock.lock().unwrap()));
         println!("result ticks {ticks}");
     });
+    holder.join().unwrap();
 }
 
 #[test]
 fn weft_hooks_futex_off_sends_futex_waits_to_the_kernel() {
     let ticks = |value: &str| -> (u64, String) {
         let output = common::run_child(
-            "child_condvar_timeout_beside_a_ticker",
+            "child_contended_mutex_beside_a_ticker",
             &[("WEFT_HOOKS_FUTEX", value)],
         );
         assert!(output.status.success(), "{}", common::stderr_of(&output));
@@ -522,4 +546,161 @@ fn weft_own_locks_never_park_a_green_thread() {
         common::line_with(&stdout, "result spawned ").contains("result spawned 204800"),
         "{stdout}"
     );
+}
+
+/// `syscall(SYS_futex, …)` as std makes it.
+fn futex(word: &AtomicU32, op: i32, val: u32, timeout: usize, addr2: usize, val3: u32) -> i64 {
+    // SAFETY: a live, aligned word; the other arguments are plain values or null.
+    unsafe {
+        libc::syscall(
+            libc::SYS_futex,
+            word as *const AtomicU32,
+            op,
+            val,
+            timeout,
+            addr2,
+            val3,
+        )
+    }
+}
+
+const WAIT: i32 = libc::FUTEX_WAIT | libc::FUTEX_PRIVATE_FLAG;
+const WAKE: i32 = libc::FUTEX_WAKE | libc::FUTEX_PRIVATE_FLAG;
+
+/// Waits on `word` (while it is 0) in a green thread while a plain thread sets and wakes
+/// it after 200 ms; returns the ticks the worker's ticker got meanwhile.
+fn ticks_while_waiting_on(word: &'static AtomicU32) -> u64 {
+    word.store(0, Ordering::SeqCst);
+    let waker = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(200));
+        word.store(1, Ordering::SeqCst);
+        futex(word, WAKE, i32::MAX as u32, 0, 0, 0);
+    });
+    let ticks = one_worker(move || {
+        let ticker = Ticker::start();
+        let ((), ticks) = ticker.during(|| {
+            while word.load(Ordering::SeqCst) == 0 {
+                futex(word, WAIT, 0, 0, 0, 0);
+            }
+        });
+        ticks
+    });
+    waker.join().unwrap();
+    ticks
+}
+
+#[test]
+fn futex_words_of_the_os_thread_stay_in_the_kernel() {
+    // A word on the heap parks green; a word in the worker's static TLS (parking_lot's
+    // per-thread parker lives there) blocks the worker as before.
+    static HEAP: std::sync::LazyLock<&'static AtomicU32> =
+        std::sync::LazyLock::new(|| Box::leak(Box::new(AtomicU32::new(0))));
+    thread_local! {
+        static IN_TLS: AtomicU32 = const { AtomicU32::new(0) };
+    }
+    let green = ticks_while_waiting_on(&HEAP);
+    assert!(green >= 30, "a heap word: {green} ticks");
+    let tls = one_worker(|| IN_TLS.with(|w| w as *const AtomicU32 as usize));
+    // SAFETY: the worker thread lives as long as the process, so its TLS does.
+    let tls = ticks_while_waiting_on(unsafe { &*(tls as *const AtomicU32) });
+    assert!(tls < 10, "a word in the worker's TLS: {tls} ticks");
+}
+
+#[test]
+fn futex_wake_counts_and_wake_op_ordering() {
+    let (first, second, woken_by_op) = one_worker(|| {
+        let word: &'static AtomicU32 = Box::leak(Box::new(AtomicU32::new(0)));
+        let waiters: Vec<_> = (0..2)
+            .map(|_| weft::spawn(move || futex(word, WAIT, 0, 0, 0, 0)))
+            .collect();
+        weft::sleep(Duration::from_millis(20));
+        // Two green waiters: a wake of one releases one, a wake of all the other.
+        let first = futex(word, WAKE, 1, 0, 0, 0);
+        let second = futex(word, WAKE, i32::MAX as u32, 0, 0, 0);
+        for waiter in waiters {
+            assert_eq!(waiter.join().unwrap(), 0);
+        }
+        // FUTEX_WAKE_OP from a plain thread sets a second word and wakes its waiters: the
+        // green waiter must see the new value (weft wakes it after the kernel's operation).
+        let one: &'static AtomicU32 = Box::leak(Box::new(AtomicU32::new(0)));
+        let two: &'static AtomicU32 = Box::leak(Box::new(AtomicU32::new(0)));
+        let waiter = weft::spawn(move || {
+            while two.load(Ordering::SeqCst) == 0 {
+                futex(two, WAIT, 0, 0, 0, 0);
+            }
+            true
+        });
+        weft::sleep(Duration::from_millis(20));
+        std::thread::spawn(move || {
+            let set_to_one_if_zero = 1 << 12; // FUTEX_OP(SET, 1, CMP_EQ, 0)
+            let op = libc::FUTEX_WAKE_OP | libc::FUTEX_PRIVATE_FLAG;
+            futex(
+                one,
+                op,
+                0,
+                1,
+                two as *const AtomicU32 as usize,
+                set_to_one_if_zero,
+            )
+        })
+        .join()
+        .unwrap();
+        (first, second, waiter.join().unwrap())
+    });
+    assert_eq!((first, second), (1, 1));
+    assert!(woken_by_op);
+}
+
+#[test]
+fn raw_syscalls_through_the_hook_keep_libc_conventions() {
+    let (tid, fd_errno, realtime_errno) = one_worker(|| {
+        // SAFETY: no arguments; an invalid fd; a realtime flag the kernel refuses with WAIT.
+        unsafe {
+            let tid = libc::syscall(libc::SYS_gettid);
+            let closed = libc::syscall(libc::SYS_close, -1);
+            assert_eq!(closed, -1);
+            let fd_errno = *libc::__errno_location();
+            let word = AtomicU32::new(0);
+            let timeout = libc::timespec {
+                tv_sec: 0,
+                tv_nsec: 1_000_000,
+            };
+            let res = libc::syscall(
+                libc::SYS_futex,
+                &word as *const AtomicU32,
+                WAIT | libc::FUTEX_CLOCK_REALTIME,
+                0,
+                &timeout as *const libc::timespec,
+            );
+            assert_eq!(res, -1);
+            (tid, fd_errno, *libc::__errno_location())
+        }
+    });
+    assert!(tid > 0);
+    assert_eq!(fd_errno, libc::EBADF);
+    assert_eq!(realtime_errno, libc::ENOSYS);
+}
+
+#[test]
+fn a_future_polled_by_block_on_may_wait_for_a_std_lock() {
+    // The wait starts inside weft's blocking point (block_on polls the future there); the
+    // holder is a green thread of the same worker, parked in a hooked sleep.
+    let done = one_worker(|| {
+        let lock = Arc::new(Mutex::new(0u32));
+        let holder = {
+            let lock = lock.clone();
+            weft::spawn(move || {
+                let mut guard = lock.lock().unwrap();
+                std::thread::sleep(Duration::from_millis(100));
+                *guard += 1;
+            })
+        };
+        weft::sleep(Duration::from_millis(10));
+        let seen = weft::block_on(std::future::poll_fn(|_| {
+            std::task::Poll::Ready(*lock.lock().unwrap())
+        }));
+        holder.join().unwrap();
+        seen
+    });
+    assert_eq!(done, 1);
 }

@@ -54,6 +54,10 @@ mod libc_fns {
         // SAFETY: registering a plain function as the fork child handler.
         unsafe { libc::pthread_atfork(None, None, Some(in_forked_child)) };
         super::super::futex::init();
+        super::super::fds::prepare();
+        // The other lazily found libc functions, resolved now for the same reason.
+        let _ = super::real_getaddrinfo();
+        let _ = super::real_pthread_join();
         // Each worker learns its OS-thread-keyed futex words before it runs green threads.
         let _ = crate::runtime::scheduler::worker::WORKER_START
             .set(super::super::futex::learn_thread_words);
@@ -140,28 +144,33 @@ fn nowait(nr: libc::c_long, fd: c_int, buf: *mut c_void, len: size_t, offset: i6
         iov_base: buf,
         iov_len: len,
     };
-    // Every variadic argument as a full word (the kernel reads registers as longs).
-    sys!(
-        nr,
-        fd as libc::c_long,
-        &iov as *const iovec,
-        1 as libc::c_long,
-        offset,
-        0 as libc::c_long,
-        libc::RWF_NOWAIT as libc::c_long
-    )
+    nowaitv(nr, fd, &iov, 1, offset)
 }
 
+/// `preadv2`/`pwritev2` that does not block: with `RWF_NOWAIT` on a pipe; on a FIFO (the
+/// kernel refuses `RWF_NOWAIT` there with `EOPNOTSUPP`, as on pipes before about 6.4,
+/// remembered as the fd's kind) without it, with `O_NONBLOCK` set around the call.
 fn nowaitv(nr: libc::c_long, fd: c_int, iov: *const iovec, cnt: c_int, offset: i64) -> Raw {
-    sys!(
-        nr,
-        fd as libc::c_long,
-        iov,
-        cnt as libc::c_long,
-        offset,
-        0 as libc::c_long,
-        libc::RWF_NOWAIT as libc::c_long
-    )
+    // Every variadic argument as a full word (the kernel reads registers as longs).
+    let call = |flags: c_int| {
+        sys!(
+            nr,
+            fd as libc::c_long,
+            iov,
+            cnt as libc::c_long,
+            offset,
+            0 as libc::c_long,
+            flags as libc::c_long
+        )
+    };
+    if fds::kind(fd) != fds::FIFO {
+        let res = call(libc::RWF_NOWAIT);
+        if res >= 0 || g::errno() != libc::EOPNOTSUPP {
+            return res;
+        }
+        fds::set_kind(fd, fds::FIFO);
+    }
+    g::with_nonblocking(fd, || call(0))
 }
 
 /// A `Send` wrapper for pointers handed to the blocking pool, whose caller stays parked

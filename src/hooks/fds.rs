@@ -21,10 +21,22 @@ pub(crate) const PIPE: u8 = 3;
 pub(crate) const REGULAR: u8 = 4;
 /// Anything else (terminal, device, epoll, eventfd…): pass through.
 pub(crate) const OTHER: u8 = 5;
+/// A pipe or FIFO that refuses `RWF_NOWAIT` (named FIFOs do): tried with `O_NONBLOCK`
+/// set around the call instead.
+pub(crate) const FIFO: u8 = 6;
 
 fn table() -> &'static [AtomicU8] {
     static TABLE: OnceLock<Box<[AtomicU8]>> = OnceLock::new();
     TABLE.get_or_init(|| (0..MAX_FDS).map(|_| AtomicU8::new(UNKNOWN)).collect())
+}
+
+/// Builds the lazily made tables a hooked call reads, before `main` (single-threaded): a
+/// first-use race on them later would be a futex wait inside a hooked call.
+pub(crate) fn prepare() {
+    let _ = table();
+    let _ = foreign::is_weft_owned(0);
+    let _ = foreign::existing(-1);
+    let _ = crate::sys::page_size();
 }
 
 fn slot(fd: RawFd) -> Option<&'static AtomicU8> {

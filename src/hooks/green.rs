@@ -5,7 +5,7 @@ use std::io;
 use std::os::fd::RawFd;
 use std::time::{Duration, Instant};
 
-use super::fds::{self, OTHER, PIPE, SOCKET};
+use super::fds::{self, PIPE, SOCKET};
 use crate::runtime::reactor::Direction;
 
 /// The syscall, as the raw `libc::syscall` result (`-1` and `errno` on failure).
@@ -35,7 +35,7 @@ pub(crate) fn shield<T>(path: impl FnOnce() -> T, interrupted: impl FnOnce(i32) 
     }
 }
 
-fn errno() -> i32 {
+pub(super) fn errno() -> i32 {
     io::Error::last_os_error().raw_os_error().unwrap_or(0)
 }
 
@@ -170,7 +170,7 @@ pub(crate) fn hooked_kind(fd: RawFd) -> Option<u8> {
     }
     match fds::kind(fd) {
         SOCKET => Some(SOCKET),
-        PIPE => Some(PIPE),
+        PIPE | fds::FIFO => Some(PIPE),
         _ => None,
     }
 }
@@ -191,13 +191,9 @@ pub(crate) fn dispatch(
     Some(match hooked_kind(fd)? {
         SOCKET => io_loop(fd, dir, what, sock),
         _ => {
-            // Kernels before ~6.4 have no RWF_NOWAIT for pipes: from then on this fd takes
-            // the plain (blocking) call.
+            // (A FIFO, or a pipe on a kernel before ~6.4, refuses RWF_NOWAIT: `pipe` then
+            // sets O_NONBLOCK around the call instead; see `entry::nowaitv`.)
             let first = pipe();
-            if first < 0 && errno() == libc::EOPNOTSUPP {
-                fds::set_kind(fd, OTHER);
-                return None;
-            }
             if first >= 0 || !would_block(errno()) {
                 return Some(first);
             }

@@ -57,9 +57,10 @@
 //!   `SO_ERROR` (a Unix socket's full backlog, `EAGAIN`, is retried after short green
 //!   sleeps, as a blocking connect waits); `accept` is tried with `O_NONBLOCK` set and
 //!   restored;
-//! * a pipe or FIFO is tried with `preadv2`/`pwritev2` and `RWF_NOWAIT`, and parks the same
-//!   way (on kernels without `RWF_NOWAIT` for pipes, before about 6.4, that fd passes
-//!   through);
+//! * a pipe is tried with `preadv2`/`pwritev2` and `RWF_NOWAIT`, and parks the same way; a
+//!   named FIFO refuses `RWF_NOWAIT` (so do pipes on kernels before about 6.4), so it is
+//!   tried with `O_NONBLOCK` set around the call (a FIFO read passed through blocked the
+//!   worker that its writer, a green thread, needed);
 //! * blocking calls keep their whole contract: `write`, `writev`, `send`, `sendto` and
 //!   `sendmsg` on a stream send everything (ancillary data with the first part only),
 //!   `recv`/`recvfrom`/`recvmsg` with `MSG_WAITALL` receive everything (or up to end of

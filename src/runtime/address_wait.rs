@@ -6,7 +6,8 @@
 //! # The table
 //!
 //! [`BUCKETS`] spin-locked [`WaitQueue`]s, the bucket chosen by hashing the address. Each
-//! entry is a [`Waiter`] on the waiting green thread's stack, keyed by address and bitset;
+//! entry is a [`Waiter`] on the waiting green thread's stack, keyed by address, bitset and
+//! an arrival ticket (a wake releases only waiters that arrived before it started);
 //! the cell protocol of [`crate::runtime::wait`] decides who completes each wait, so a wake
 //! racing the waiter's deadline is either delivered or never happened, and a waiter that
 //! gives up leaves no entry behind.
@@ -41,11 +42,19 @@ use std::sync::atomic::Ordering::{Relaxed, SeqCst};
 /// How many buckets the table has.
 const BUCKETS: usize = 64;
 
-/// A queued wait: which word, and which bits of a bitset wake reach it.
+/// A queued wait: which word, which bits of a bitset wake reach it, and its place in the
+/// bucket's arrival order.
 #[derive(Clone, Copy, Debug)]
 struct Key {
     addr: usize,
     bitset: u32,
+    ticket: u64,
+}
+
+/// One bucket: its waiters, and the next arrival's ticket.
+struct Bucket {
+    queue: WaitQueue<Key>,
+    next_ticket: u64,
 }
 
 /// How a wait ended.
@@ -61,7 +70,7 @@ pub(crate) enum Waited {
 
 /// The table; see the module docs.
 pub(crate) struct AddressWaits {
-    buckets: Box<[SpinLock<WaitQueue<Key>>]>,
+    buckets: Box<[SpinLock<Bucket>]>,
     /// Waiters in (or entering) a wait, table-wide.
     waiters: AtomicUsize,
 }
@@ -70,13 +79,18 @@ impl AddressWaits {
     pub(crate) fn new() -> AddressWaits {
         AddressWaits {
             buckets: (0..BUCKETS)
-                .map(|_| SpinLock::new(WaitQueue::new()))
+                .map(|_| {
+                    SpinLock::new(Bucket {
+                        queue: WaitQueue::new(),
+                        next_ticket: 0,
+                    })
+                })
                 .collect(),
             waiters: AtomicUsize::new(0),
         }
     }
 
-    fn bucket(&self, addr: usize) -> &SpinLock<WaitQueue<Key>> {
+    fn bucket(&self, addr: usize) -> &SpinLock<Bucket> {
         // Fibonacci hashing of the word's index.
         let hash = ((addr >> 2) as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 58;
         &self.buckets[hash as usize % BUCKETS]
@@ -107,20 +121,30 @@ impl AddressWaits {
         // SeqCst: the waiter's fence of the empty-table shortcut (module docs).
         fence(SeqCst);
         {
-            let mut queue = bucket.lock();
+            let mut bucket = bucket.lock();
             if word.load(Relaxed) != expected {
                 return Waited::Changed;
             }
-            queue.push(&waiter, Key { addr, bitset });
+            let ticket = bucket.next_ticket;
+            bucket.next_ticket += 1;
+            bucket.queue.push(
+                &waiter,
+                Key {
+                    addr,
+                    bitset,
+                    ticket,
+                },
+            );
         }
-        match waiter.wait_deaf(site, deadline, || bucket.lock().remove(&waiter)) {
+        match waiter.wait_deaf(site, deadline, || bucket.lock().queue.remove(&waiter)) {
             Some(_) => Waited::Woken,
             None => Waited::TimedOut,
         }
     }
 
-    /// Releases up to `count` waiters on `addr` whose bitset meets `bitset`, oldest first;
-    /// returns how many.
+    /// Releases up to `count` waiters on `addr` whose bitset meets `bitset`, oldest first,
+    /// among those queued when it starts (as the kernel does: a woken waiter that waits
+    /// again is not woken twice, so a wake of every waiter ends); returns how many.
     pub(crate) fn wake(&self, addr: usize, count: usize, bitset: u32) -> usize {
         // SeqCst: the waker's fence of the empty-table shortcut (module docs).
         fence(SeqCst);
@@ -129,10 +153,15 @@ impl AddressWaits {
         }
         let bucket = self.bucket(addr);
         let mut woken = 0;
+        let mut before = None;
         while woken < count {
-            let claimed = bucket
-                .lock()
-                .claim_first_where(|key| key.addr == addr && key.bitset & bitset != 0);
+            let claimed = {
+                let mut bucket = bucket.lock();
+                let before = *before.get_or_insert(bucket.next_ticket);
+                bucket.queue.claim_first_where(|key| {
+                    key.addr == addr && key.bitset & bitset != 0 && key.ticket < before
+                })
+            };
             // The guard is gone: the claim wakes its owner outside the lock.
             match claimed {
                 Some((_, claim)) => drop(claim),
@@ -146,7 +175,7 @@ impl AddressWaits {
     /// Whether no wait is queued on `addr` (for the models' checks).
     #[cfg(all(test, loom))]
     fn is_empty_at(&self, addr: usize) -> bool {
-        self.bucket(addr).lock().is_empty()
+        self.bucket(addr).lock().queue.is_empty()
     }
 }
 

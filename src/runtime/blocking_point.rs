@@ -384,7 +384,7 @@ macro_rules! wait_site {
 pub(crate) use wait_site;
 
 #[cfg(all(not(loom), feature = "hooks"))]
-pub(crate) use platform::may_park_foreign_wait;
+pub(crate) use platform::foreign_wait;
 #[cfg(not(loom))]
 pub(crate) use platform::{boundary, end_of_body, is_cancelled, set_boundary};
 
@@ -455,7 +455,7 @@ mod platform {
         }
 
         /// Marks the task as inside the blocking point until the guard drops (see
-        /// [`may_park_foreign_wait`]).
+        /// `foreign_wait`).
         #[inline]
         pub(super) fn enter(&self) -> Inside {
             Inside(
@@ -494,14 +494,28 @@ mod platform {
         }
     }
 
-    /// Whether a wait that foreign code started (the `hooks` futex wait: a std lock, say)
-    /// may park the running green thread through the blocking point: a green thread runs,
-    /// it is not unwinding (a switch would hand its thread's panic count to the next green
-    /// thread), and it is not already inside the blocking point, where a second park would
-    /// consume the wake-up the first one waits for.
+    /// Runs `wait`, a wait that foreign code started (the `hooks` futex wait: a std lock,
+    /// say), if it may park the running green thread through the blocking point; `None`
+    /// (without running it) if not: no green thread runs, or it is unwinding (a switch
+    /// would hand its thread's panic count to the next green thread).
+    ///
+    /// Such a wait can start *inside* a blocking point (a future polled by `block_on` takes
+    /// a contended std lock). Its parks may then consume the wake-up token meant for the
+    /// outer wait, which has already decided to park: so after a nested wait the task posts
+    /// itself a token, and the outer park returns at once and polls again (a spurious
+    /// wake-up, which every blocking-point loop tolerates).
     #[cfg(feature = "hooks")]
-    pub(crate) fn may_park_foreign_wait() -> bool {
-        current().is_some_and(|task| !task.in_blocking_point.get()) && !std::thread::panicking()
+    pub(crate) fn foreign_wait<T>(wait: impl FnOnce() -> T) -> Option<T> {
+        let task = current()?;
+        if std::thread::panicking() {
+            return None;
+        }
+        let nested = task.in_blocking_point.get();
+        let value = wait();
+        if nested {
+            park::unpark_task(task);
+        }
+        Some(value)
     }
 
     /// The timer a green thread's timed wait keeps armed across its parks.

@@ -114,6 +114,7 @@ fn start() -> io::Result<&'static Runtime> {
         return Ok(runtime);
     }
     let settings: Settings = config::settings_for_start();
+    pool::read_guard_setting()?;
     let local_queues: Vec<Deque<Arc<Task>>> =
         (0..settings.workers).map(|_| Deque::new_fifo()).collect();
     let workers = local_queues

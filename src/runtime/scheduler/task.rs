@@ -84,9 +84,9 @@ pub(crate) struct Task {
     /// Set by the task when its body has returned: interrupts are off for its cleanup.
     pub(crate) body_done: Cell<bool>,
     /// Set while the task runs inside the blocking point (between a wait's start and its
-    /// end, parks included): a wait that code there might start (a contended std lock
-    /// reaching the `hooks` futex wait) must block the thread rather than park the task
-    /// again. Read and written only by the task itself.
+    /// end, parks included): a wait that code there starts (a contended std lock in a
+    /// future that `block_on` polls, reaching the `hooks` futex wait) re-posts the park
+    /// token it may have consumed. Read and written only by the task itself.
     pub(crate) in_blocking_point: Cell<bool>,
     /// Set once the task has finished (counted complete), for lists that prune finished
     /// tasks (Relaxed: a hint; a stale `false` keeps an entry one round longer).

@@ -171,9 +171,9 @@ const MODE_UNDECIDED: u8 = 0;
 const MODE_MADVISE: u8 = 1;
 const MODE_MPROTECT: u8 = 2;
 
-/// How guards are installed. Starts undecided; the first install settles it: from
-/// `WEFT_GUARD_PAGES` when set, else by trying `MADV_GUARD_INSTALL` and falling back on
-/// `EINVAL`. Relaxed is enough: every value is a valid, idempotent choice, and a racing
+/// How guards are installed. Starts undecided; `WEFT_GUARD_PAGES`, read at runtime start,
+/// may force it; otherwise the first install settles it by trying `MADV_GUARD_INSTALL` and
+/// falling back on `EINVAL`. Relaxed is enough: every value is a valid, idempotent choice, and a racing
 /// first install merely probes twice.
 static GUARD_MODE: AtomicU8 = AtomicU8::new(MODE_UNDECIDED);
 
@@ -189,14 +189,24 @@ pub(crate) fn guard_mode_name() -> &'static str {
 
 fn install_guard(slot: *mut u8) -> io::Result<()> {
     let len = guard_size();
-    let mode = match GUARD_MODE.load(Ordering::Relaxed) {
-        MODE_UNDECIDED => {
-            let forced = forced_guard_mode()?;
+    // `WEFT_GUARD_PAGES` was settled at start (`read_guard_setting`): undecided is `auto`.
+    install_guard_with(slot, len, GUARD_MODE.load(Ordering::Relaxed))
+}
+
+/// Settles `WEFT_GUARD_PAGES` before any stack is carved (at runtime start): the first
+/// carve then reads no environment under the pool's lock, where a green thread's stack cache
+/// is borrowed (std's environment lock is one a hooked futex wait could park on).
+pub(crate) fn read_guard_setting() -> io::Result<()> {
+    if GUARD_MODE.load(Ordering::Relaxed) == MODE_UNDECIDED {
+        let forced = forced_guard_mode()?;
+        if forced != MODE_UNDECIDED {
             GUARD_MODE.store(forced, Ordering::Relaxed);
-            forced
         }
-        mode => mode,
-    };
+    }
+    Ok(())
+}
+
+fn install_guard_with(slot: *mut u8, len: usize, mode: u8) -> io::Result<()> {
     if mode != MODE_MPROTECT {
         // SAFETY: `slot` starts a never-used slot inside a region this pool mapped.
         match unsafe { sys::guard_install(slot, len) } {
