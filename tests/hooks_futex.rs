@@ -14,8 +14,14 @@ use std::time::{Duration, Instant};
 
 use common::Ticker;
 
-/// Each test's green threads share the file's one worker.
+/// Each test's green threads run on the file's one worker, one test at a time: some tests
+/// block that worker on purpose (waits that stay in the kernel), which would stall the
+/// tickers of tests running beside them.
 fn one_worker<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
+    static SERIAL: Mutex<()> = Mutex::new(());
+    let _serial = SERIAL
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
     common::workers(1);
     common::watchdog(120, move || weft::run(f))
 }
@@ -228,26 +234,27 @@ fn green_and_plain_threads_share_std_locks_without_losing_an_update() {
 
 #[test]
 fn a_plain_thread_wakes_a_green_thread_waiting_on_a_std_condvar() {
-    let state = Arc::new((Mutex::new(0u64), Condvar::new()));
-    let notifier = {
-        let state = state.clone();
-        std::thread::spawn(move || {
-            for _ in 0..200 {
-                std::thread::sleep(Duration::from_micros(200));
-                *state.0.lock().unwrap() += 1;
-                state.1.notify_all();
-            }
-        })
-    };
     let (seen, ticks) = one_worker(move || {
+        let state = Arc::new((Mutex::new(0u64), Condvar::new()));
         let ticker = Ticker::start();
-        ticker.during(|| {
+        let notifier = {
+            let state = state.clone();
+            std::thread::spawn(move || {
+                for _ in 0..200 {
+                    std::thread::sleep(Duration::from_micros(200));
+                    *state.0.lock().unwrap() += 1;
+                    state.1.notify_all();
+                }
+            })
+        };
+        let result = ticker.during(|| {
             let (lock, cvar) = &*state;
             let guard = cvar.wait_while(lock.lock().unwrap(), |n| *n < 200).unwrap();
             *guard
-        })
+        });
+        notifier.join().unwrap();
+        result
     });
-    notifier.join().unwrap();
     assert_eq!(seen, 200);
     assert!(
         ticks >= 10,
@@ -570,23 +577,22 @@ const WAKE: i32 = libc::FUTEX_WAKE | libc::FUTEX_PRIVATE_FLAG;
 /// Waits on `word` (while it is 0) in a green thread while a plain thread sets and wakes
 /// it after 200 ms; returns the ticks the worker's ticker got meanwhile.
 fn ticks_while_waiting_on(word: &'static AtomicU32) -> u64 {
-    word.store(0, Ordering::SeqCst);
-    let waker = std::thread::spawn(move || {
-        std::thread::sleep(Duration::from_millis(200));
-        word.store(1, Ordering::SeqCst);
-        futex(word, WAKE, i32::MAX as u32, 0, 0, 0);
-    });
-    let ticks = one_worker(move || {
+    one_worker(move || {
+        word.store(0, Ordering::SeqCst);
         let ticker = Ticker::start();
+        let waker = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(200));
+            word.store(1, Ordering::SeqCst);
+            futex(word, WAKE, i32::MAX as u32, 0, 0, 0);
+        });
         let ((), ticks) = ticker.during(|| {
             while word.load(Ordering::SeqCst) == 0 {
                 futex(word, WAIT, 0, 0, 0, 0);
             }
         });
+        waker.join().unwrap();
         ticks
-    });
-    waker.join().unwrap();
-    ticks
+    })
 }
 
 #[test]

@@ -121,14 +121,7 @@ impl Waiter {
         deadline: Option<Instant>,
         unregister: impl FnMut(),
     ) -> Option<usize> {
-        let mut wait = CellWait {
-            waiter: self,
-            unregister,
-        };
-        match blocking_point::block(&mut wait, site, deadline, OnInterrupt::Unwind) {
-            Ended::Done(token) => Some(token),
-            Ended::TimedOut => None,
-        }
+        self.wait_with(site, deadline, unregister, OnInterrupt::Unwind)
     }
 
     /// Like [`wait`](Self::wait), but deaf to cancels and `timeout` boundaries (only
@@ -142,11 +135,22 @@ impl Waiter {
         deadline: Option<Instant>,
         unregister: impl FnMut(),
     ) -> Option<usize> {
+        self.wait_with(site, deadline, unregister, OnInterrupt::Ignore)
+    }
+
+    #[inline]
+    fn wait_with(
+        &self,
+        site: Site,
+        deadline: Option<Instant>,
+        unregister: impl FnMut(),
+        on_interrupt: OnInterrupt,
+    ) -> Option<usize> {
         let mut wait = CellWait {
             waiter: self,
             unregister,
         };
-        match blocking_point::block(&mut wait, site, deadline, OnInterrupt::Ignore) {
+        match blocking_point::block(&mut wait, site, deadline, on_interrupt) {
             Ended::Done(token) => Some(token),
             Ended::TimedOut => None,
         }
