@@ -92,7 +92,8 @@ fn zero_timeout() -> io::Error {
     )
 }
 
-/// `AsRawFd`, `AsFd`, `IntoRawFd`, `FromRawFd` and `From<std type>` for a `Source` wrapper.
+/// `AsRawFd`, `AsFd`, `IntoRawFd`, `FromRawFd`, `From<OwnedFd>`, `From<…> for OwnedFd` and
+/// `From<std type>` for a `Source` wrapper.
 macro_rules! fd_traits {
     ($ty:ident, $std:ty) => {
         impl std::os::fd::AsRawFd for $ty {
@@ -125,6 +126,23 @@ macro_rules! fd_traits {
                 $ty {
                     source: crate::io::Source::new_infallible(owned),
                 }
+            }
+        }
+
+        impl From<std::os::fd::OwnedFd> for $ty {
+            /// Takes the socket, switches it to non-blocking mode and registers it (as
+            /// `FromRawFd`); the fd must be a socket of the right kind, as for std's impl.
+            fn from(fd: std::os::fd::OwnedFd) -> $ty {
+                $ty {
+                    source: crate::io::Source::new_infallible(fd),
+                }
+            }
+        }
+
+        impl From<$ty> for std::os::fd::OwnedFd {
+            /// Deregisters the fd from the reactor and gives it up (still non-blocking).
+            fn from(socket: $ty) -> std::os::fd::OwnedFd {
+                socket.source.into_fd()
             }
         }
 

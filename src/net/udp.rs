@@ -2,7 +2,7 @@
 
 use std::fmt;
 use std::io;
-use std::net::SocketAddr;
+use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::os::fd::AsRawFd;
 
 use super::{each_addr, fd_traits, timeout_methods, ToSocketAddrs};
@@ -111,6 +111,57 @@ impl UdpSocket {
     /// Reads `SO_BROADCAST`.
     pub fn broadcast(&self) -> io::Result<bool> {
         self.std().broadcast()
+    }
+
+    /// Joins the IPv4 multicast group `multiaddr` on the interface with address `interface`
+    /// (`Ipv4Addr::UNSPECIFIED`: the system's choice).
+    pub fn join_multicast_v4(&self, multiaddr: &Ipv4Addr, interface: &Ipv4Addr) -> io::Result<()> {
+        self.std().join_multicast_v4(multiaddr, interface)
+    }
+
+    /// Joins the IPv6 multicast group `multiaddr` on interface index `interface` (0: any).
+    pub fn join_multicast_v6(&self, multiaddr: &Ipv6Addr, interface: u32) -> io::Result<()> {
+        self.std().join_multicast_v6(multiaddr, interface)
+    }
+
+    /// Leaves a group joined with [`join_multicast_v4`](Self::join_multicast_v4).
+    pub fn leave_multicast_v4(&self, multiaddr: &Ipv4Addr, interface: &Ipv4Addr) -> io::Result<()> {
+        self.std().leave_multicast_v4(multiaddr, interface)
+    }
+
+    /// Leaves a group joined with [`join_multicast_v6`](Self::join_multicast_v6).
+    pub fn leave_multicast_v6(&self, multiaddr: &Ipv6Addr, interface: u32) -> io::Result<()> {
+        self.std().leave_multicast_v6(multiaddr, interface)
+    }
+
+    /// Sets `IP_MULTICAST_LOOP`: whether this host receives its own IPv4 multicasts.
+    pub fn set_multicast_loop_v4(&self, multicast_loop_v4: bool) -> io::Result<()> {
+        self.std().set_multicast_loop_v4(multicast_loop_v4)
+    }
+
+    /// Reads `IP_MULTICAST_LOOP`.
+    pub fn multicast_loop_v4(&self) -> io::Result<bool> {
+        self.std().multicast_loop_v4()
+    }
+
+    /// Sets `IP_MULTICAST_TTL`: how many hops IPv4 multicasts may travel.
+    pub fn set_multicast_ttl_v4(&self, multicast_ttl_v4: u32) -> io::Result<()> {
+        self.std().set_multicast_ttl_v4(multicast_ttl_v4)
+    }
+
+    /// Reads `IP_MULTICAST_TTL`.
+    pub fn multicast_ttl_v4(&self) -> io::Result<u32> {
+        self.std().multicast_ttl_v4()
+    }
+
+    /// Sets `IPV6_MULTICAST_LOOP`: whether this host receives its own IPv6 multicasts.
+    pub fn set_multicast_loop_v6(&self, multicast_loop_v6: bool) -> io::Result<()> {
+        self.std().set_multicast_loop_v6(multicast_loop_v6)
+    }
+
+    /// Reads `IPV6_MULTICAST_LOOP`.
+    pub fn multicast_loop_v6(&self) -> io::Result<bool> {
+        self.std().multicast_loop_v6()
     }
 
     /// Sets `IP_TTL`.

@@ -125,6 +125,27 @@ impl Command {
         self
     }
 
+    /// The program, as given to [`Command::new`].
+    pub fn get_program(&self) -> &OsStr {
+        self.inner.get_program()
+    }
+
+    /// The arguments, without the program.
+    pub fn get_args(&self) -> std::process::CommandArgs<'_> {
+        self.inner.get_args()
+    }
+
+    /// The environment changes made with [`env`](Command::env) and
+    /// [`env_remove`](Command::env_remove) (`None` for a removal).
+    pub fn get_envs(&self) -> std::process::CommandEnvs<'_> {
+        self.inner.get_envs()
+    }
+
+    /// The working directory set with [`current_dir`](Command::current_dir), if any.
+    pub fn get_current_dir(&self) -> Option<&Path> {
+        self.inner.get_current_dir()
+    }
+
     /// Starts the child (on the blocking pool: std's spawn waits for the child's `exec`).
     pub fn spawn(&mut self) -> io::Result<Child> {
         let inner = &mut self.inner;

@@ -183,6 +183,10 @@ impl Condvar {
     }
 }
 
+// As std's: a condvar has no data of its own that a panic could leave half-written.
+impl std::panic::UnwindSafe for Condvar {}
+impl std::panic::RefUnwindSafe for Condvar {}
+
 impl Default for Condvar {
     fn default() -> Self {
         Condvar::new()

@@ -10,7 +10,7 @@ use std::mem::MaybeUninit;
 // With `&mut self` no other access can race, so those paths use Relaxed.
 use std::sync::atomic::Ordering::{Acquire, Relaxed, Release};
 
-use super::{const_unless_loom, Mutex};
+use super::{const_unless_loom, Condvar, Mutex};
 use crate::loom::sync::atomic::AtomicBool;
 
 /// A cell written once, shaped like `std::sync::OnceLock`, whose `get_or_init` parks a green
@@ -31,6 +31,8 @@ use crate::loom::sync::atomic::AtomicBool;
 pub struct OnceLock<T> {
     ready: AtomicBool,
     init: Mutex<()>,
+    /// Notified (under `init`) when the value is set, for [`OnceLock::wait`].
+    set: Condvar,
     value: UnsafeCell<MaybeUninit<T>>,
 }
 
@@ -47,6 +49,7 @@ impl<T> OnceLock<T> {
             OnceLock {
                 ready: AtomicBool::new(false),
                 init: Mutex::new(()),
+                set: Condvar::new(),
                 value: UnsafeCell::new(MaybeUninit::uninit()),
             }
         }
@@ -107,7 +110,33 @@ impl<T> OnceLock<T> {
         unsafe { (*self.value.get()).write(value) };
         // Release: publishes the value to every `get` that sees `ready`.
         self.ready.store(true, Release);
+        self.set.notify_all();
         self.get().expect("just initialised")
+    }
+
+    /// The value, waiting until some caller initialises the cell; parks a green thread.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// let cell = Arc::new(weft::sync::OnceLock::new());
+    /// let waiter = weft::go!({
+    ///     let cell = cell.clone();
+    ///     move || *cell.wait()
+    /// });
+    /// cell.set(7).unwrap();
+    /// assert_eq!(waiter.join().unwrap(), 7);
+    /// ```
+    #[track_caller]
+    pub fn wait(&self) -> &T {
+        if let Some(value) = self.get() {
+            return value;
+        }
+        let mut init = self.init.lock().unwrap_or_else(|p| p.into_inner());
+        while !self.ready.load(Acquire) {
+            init = self.set.wait(init).unwrap_or_else(|p| p.into_inner());
+        }
+        drop(init);
+        self.get().expect("ready")
     }
 
     /// Takes the value out, leaving the cell empty.
@@ -131,6 +160,22 @@ impl<T> Drop for OnceLock<T> {
     fn drop(&mut self) {
         drop(self.take());
     }
+}
+
+impl<T: PartialEq> PartialEq for OnceLock<T> {
+    /// Equal when both are empty, or both hold equal values.
+    fn eq(&self, other: &OnceLock<T>) -> bool {
+        self.get() == other.get()
+    }
+}
+
+impl<T: Eq> Eq for OnceLock<T> {}
+
+// As std's.
+impl<T: std::panic::UnwindSafe> std::panic::UnwindSafe for OnceLock<T> {}
+impl<T: std::panic::UnwindSafe + std::panic::RefUnwindSafe> std::panic::RefUnwindSafe
+    for OnceLock<T>
+{
 }
 
 impl<T> Default for OnceLock<T> {

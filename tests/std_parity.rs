@@ -1,0 +1,185 @@
+//! std parity (issue 22, first part): std methods and trait impls that weft's mirrors
+//! lacked, each tested as std's own tests test it, inside a green thread.
+
+mod common;
+
+use std::net::{Ipv4Addr, Ipv6Addr};
+use std::os::fd::OwnedFd;
+use std::panic::{RefUnwindSafe, UnwindSafe};
+use std::time::Duration;
+
+use weft::net::{TcpListener, TcpStream, UdpSocket};
+use weft::sync::{Condvar, Mutex, OnceLock, RwLock};
+
+fn green<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
+    common::watchdog(60, move || weft::run(f))
+}
+
+#[test]
+fn locks_are_unwind_safe_as_std_s_are() {
+    fn assert_unwind_safe<T: UnwindSafe + RefUnwindSafe>() {}
+    assert_unwind_safe::<Mutex<u32>>();
+    assert_unwind_safe::<RwLock<u32>>();
+    assert_unwind_safe::<Condvar>();
+    assert_unwind_safe::<OnceLock<u32>>();
+    // What that allows: catch_unwind around a lock, as with std.
+    let poisoned = green(|| {
+        let lock = Mutex::new(1);
+        let _ = std::panic::catch_unwind(|| {
+            let _guard = lock.lock().unwrap();
+            panic!("poison it");
+        });
+        lock.is_poisoned()
+    });
+    assert!(poisoned);
+}
+
+#[test]
+fn rwlock_guards_display_their_value() {
+    let (read, write) = green(|| {
+        let lock = RwLock::new("hello");
+        let read = lock.read().unwrap().to_string();
+        let write = format!("{}", lock.write().unwrap());
+        (read, write)
+    });
+    assert_eq!(read, "hello");
+    assert_eq!(write, "hello");
+}
+
+#[test]
+fn once_lock_equality_follows_its_contents() {
+    let empty: OnceLock<u32> = OnceLock::new();
+    let one = OnceLock::from(1);
+    assert!(empty == OnceLock::new());
+    assert!(one == OnceLock::from(1));
+    assert!(one != OnceLock::from(2));
+    assert!(one != empty);
+}
+
+#[test]
+fn once_lock_wait_parks_until_another_green_thread_sets_it() {
+    let (value, ticks) = green(|| {
+        let cell = std::sync::Arc::new(OnceLock::new());
+        let waiters: Vec<_> = (0..4)
+            .map(|_| {
+                let cell = cell.clone();
+                weft::spawn(move || *cell.wait())
+            })
+            .collect();
+        // The waiters park (one worker or two: the setter runs either way).
+        weft::sleep(Duration::from_millis(20));
+        assert_eq!(cell.get(), None);
+        let ticks = std::sync::Arc::new(std::sync::atomic::AtomicU32::new(0));
+        let setter = {
+            let (cell, ticks) = (cell.clone(), ticks.clone());
+            weft::spawn(move || {
+                ticks.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                cell.set(42).unwrap();
+            })
+        };
+        setter.join().unwrap();
+        let values: Vec<u32> = waiters.into_iter().map(|w| w.join().unwrap()).collect();
+        assert!(values.iter().all(|v| *v == 42));
+        (
+            *cell.wait(),
+            ticks.load(std::sync::atomic::Ordering::Relaxed),
+        )
+    });
+    assert_eq!(value, 42);
+    assert_eq!(ticks, 1);
+}
+
+#[test]
+fn command_getters_report_what_was_configured() {
+    let mut command = weft::process::Command::new("echo");
+    command
+        .arg("a")
+        .args(["b", "c"])
+        .env("WEFT_A", "1")
+        .env_remove("WEFT_B")
+        .current_dir("/tmp");
+    assert_eq!(command.get_program(), "echo");
+    let args: Vec<_> = command.get_args().collect();
+    assert_eq!(args, ["a", "b", "c"]);
+    let envs: Vec<_> = command.get_envs().collect();
+    assert_eq!(
+        envs,
+        [
+            (
+                std::ffi::OsStr::new("WEFT_A"),
+                Some(std::ffi::OsStr::new("1"))
+            ),
+            (std::ffi::OsStr::new("WEFT_B"), None)
+        ]
+    );
+    assert_eq!(
+        command.get_current_dir(),
+        Some(std::path::Path::new("/tmp"))
+    );
+}
+
+#[test]
+fn sockets_convert_to_and_from_owned_fds() {
+    let echoed = green(|| {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        // Through OwnedFd and back: still a working, parking listener.
+        let listener = TcpListener::from(OwnedFd::from(listener));
+        let server = weft::spawn(move || {
+            let (stream, _) = listener.accept().unwrap();
+            let stream = TcpStream::from(OwnedFd::from(stream));
+            let mut buf = [0u8; 5];
+            std::io::Read::read_exact(&mut &stream, &mut buf).unwrap();
+            std::io::Write::write_all(&mut &stream, &buf).unwrap();
+        });
+        let client = TcpStream::connect(addr).unwrap();
+        std::io::Write::write_all(&mut &client, b"hello").unwrap();
+        let mut buf = [0u8; 5];
+        std::io::Read::read_exact(&mut &client, &mut buf).unwrap();
+        server.join().unwrap();
+        let udp = UdpSocket::from(OwnedFd::from(UdpSocket::bind("127.0.0.1:0").unwrap()));
+        assert!(udp.local_addr().is_ok());
+        buf
+    });
+    assert_eq!(&echoed, b"hello");
+}
+
+#[test]
+fn udp_multicast_options_round_trip() {
+    green(|| {
+        let socket = UdpSocket::bind("0.0.0.0:0").unwrap();
+        socket.set_multicast_loop_v4(false).unwrap();
+        assert!(!socket.multicast_loop_v4().unwrap());
+        socket.set_multicast_loop_v4(true).unwrap();
+        assert!(socket.multicast_loop_v4().unwrap());
+        socket.set_multicast_ttl_v4(8).unwrap();
+        assert_eq!(socket.multicast_ttl_v4().unwrap(), 8);
+        // Joining a group on the loopback interface, and leaving it.
+        let group = Ipv4Addr::new(239, 255, 71, 1);
+        let receiver = UdpSocket::bind((Ipv4Addr::UNSPECIFIED, 0)).unwrap();
+        receiver
+            .join_multicast_v4(&group, &Ipv4Addr::LOCALHOST)
+            .unwrap();
+        // A group joined twice is an error, as with std.
+        assert!(receiver
+            .join_multicast_v4(&group, &Ipv4Addr::LOCALHOST)
+            .is_err());
+        receiver
+            .leave_multicast_v4(&group, &Ipv4Addr::LOCALHOST)
+            .unwrap();
+        // Not a multicast address: the kernel refuses.
+        assert!(receiver
+            .join_multicast_v4(&Ipv4Addr::new(10, 0, 0, 1), &Ipv4Addr::LOCALHOST)
+            .is_err());
+        if let Ok(v6) = UdpSocket::bind("[::1]:0") {
+            v6.set_multicast_loop_v6(false).unwrap();
+            assert!(!v6.multicast_loop_v6().unwrap());
+            let group = Ipv6Addr::new(0xff02, 0, 0, 0, 0, 0, 0, 0x7a);
+            match v6.join_multicast_v6(&group, 0) {
+                Ok(()) => v6.leave_multicast_v6(&group, 0).unwrap(),
+                // No IPv6 multicast route here: a plain OS error, as with std.
+                Err(e) => assert!(e.raw_os_error().is_some(), "{e}"),
+            }
+        }
+    });
+}
