@@ -214,7 +214,7 @@ fn green_and_plain_threads_share_std_locks_without_losing_an_update() {
                 weft::spawn(move || {
                     for n in 0..EACH {
                         let mut guard = counter.lock().unwrap();
-                        if (n + i as u64) % 16 == 0 {
+                        if (n + i as u64).is_multiple_of(16) {
                             weft::yield_now();
                         }
                         *guard += 1;

@@ -183,3 +183,201 @@ fn udp_multicast_options_round_trip() {
         }
     });
 }
+
+fn scratch(name: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("weft-parity-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+#[test]
+fn file_locks_exclude_and_the_waiter_parks() {
+    let dir = scratch("lock");
+    let path = dir.join("locked");
+    let order = green(move || {
+        let first = weft::fs::File::create(&path).unwrap();
+        let second = weft::fs::File::open(&path).unwrap();
+        first.lock().unwrap();
+        // Another open file description conflicts, as with std.
+        assert!(matches!(
+            second.try_lock(),
+            Err(weft::fs::TryLockError::WouldBlock)
+        ));
+        assert!(matches!(
+            second.try_lock_shared(),
+            Err(weft::fs::TryLockError::WouldBlock)
+        ));
+        let log = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let waiter = {
+            let log = log.clone();
+            weft::spawn(move || {
+                second.lock_shared().unwrap();
+                log.lock().unwrap().push("second locked");
+                second.unlock().unwrap();
+            })
+        };
+        // The waiter parks while the lock is held: this green thread keeps running.
+        weft::sleep(Duration::from_millis(50));
+        log.lock().unwrap().push("first unlocks");
+        first.unlock().unwrap();
+        waiter.join().unwrap();
+        let order = log.lock().unwrap().clone();
+        order
+    });
+    assert_eq!(order, ["first unlocks", "second locked"]);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn file_times_dir_builder_ino_and_symlink() {
+    let dir = scratch("times");
+    let checked = green(move || {
+        let path = dir.join("f");
+        let file = weft::fs::File::create(&path).unwrap();
+        let when = std::time::SystemTime::UNIX_EPOCH + Duration::from_secs(1_000_000_000);
+        file.set_modified(when).unwrap();
+        assert_eq!(file.metadata().unwrap().modified().unwrap(), when);
+        let later = when + Duration::from_secs(60);
+        file.set_times(
+            weft::fs::FileTimes::new()
+                .set_accessed(later)
+                .set_modified(later),
+        )
+        .unwrap();
+        assert_eq!(file.metadata().unwrap().modified().unwrap(), later);
+
+        // DirBuilder: recursive creates parents; a second create of an existing directory
+        // is AlreadyExists unless recursive; mode applies (less the umask).
+        let nested = dir.join("a/b/c");
+        assert!(weft::fs::DirBuilder::new().create(&nested).is_err());
+        weft::fs::DirBuilder::new()
+            .recursive(true)
+            .create(&nested)
+            .unwrap();
+        assert!(nested.is_dir());
+        let err = weft::fs::DirBuilder::new().create(&nested).unwrap_err();
+        assert_eq!(err.kind(), std::io::ErrorKind::AlreadyExists);
+        weft::fs::DirBuilder::new()
+            .mode(0o700)
+            .create(dir.join("private"))
+            .unwrap();
+        let mode = std::os::unix::fs::PermissionsExt::mode(
+            &std::fs::metadata(dir.join("private"))
+                .unwrap()
+                .permissions(),
+        );
+        assert_eq!(mode & 0o777, 0o700);
+
+        // DirEntry::ino matches the file's inode.
+        let entry = weft::fs::read_dir(&dir)
+            .unwrap()
+            .map(Result::unwrap)
+            .find(|e| e.file_name() == "f")
+            .unwrap();
+        let ino = std::os::unix::fs::MetadataExt::ino(&std::fs::metadata(&path).unwrap());
+        assert_eq!(entry.ino(), ino);
+
+        // symlink, then read through it.
+        weft::fs::write(&path, "through the link").unwrap();
+        weft::fs::symlink(&path, dir.join("link")).unwrap();
+        assert_eq!(
+            weft::fs::read_to_string(dir.join("link")).unwrap(),
+            "through the link"
+        );
+        assert_eq!(
+            weft::fs::symlink(&path, dir.join("link"))
+                .unwrap_err()
+                .kind(),
+            std::io::ErrorKind::AlreadyExists
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
+        true
+    });
+    assert!(checked);
+}
+
+#[test]
+fn a_file_becomes_a_childs_stdin_or_an_owned_fd() {
+    let dir = scratch("stdio");
+    let out = green(move || {
+        let path = dir.join("input");
+        weft::fs::write(&path, "from a file\n").unwrap();
+        let file = weft::fs::File::open(&path).unwrap();
+        let output = weft::process::Command::new("cat")
+            .stdin(std::process::Stdio::from(file))
+            .output()
+            .unwrap();
+        let fd = OwnedFd::from(weft::fs::File::open(&path).unwrap());
+        let back = weft::fs::File::from(fd);
+        assert_eq!(back.metadata().unwrap().len(), 12);
+        std::fs::remove_dir_all(&dir).unwrap();
+        String::from_utf8(output.stdout).unwrap()
+    });
+    assert_eq!(out, "from a file\n");
+}
+
+#[test]
+fn once_runs_once_while_the_others_park() {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static ONCE: weft::sync::Once = weft::sync::Once::new();
+    static RUNS: AtomicU32 = AtomicU32::new(0);
+    let completed = green(|| {
+        assert!(!ONCE.is_completed());
+        let handles: Vec<_> = (0..8)
+            .map(|_| {
+                weft::spawn(|| {
+                    ONCE.call_once(|| {
+                        // The others park on the once meanwhile.
+                        weft::sleep(Duration::from_millis(30));
+                        RUNS.fetch_add(1, Ordering::Relaxed);
+                    });
+                    // Every caller returns after the run completed.
+                    RUNS.load(Ordering::Relaxed)
+                })
+            })
+            .collect();
+        let seen: Vec<u32> = handles.into_iter().map(|h| h.join().unwrap()).collect();
+        assert_eq!(seen, vec![1; 8]);
+        ONCE.is_completed()
+    });
+    assert!(completed);
+}
+
+#[test]
+fn a_panicking_once_or_lazy_lock_is_poisoned() {
+    let (once_poisoned, lazy_poisoned) = green(|| {
+        let once = weft::sync::Once::new();
+        assert!(std::panic::catch_unwind(|| once.call_once(|| panic!("first"))).is_err());
+        let again = std::panic::catch_unwind(|| once.call_once(|| {}));
+        let lazy: weft::sync::LazyLock<u32> = weft::sync::LazyLock::new(|| panic!("first"));
+        assert!(std::panic::catch_unwind(|| *lazy).is_err());
+        let lazy_again = std::panic::catch_unwind(|| *lazy);
+        (again.is_err() && !once.is_completed(), lazy_again.is_err())
+    });
+    assert!(once_poisoned);
+    assert!(lazy_poisoned);
+}
+
+#[test]
+fn lazy_lock_computes_once_on_first_access() {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static RUNS: AtomicU32 = AtomicU32::new(0);
+    static TABLE: weft::sync::LazyLock<Vec<u32>> = weft::sync::LazyLock::new(|| {
+        weft::sleep(Duration::from_millis(30));
+        RUNS.fetch_add(1, Ordering::Relaxed);
+        vec![1, 2, 3]
+    });
+    let sums = green(|| {
+        let handles: Vec<_> = (0..8)
+            .map(|_| weft::spawn(|| TABLE.iter().sum::<u32>()))
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().unwrap())
+            .collect::<Vec<_>>()
+    });
+    assert_eq!(sums, vec![6; 8]);
+    assert_eq!(RUNS.load(Ordering::Relaxed), 1);
+    assert_eq!(format!("{:?}", *TABLE), "[1, 2, 3]");
+}

@@ -25,7 +25,7 @@ fn a_started_green_thread_never_changes_os_thread() {
                 weft::yield_now();
                 yields += 1;
                 seen.insert(std::thread::current().id());
-                if yields % 50 == 0 {
+                if yields.is_multiple_of(50) {
                     // Stealable work, so the other worker wakes up and steals.
                     for _ in 0..8 {
                         let helpers_seen = helpers_seen.clone();

@@ -280,7 +280,7 @@ impl<T> Inner<T> {
             unsafe { *entry.slot.as_ptr() = Some(value) };
             return Ok(Some(claimed));
         }
-        if cap.map_or(true, |cap| self.buffer.len() < cap) {
+        if cap.is_none_or(|cap| self.buffer.len() < cap) {
             self.buffer.push_back(value);
             return Ok(None);
         }

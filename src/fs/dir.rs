@@ -105,6 +105,12 @@ impl DirEntry {
         self.inner.file_name()
     }
 
+    /// The entry's inode number, as [`std::os::unix::fs::DirEntryExt::ino`] (read with the
+    /// directory, so it never waits).
+    pub fn ino(&self) -> u64 {
+        std::os::unix::fs::DirEntryExt::ino(&self.inner)
+    }
+
     /// The entry's metadata (not following symlinks), on the blocking pool.
     pub fn metadata(&self) -> io::Result<Metadata> {
         offload(|| self.inner.metadata())
@@ -122,5 +128,55 @@ impl DirEntry {
 impl fmt::Debug for DirEntry {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_tuple("DirEntry").field(&self.path()).finish()
+    }
+}
+
+/// Creates directories with options, as [`std::fs::DirBuilder`]; `create` runs on the
+/// blocking pool.
+///
+/// ```
+/// # weft::run(|| {
+/// let dir = std::env::temp_dir().join(format!("weft-dirbuilder-{}", std::process::id()));
+/// weft::fs::DirBuilder::new().recursive(true).create(dir.join("a/b")).unwrap();
+/// assert!(dir.join("a/b").is_dir());
+/// std::fs::remove_dir_all(&dir).unwrap();
+/// # });
+/// ```
+#[derive(Debug)]
+pub struct DirBuilder {
+    inner: std::fs::DirBuilder,
+}
+
+impl DirBuilder {
+    /// A builder for one directory, mode 0o777 (less the umask), not recursive.
+    pub fn new() -> DirBuilder {
+        DirBuilder {
+            inner: std::fs::DirBuilder::new(),
+        }
+    }
+
+    /// Whether missing parents are created too (and an existing directory is not an error).
+    pub fn recursive(&mut self, recursive: bool) -> &mut DirBuilder {
+        self.inner.recursive(recursive);
+        self
+    }
+
+    /// Sets the mode of the directories created (less the umask), as
+    /// [`std::os::unix::fs::DirBuilderExt::mode`].
+    pub fn mode(&mut self, mode: u32) -> &mut DirBuilder {
+        std::os::unix::fs::DirBuilderExt::mode(&mut self.inner, mode);
+        self
+    }
+
+    /// Creates `path` with these options.
+    pub fn create<P: AsRef<Path>>(&self, path: P) -> io::Result<()> {
+        let path = path.as_ref();
+        offload(|| self.inner.create(path))
+    }
+}
+
+impl Default for DirBuilder {
+    fn default() -> DirBuilder {
+        DirBuilder::new()
     }
 }

@@ -2,7 +2,7 @@
 //! the worker and everything that may wait for the disk run on the blocking pool.
 
 use std::fmt;
-use std::fs::{Metadata, Permissions};
+use std::fs::{FileTimes, Metadata, Permissions, TryLockError};
 use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, IntoRawFd, OwnedFd, RawFd};
 use std::path::Path;
@@ -111,6 +111,45 @@ impl File {
     /// Changes the file's permissions, as [`std::fs::File::set_permissions`].
     pub fn set_permissions(&self, perm: Permissions) -> io::Result<()> {
         offload(|| self.inner.set_permissions(perm))
+    }
+
+    /// Takes an exclusive advisory lock on the whole file (`flock`), as
+    /// [`std::fs::File::lock`]; waits for another holder on the blocking pool, so a green
+    /// thread parks. The wait is not cut short by a cancel (as std's is not).
+    pub fn lock(&self) -> io::Result<()> {
+        offload(|| self.inner.lock())
+    }
+
+    /// Takes a shared advisory lock, as [`std::fs::File::lock_shared`], waiting on the
+    /// blocking pool.
+    pub fn lock_shared(&self) -> io::Result<()> {
+        offload(|| self.inner.lock_shared())
+    }
+
+    /// Takes an exclusive lock if no one holds a conflicting one; never waits.
+    pub fn try_lock(&self) -> Result<(), TryLockError> {
+        self.inner.try_lock()
+    }
+
+    /// Takes a shared lock if no one holds an exclusive one; never waits.
+    pub fn try_lock_shared(&self) -> Result<(), TryLockError> {
+        self.inner.try_lock_shared()
+    }
+
+    /// Releases this handle's lock (closing the file releases it too).
+    pub fn unlock(&self) -> io::Result<()> {
+        self.inner.unlock()
+    }
+
+    /// Sets the access and modification times, as [`std::fs::File::set_times`], on the
+    /// blocking pool.
+    pub fn set_times(&self, times: FileTimes) -> io::Result<()> {
+        offload(|| self.inner.set_times(times))
+    }
+
+    /// Sets the modification time, as [`std::fs::File::set_modified`], on the blocking pool.
+    pub fn set_modified(&self, time: std::time::SystemTime) -> io::Result<()> {
+        offload(|| self.inner.set_modified(time))
     }
 
     /// A new handle to the same open file (`dup`, which never waits for the disk).
@@ -261,6 +300,19 @@ impl From<File> for std::fs::File {
 impl From<OwnedFd> for File {
     fn from(fd: OwnedFd) -> File {
         File::from(std::fs::File::from(fd))
+    }
+}
+
+impl From<File> for OwnedFd {
+    fn from(file: File) -> OwnedFd {
+        file.inner.into()
+    }
+}
+
+impl From<File> for std::process::Stdio {
+    /// The file as a child's stdin, stdout or stderr (as std's `From<fs::File>`).
+    fn from(file: File) -> std::process::Stdio {
+        std::process::Stdio::from(file.inner)
     }
 }
 

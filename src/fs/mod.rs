@@ -34,9 +34,9 @@
 mod dir;
 mod file;
 
-pub use dir::{read_dir, DirEntry, ReadDir};
+pub use dir::{read_dir, DirBuilder, DirEntry, ReadDir};
 pub use file::{File, OpenOptions};
-pub use std::fs::{FileType, Metadata, Permissions};
+pub use std::fs::{FileTimes, FileType, Metadata, Permissions, TryLockError};
 
 use std::io;
 use std::path::{Path, PathBuf};
@@ -108,6 +108,13 @@ pub fn copy<P: AsRef<Path>, Q: AsRef<Path>>(from: P, to: Q) -> io::Result<u64> {
 pub fn rename<P: AsRef<Path>, Q: AsRef<Path>>(from: P, to: Q) -> io::Result<()> {
     let (from, to) = (from.as_ref(), to.as_ref());
     offload(|| std::fs::rename(from, to))
+}
+
+/// Creates a symbolic link `link` pointing to `original`, as
+/// [`std::os::unix::fs::symlink`], on the blocking pool.
+pub fn symlink<P: AsRef<Path>, Q: AsRef<Path>>(original: P, link: Q) -> io::Result<()> {
+    let (original, link) = (original.as_ref(), link.as_ref());
+    offload(|| std::os::unix::fs::symlink(original, link))
 }
 
 /// Makes `link` a new name for `original`, as [`std::fs::hard_link`].

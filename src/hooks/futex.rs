@@ -244,7 +244,7 @@ pub(super) fn futex(args: [c_long; 6]) -> Option<c_long> {
 /// Whether a wait may park the running green thread (see the module docs); the blocking
 /// point has the last word ([`blocking_point::foreign_wait`]).
 fn eligible(addr: usize, op: c_int, bitset: u32) -> bool {
-    if op & libc::FUTEX_PRIVATE_FLAG == 0 || bitset == 0 || addr == 0 || addr % 4 != 0 {
+    if op & libc::FUTEX_PRIVATE_FLAG == 0 || bitset == 0 || addr == 0 || !addr.is_multiple_of(4) {
         // Shared futexes can be woken from another process, straight through the kernel;
         // the rest is the kernel's to refuse.
         return false;

@@ -475,7 +475,7 @@ impl Local {
     /// True when the next pick would find nothing but the task that just yielded: no local,
     /// pinned or inbox work, and the next tick is not one that looks at the injector first.
     fn nothing_else_runnable(&self) -> bool {
-        (self.tick.get().wrapping_add(1)) % GLOBAL_CHECK_INTERVAL != 0
+        !(self.tick.get().wrapping_add(1)).is_multiple_of(GLOBAL_CHECK_INTERVAL)
             && self.deque.is_empty()
             && self.pinned.borrow().is_empty()
             && self.yielded.borrow().is_empty()
@@ -502,7 +502,7 @@ impl Local {
 
     /// Steps 1–5 of the module docs.
     fn find_runnable(&self, tick: u64) -> Option<Arc<Task>> {
-        if tick % GLOBAL_CHECK_INTERVAL == 0 {
+        if tick.is_multiple_of(GLOBAL_CHECK_INTERVAL) {
             // A busy worker's look at the reactor, so IO is not starved by computation.
             // Woken green threads land in this or other workers' queues.
             if let Some(reactor) = reactor::try_get() {
