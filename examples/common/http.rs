@@ -106,7 +106,7 @@ pub fn serve<S: Read + Write>(stream: &mut S, files: &Path) -> io::Result<u64> {
         if out.len() >= OUT_LIMIT {
             send(stream, &mut out)?;
         }
-        if answered % YIELD_EVERY == 0 {
+        if answered.is_multiple_of(YIELD_EVERY) {
             weft::yield_now();
         }
         if start == end && buf.len() > 64 * 1024 {
