@@ -381,3 +381,89 @@ fn lazy_lock_computes_once_on_first_access() {
     assert_eq!(RUNS.load(Ordering::Relaxed), 1);
     assert_eq!(format!("{:?}", *TABLE), "[1, 2, 3]");
 }
+
+#[test]
+fn one_child_pipes_into_the_next() {
+    let out = green(|| {
+        let mut producer = weft::process::Command::new("printf")
+            .arg("b\\na\\nc\\n")
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let pipe = producer.stdout.take().unwrap();
+        // std's idiom: the first child's stdout becomes the second's stdin.
+        let sorted = weft::process::Command::new("sort")
+            .stdin(std::process::Stdio::from(pipe))
+            .output()
+            .unwrap();
+        assert!(producer.wait().unwrap().success());
+        // And as an OwnedFd: the pipe is handed back in blocking mode.
+        let mut child = weft::process::Command::new("true")
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let fd = OwnedFd::from(child.stdout.take().unwrap());
+        // SAFETY: F_GETFL on an open fd.
+        let flags = unsafe { libc::fcntl(std::os::fd::AsRawFd::as_raw_fd(&fd), libc::F_GETFL) };
+        assert_eq!(flags & libc::O_NONBLOCK, 0);
+        child.wait().unwrap();
+        String::from_utf8(sorted.stdout).unwrap()
+    });
+    assert_eq!(out, "a\nb\nc\n");
+}
+
+#[test]
+fn command_ext_sets_identity_group_argv0_and_pre_exec() {
+    use weft::process::{Command, CommandExt};
+    let (argv0, uid, pgid_differs, pre_exec_err, exec_err) = green(|| {
+        let argv0 = Command::new("sh")
+            .arg0("renamed")
+            .args(["-c", "echo $0"])
+            .output()
+            .unwrap();
+        // As root (this machine and CI), a child may take another user and group.
+        let uid = if unsafe { libc::geteuid() } == 0 {
+            let out = Command::new("id")
+                .arg("-u")
+                .uid(65534)
+                .gid(65534)
+                .output()
+                .unwrap();
+            String::from_utf8(out.stdout).unwrap().trim().to_owned()
+        } else {
+            "65534".to_owned()
+        };
+        let pgid = Command::new("sh")
+            .args(["-c", "cut -d' ' -f5 /proc/$$/stat"])
+            .process_group(0)
+            .output()
+            .unwrap();
+        let child_pgid: i32 = String::from_utf8(pgid.stdout)
+            .unwrap()
+            .trim()
+            .parse()
+            .unwrap();
+        let pgid_differs = child_pgid != unsafe { libc::getpgrp() };
+        // SAFETY: the closure only builds an error value (no allocation: from_raw_os_error).
+        let pre_exec_err = unsafe {
+            Command::new("true")
+                .pre_exec(|| Err(std::io::Error::from_raw_os_error(libc::EPERM)))
+                .spawn()
+                .unwrap_err()
+                .raw_os_error()
+        };
+        let exec_err = Command::new("/nonexistent/weft-program").exec().kind();
+        (
+            String::from_utf8(argv0.stdout).unwrap(),
+            uid,
+            pgid_differs,
+            pre_exec_err,
+            exec_err,
+        )
+    });
+    assert_eq!(argv0, "renamed\n");
+    assert_eq!(uid, "65534");
+    assert!(pgid_differs);
+    assert_eq!(pre_exec_err, Some(libc::EPERM));
+    assert_eq!(exec_err, std::io::ErrorKind::NotFound);
+}

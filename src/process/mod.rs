@@ -332,6 +332,73 @@ impl fmt::Debug for Child {
     }
 }
 
+/// Unix options of a [`Command`], as [`std::os::unix::process::CommandExt`] (which std seals,
+/// so weft has its own trait with the same methods).
+///
+/// ```
+/// use weft::process::{Command, CommandExt};
+/// # weft::run(|| {
+/// let out = Command::new("sh").arg0("renamed").args(["-c", "echo $0"]).output().unwrap();
+/// assert_eq!(out.stdout, b"renamed\n");
+/// # });
+/// ```
+pub trait CommandExt {
+    /// Sets the child's user id (`setuid` before `exec`).
+    fn uid(&mut self, id: u32) -> &mut Command;
+    /// Sets the child's group id (`setgid` before `exec`).
+    fn gid(&mut self, id: u32) -> &mut Command;
+    /// Runs `f` in the child after `fork` and before `exec`; an error fails the spawn.
+    ///
+    /// # Safety
+    ///
+    /// As for std's: `f` runs in a forked child of a multi-threaded process, where only
+    /// async-signal-safe operations are sound (no allocation, no locks).
+    unsafe fn pre_exec<F>(&mut self, f: F) -> &mut Command
+    where
+        F: FnMut() -> io::Result<()> + Send + Sync + 'static;
+    /// Replaces this process with the program (`execvp`); returns only on failure.
+    fn exec(&mut self) -> io::Error;
+    /// Sets the child's `argv[0]`.
+    fn arg0<S: AsRef<OsStr>>(&mut self, arg: S) -> &mut Command;
+    /// Puts the child in process group `pgroup` (0: a new group led by the child).
+    fn process_group(&mut self, pgroup: i32) -> &mut Command;
+}
+
+impl CommandExt for Command {
+    fn uid(&mut self, id: u32) -> &mut Command {
+        std::os::unix::process::CommandExt::uid(&mut self.inner, id);
+        self
+    }
+
+    fn gid(&mut self, id: u32) -> &mut Command {
+        std::os::unix::process::CommandExt::gid(&mut self.inner, id);
+        self
+    }
+
+    unsafe fn pre_exec<F>(&mut self, f: F) -> &mut Command
+    where
+        F: FnMut() -> io::Result<()> + Send + Sync + 'static,
+    {
+        // SAFETY: the caller upholds std's contract, which is the same.
+        unsafe { std::os::unix::process::CommandExt::pre_exec(&mut self.inner, f) };
+        self
+    }
+
+    fn exec(&mut self) -> io::Error {
+        std::os::unix::process::CommandExt::exec(&mut self.inner)
+    }
+
+    fn arg0<S: AsRef<OsStr>>(&mut self, arg: S) -> &mut Command {
+        std::os::unix::process::CommandExt::arg0(&mut self.inner, arg);
+        self
+    }
+
+    fn process_group(&mut self, pgroup: i32) -> &mut Command {
+        std::os::unix::process::CommandExt::process_group(&mut self.inner, pgroup);
+        self
+    }
+}
+
 /// Defines a child pipe end: a [`NonBlocking`] std pipe with `Read` or `Write`.
 macro_rules! child_pipe {
     ($(#[$doc:meta])* $name:ident, $std:ty, $trait:ident { $($body:tt)* }) => {
@@ -359,6 +426,21 @@ macro_rules! child_pipe {
         impl fmt::Debug for $name {
             fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
                 f.debug_tuple(stringify!($name)).field(&self.as_raw_fd()).finish()
+            }
+        }
+
+        impl From<$name> for Stdio {
+            /// The pipe as another child's stdin, stdout or stderr (to pipe one child into
+            /// the next), back in blocking mode as the child expects.
+            fn from(pipe: $name) -> Stdio {
+                Stdio::from(pipe.inner.into_inner())
+            }
+        }
+
+        impl From<$name> for std::os::fd::OwnedFd {
+            /// Deregisters the pipe and gives up its fd, back in blocking mode.
+            fn from(pipe: $name) -> std::os::fd::OwnedFd {
+                std::os::fd::OwnedFd::from(pipe.inner.into_inner())
             }
         }
     };
