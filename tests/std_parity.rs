@@ -467,3 +467,45 @@ fn command_ext_sets_identity_group_argv0_and_pre_exec() {
     assert_eq!(pre_exec_err, Some(libc::EPERM));
     assert_eq!(exec_err, std::io::ErrorKind::NotFound);
 }
+
+#[test]
+#[ignore = "child process of a_file_lock_wait_leaves_the_worker_free"]
+fn child_file_lock_beside_a_ticker() {
+    if !common::is_child() {
+        return;
+    }
+    common::workers(1);
+    let dir = scratch("lockticker");
+    let path = dir.join("locked");
+    let ticks = weft::run(move || {
+        let holder = weft::fs::File::create(&path).unwrap();
+        holder.lock().unwrap();
+        let waiter = weft::fs::File::open(&path).unwrap();
+        // Another green thread of this one worker releases the lock after 300 ms.
+        let releaser = weft::spawn(move || {
+            weft::sleep(Duration::from_millis(300));
+            holder.unlock().unwrap();
+        });
+        let ticker = common::Ticker::start();
+        let ((), ticks) = ticker.during(|| waiter.lock().unwrap());
+        releaser.join().unwrap();
+        ticks
+    });
+    std::fs::remove_dir_all(&dir).unwrap();
+    println!("result ticks {ticks}");
+}
+
+#[test]
+fn a_file_lock_wait_leaves_the_worker_free() {
+    // On one worker: the waiting green thread parks (the lock waits on the blocking pool),
+    // so the ticker keeps ticking and the releaser, on the same worker, gets to run.
+    let stdout = common::watchdog(60, || {
+        common::child_stdout("child_file_lock_beside_a_ticker", &[])
+    });
+    let line = common::line_with(&stdout, "result ticks ");
+    let ticks: u64 = line.rsplit(' ').next().unwrap().parse().unwrap();
+    assert!(
+        ticks >= 30,
+        "the ticker ticked {ticks} times in ~300 ms: {line}"
+    );
+}
