@@ -1,4 +1,4 @@
-//! std parity (issue 22, first part): std methods and trait impls that weft's mirrors
+//! std parity (issue 22): std methods and trait impls that weft's mirrors
 //! lacked, each tested as std's own tests test it, inside a green thread.
 
 mod common;
@@ -508,4 +508,181 @@ fn a_file_lock_wait_leaves_the_worker_free() {
         ticks >= 30,
         "the ticker ticked {ticks} times in ~300 ms: {line}"
     );
+}
+
+#[test]
+fn unix_sockets_take_std_addresses_including_abstract_names() {
+    use std::io::{ErrorKind, Read, Write};
+    use std::os::linux::net::SocketAddrExt;
+    use std::os::unix::net::SocketAddr;
+    use weft::net::unix::{UnixDatagram, UnixListener, UnixStream};
+    let got = green(|| {
+        let name = format!("weft-parity-{}", std::process::id());
+        let addr = SocketAddr::from_abstract_name(name.as_bytes()).unwrap();
+        let listener = UnixListener::bind_addr(&addr).unwrap();
+        let server = weft::spawn(move || {
+            // `for stream in &listener`, as std's IntoIterator allows.
+            let mut served = Vec::new();
+            for stream in &listener {
+                let mut stream = stream.unwrap();
+                let mut byte = [0];
+                stream.read_exact(&mut byte).unwrap();
+                served.push(byte[0]);
+                if served.len() == 2 {
+                    break;
+                }
+            }
+            served
+        });
+        UnixStream::connect_addr(&addr)
+            .unwrap()
+            .write_all(b"a")
+            .unwrap();
+        let local = UnixStream::connect_addr(&addr).unwrap();
+        (&local).write_all(b"b").unwrap();
+        let peer = local.peer_addr().unwrap();
+        assert_eq!(peer.as_abstract_name(), Some(name.as_bytes()));
+        let served = server.join().unwrap();
+
+        // std refuses a NUL byte in a path, leading or interior, with InvalidInput.
+        let leading = UnixStream::connect(format!("\0{name}")).unwrap_err().kind();
+        let interior = UnixStream::connect("/tmp/a\0b").unwrap_err().kind();
+
+        // Datagrams: bind_addr, connect_addr, send_to_addr.
+        let dname = format!("weft-parity-dgram-{}", std::process::id());
+        let daddr = SocketAddr::from_abstract_name(dname.as_bytes()).unwrap();
+        let receiver = UnixDatagram::bind_addr(&daddr).unwrap();
+        let sender = UnixDatagram::unbound().unwrap();
+        assert_eq!(sender.send_to_addr(b"to", &daddr).unwrap(), 2);
+        let connected = UnixDatagram::unbound().unwrap();
+        connected.connect_addr(&daddr).unwrap();
+        connected.send(b"connected").unwrap();
+        let mut buf = [0; 16];
+        let first = receiver.recv(&mut buf).unwrap();
+        let first = buf[..first].to_vec();
+        let second = receiver.recv(&mut buf).unwrap();
+        let second = buf[..second].to_vec();
+        (served, leading, interior, first, second)
+    });
+    assert_eq!(got.0, b"ab");
+    assert_eq!(got.1, ErrorKind::InvalidInput);
+    assert_eq!(got.2, ErrorKind::InvalidInput);
+    assert_eq!(got.3, b"to");
+    assert_eq!(got.4, b"connected");
+}
+
+#[test]
+fn a_downgraded_writer_lets_queued_readers_in_and_keeps_writers_out() {
+    use std::sync::Arc;
+    use weft::sync::RwLockWriteGuard;
+    let (reader_saw, writer_waited) = green(|| {
+        let lock = Arc::new(RwLock::new(0));
+        let mut write = lock.write().unwrap();
+        let reader = weft::spawn({
+            let lock = lock.clone();
+            move || *lock.read().unwrap()
+        });
+        // Let the reader queue behind the write hold.
+        while weft::dump().matches("rwlock").count() < 1 {
+            weft::yield_now();
+        }
+        *write = 1;
+        let read = RwLockWriteGuard::downgrade(write);
+        // The queued reader is admitted while we still hold our read hold; a writer
+        // is not.
+        let reader_saw = reader.join().unwrap();
+        assert!(lock.try_write().is_err());
+        let writer = weft::spawn({
+            let lock = lock.clone();
+            move || *lock.write().unwrap() += 10
+        });
+        weft::sleep(Duration::from_millis(20));
+        let writer_waited = !writer.is_finished() && *read == 1;
+        drop(read);
+        writer.join().unwrap();
+        assert_eq!(*lock.read().unwrap(), 11);
+        (reader_saw, writer_waited)
+    });
+    assert_eq!(reader_saw, 1);
+    assert!(writer_waited);
+}
+
+#[test]
+fn once_force_and_wait_follow_std() {
+    use std::sync::Arc;
+    use weft::sync::Once;
+    let got = green(|| {
+        let once = Arc::new(Once::new());
+        // A waiter parks until completion, and a wait_force waiter too.
+        let waiter = weft::spawn({
+            let once = once.clone();
+            move || std::panic::catch_unwind(|| once.wait()).is_ok()
+        });
+        let forced_waiter = weft::spawn({
+            let once = once.clone();
+            move || {
+                once.wait_force();
+                once.is_completed()
+            }
+        });
+        weft::yield_now();
+        // A panicking initialiser poisons: `wait` panics, `wait_force` keeps waiting.
+        let _ = std::panic::catch_unwind(|| once.call_once(|| panic!("first try")));
+        let waiter_panicked = !waiter.join().unwrap();
+        assert!(!forced_waiter.is_finished());
+        let mut saw_poison = false;
+        once.call_once_force(|state| saw_poison = state.is_poisoned());
+        let forced_waiter_completed = forced_waiter.join().unwrap();
+        // Completed now, and no longer poisoned: plain calls return, wait returns.
+        once.call_once(|| unreachable!());
+        once.wait();
+        (waiter_panicked, saw_poison, forced_waiter_completed)
+    });
+    assert_eq!(got, (true, true, true));
+}
+
+#[test]
+fn lazy_lock_get_and_force_mut() {
+    let got = green(|| {
+        let mut lazy: weft::sync::LazyLock<Vec<u32>> = weft::sync::LazyLock::new(|| vec![1]);
+        let before = weft::sync::LazyLock::get(&lazy).is_none()
+            && weft::sync::LazyLock::get_mut(&mut lazy).is_none();
+        weft::sync::LazyLock::force_mut(&mut lazy).push(2);
+        weft::sync::LazyLock::get_mut(&mut lazy).unwrap().push(3);
+        (before, weft::sync::LazyLock::get(&lazy).cloned())
+    });
+    assert_eq!(got, (true, Some(vec![1, 2, 3])));
+}
+
+#[test]
+fn child_stdin_writes_through_a_shared_reference_and_gives_up_its_fd() {
+    use std::io::{Read, Write};
+    use std::os::fd::{FromRawFd, IntoRawFd};
+    let (echoed, blocking) = green(|| {
+        let mut child = weft::process::Command::new("cat")
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let stdin = child.stdin.take().unwrap();
+        (&stdin).write_all(b"shared ").unwrap();
+        let raw = stdin.into_raw_fd();
+        // SAFETY: `raw` was just given up by the pipe, so this is its only owner.
+        let mut file = unsafe { std::fs::File::from_raw_fd(raw) };
+        // SAFETY: F_GETFL on an open fd.
+        let flags = unsafe { libc::fcntl(raw, libc::F_GETFL) };
+        file.write_all(b"raw").unwrap();
+        drop(file);
+        let mut out = String::new();
+        child
+            .stdout
+            .take()
+            .unwrap()
+            .read_to_string(&mut out)
+            .unwrap();
+        child.wait().unwrap();
+        (out, flags & libc::O_NONBLOCK == 0)
+    });
+    assert_eq!(echoed, "shared raw");
+    assert!(blocking);
 }

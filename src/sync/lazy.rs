@@ -50,18 +50,61 @@ impl Once {
             // Checked again under the cell's lock: a caller that waited behind a panicking
             // initialiser must not run its own.
             self.check_poison();
-            struct PoisonOnUnwind<'a>(&'a AtomicBool);
-            impl Drop for PoisonOnUnwind<'_> {
-                fn drop(&mut self) {
-                    if std::thread::panicking() {
-                        // Release: read by check_poison's Acquire.
-                        self.0.store(true, Release);
-                    }
-                }
-            }
             let _poison = PoisonOnUnwind(&self.poisoned);
             f();
         });
+    }
+
+    /// Runs `f` if no call has completed yet, even if an earlier one panicked (which
+    /// [`OnceState::is_poisoned`] reports). If `f` returns, the `Once` is completed and no
+    /// longer poisoned. Other callers wait meanwhile, as for [`call_once`](Once::call_once).
+    ///
+    /// ```
+    /// use weft::sync::Once;
+    /// static INIT: Once = Once::new();
+    /// # weft::run(|| {
+    /// let _ = weft::go!(|| INIT.call_once(|| panic!("first try fails"))).join();
+    /// INIT.call_once_force(|state| assert!(state.is_poisoned()));
+    /// assert!(INIT.is_completed());
+    /// # });
+    /// ```
+    #[track_caller]
+    pub fn call_once_force<F: FnOnce(&OnceState)>(&self, f: F) {
+        if self.done.get().is_some() {
+            return;
+        }
+        self.done.get_or_init(|| {
+            let _poison = PoisonOnUnwind(&self.poisoned);
+            let state = OnceState {
+                // Acquire: pairs with the Release of the panicking call.
+                poisoned: self.poisoned.load(Acquire),
+            };
+            f(&state);
+            self.poisoned.store(false, Release);
+        });
+    }
+
+    /// Parks until a call has completed.
+    ///
+    /// # Panics
+    ///
+    /// If the `Once` is or becomes poisoned (an initialiser panicked), as std's; use
+    /// [`wait_force`](Once::wait_force) to keep waiting for a later `call_once_force`.
+    #[track_caller]
+    pub fn wait(&self) {
+        if self
+            .done
+            .wait_until(|| self.poisoned.load(Acquire))
+            .is_none()
+        {
+            panic!("Once instance has previously been poisoned");
+        }
+    }
+
+    /// Parks until a call has completed, ignoring poison.
+    #[track_caller]
+    pub fn wait_force(&self) {
+        self.done.wait_until(|| false);
     }
 
     /// Whether a `call_once` has completed.
@@ -74,6 +117,32 @@ impl Once {
         if self.poisoned.load(Acquire) {
             panic!("Once instance has previously been poisoned");
         }
+    }
+}
+
+/// Poisons a `Once` if its initialiser unwinds.
+struct PoisonOnUnwind<'a>(&'a AtomicBool);
+
+impl Drop for PoisonOnUnwind<'_> {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            // Release: read by the Acquire loads of `check_poison`, `call_once_force` and
+            // `wait` (the cell's notify on unwinding wakes the waiters that must look).
+            self.0.store(true, Release);
+        }
+    }
+}
+
+/// What [`Once::call_once_force`] tells its closure, as [`std::sync::OnceState`].
+#[derive(Debug)]
+pub struct OnceState {
+    poisoned: bool,
+}
+
+impl OnceState {
+    /// Whether an earlier initialiser panicked.
+    pub fn is_poisoned(&self) -> bool {
+        self.poisoned
     }
 }
 
@@ -150,6 +219,38 @@ impl<T, F: FnOnce() -> T> LazyLock<T, F> {
                 None => panic!("LazyLock instance has previously been poisoned"),
             }
         })
+    }
+}
+
+impl<T, F: FnOnce() -> T> LazyLock<T, F> {
+    /// The value through a unique borrow, computing it first if needed.
+    ///
+    /// # Panics
+    ///
+    /// If the initialiser panicked before, as std's.
+    #[track_caller]
+    pub fn force_mut(this: &mut LazyLock<T, F>) -> &mut T {
+        if this.cell.get_mut().is_none() {
+            match this.init.get_mut().take() {
+                Some(f) => {
+                    let _ = this.cell.set(f());
+                }
+                None => panic!("LazyLock instance has previously been poisoned"),
+            }
+        }
+        this.cell.get_mut().expect("just set")
+    }
+}
+
+impl<T, F> LazyLock<T, F> {
+    /// The value through a unique borrow, if it has been computed.
+    pub fn get_mut(this: &mut LazyLock<T, F>) -> Option<&mut T> {
+        this.cell.get_mut()
+    }
+
+    /// The value, if it has been computed; never runs the initialiser.
+    pub fn get(this: &LazyLock<T, F>) -> Option<&T> {
+        this.cell.get()
     }
 }
 

@@ -33,7 +33,7 @@ mod wait_group;
 
 pub use self::barrier::{Barrier, BarrierWaitResult};
 pub use self::condvar::{Condvar, WaitTimeoutResult};
-pub use self::lazy::{LazyLock, Once};
+pub use self::lazy::{LazyLock, Once, OnceState};
 pub use self::mutex::{Mutex, MutexGuard};
 pub use self::once_lock::OnceLock;
 pub use self::rwlock::{RwLock, RwLockReadGuard, RwLockWriteGuard};

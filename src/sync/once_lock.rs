@@ -105,7 +105,19 @@ impl<T> OnceLock<T> {
         if let Some(value) = self.get() {
             return value;
         }
+        // If `f` unwinds, waiters that watch for that (`Once::wait`) look again. Dropped
+        // before `_init`, so the notify happens under the lock they check under.
+        struct NotifyOnUnwind<'a>(&'a Condvar);
+        impl Drop for NotifyOnUnwind<'_> {
+            fn drop(&mut self) {
+                if std::thread::panicking() {
+                    self.0.notify_all();
+                }
+            }
+        }
+        let notify = NotifyOnUnwind(&self.set);
         let value = f();
+        std::mem::forget(notify);
         // SAFETY: we hold `init` and `ready` is false, so nobody reads or writes the slot.
         unsafe { (*self.value.get()).write(value) };
         // Release: publishes the value to every `get` that sees `ready`.
@@ -128,15 +140,26 @@ impl<T> OnceLock<T> {
     /// ```
     #[track_caller]
     pub fn wait(&self) -> &T {
+        self.wait_until(|| false).expect("waits until set")
+    }
+
+    /// Parks until the cell is set (`Some`) or `stop()` holds (`None`). `stop` is checked
+    /// under the cell's lock, after every notification: when the value is set, and when an
+    /// initialiser unwinds.
+    #[track_caller]
+    pub(super) fn wait_until(&self, stop: impl Fn() -> bool) -> Option<&T> {
         if let Some(value) = self.get() {
-            return value;
+            return Some(value);
         }
         let mut init = self.init.lock().unwrap_or_else(|p| p.into_inner());
         while !self.ready.load(Acquire) {
+            if stop() {
+                return None;
+            }
             init = self.set.wait(init).unwrap_or_else(|p| p.into_inner());
         }
         drop(init);
-        self.get().expect("ready")
+        self.get()
     }
 
     /// Takes the value out, leaving the cell empty.

@@ -17,6 +17,9 @@
 //! * *read unlock*: subtract `READER` (Release). The last reader out with `QUEUED` set hands
 //!   over. Between its subtraction and the hand-off the word reads `QUEUED` alone: nobody
 //!   holds the lock, the fast paths refuse, and slow lockers queue, so nobody barges in.
+//! * *downgrade*: add `READER - WRITER` (Release), keeping `QUEUED`; if it was set, admit
+//!   the readers at the front of the queue, as `admit_front_readers` does when a waiter
+//!   gives up.
 //! * *hand-over*, under the queue lock: the first waiter, if a writer, gets the lock alone;
 //!   if readers, every reader at the front of the queue gets it together. The new word
 //!   (holders, plus `QUEUED` if more wait) is stored with Release; the woken holders
@@ -25,7 +28,9 @@
 use std::cell::UnsafeCell;
 use std::fmt;
 use std::marker::PhantomData;
+use std::mem::ManuallyDrop;
 use std::ops::{Deref, DerefMut};
+use std::ptr::NonNull;
 use std::sync::atomic::Ordering::{Acquire, Relaxed, Release};
 
 use super::{acquire_or_wait, const_unless_loom, lock_queue, Poison};
@@ -59,10 +64,16 @@ enum Want {
 /// assert_eq!(*lock.read().unwrap(), [1, 2, 3]);
 /// ```
 pub struct RwLock<T: ?Sized> {
-    state: AtomicUsize,
+    raw: RawRwLock,
     poison: Poison,
-    waiters: crate::loom::sync::SpinLock<WaitQueue<Want>>,
     data: UnsafeCell<T>,
+}
+
+/// The lock itself, apart from the data: the state word and the wait queue. Read guards
+/// point at it and at the data separately, so that they are covariant in `T`, as std's.
+struct RawRwLock {
+    state: AtomicUsize,
+    waiters: crate::loom::sync::SpinLock<WaitQueue<Want>>,
 }
 
 // SAFETY: as std's: moving the lock moves `T` (`T: Send`); sharing it gives `&T` to many
@@ -75,7 +86,10 @@ unsafe impl<T: ?Sized + Send + Sync> Sync for RwLock<T> {}
 /// Shared access to an [`RwLock`]'s data.
 #[must_use = "the lock is released as soon as the guard is dropped"]
 pub struct RwLockReadGuard<'a, T: ?Sized> {
-    lock: &'a RwLock<T>,
+    // `NonNull` (not `&'a RwLock<T>`, whose `UnsafeCell` would make the guard invariant):
+    // the guard is covariant in `T`, as std's, which is sound because it only hands out `&T`.
+    data: NonNull<T>,
+    raw: &'a RawRwLock,
     _not_send: PhantomData<*const ()>,
 }
 
@@ -97,9 +111,11 @@ impl<T> RwLock<T> {
         /// A new unlocked lock.
         pub fn new(value: T) -> RwLock<T> {
             RwLock {
-                state: AtomicUsize::new(0),
+                raw: RawRwLock {
+                    state: AtomicUsize::new(0),
+                    waiters: crate::loom::sync::SpinLock::new(WaitQueue::new()),
+                },
                 poison: Poison::new(),
-                waiters: crate::loom::sync::SpinLock::new(WaitQueue::new()),
                 data: UnsafeCell::new(value),
             }
         }
@@ -122,8 +138,8 @@ impl<T: ?Sized> RwLock<T> {
     #[inline]
     #[track_caller]
     pub fn read(&self) -> LockResult<RwLockReadGuard<'_, T>> {
-        if !self.try_read_fast() {
-            self.lock_slow(Want::Read);
+        if !self.raw.try_read_fast() {
+            self.raw.lock_slow(Want::Read, self.address());
         }
         self.poison.map(self.read_guard())
     }
@@ -133,18 +149,19 @@ impl<T: ?Sized> RwLock<T> {
     #[track_caller]
     pub fn write(&self) -> LockResult<RwLockWriteGuard<'_, T>> {
         if self
+            .raw
             .state
             .compare_exchange(0, WRITER, Acquire, Relaxed)
             .is_err()
         {
-            self.lock_slow(Want::Write);
+            self.raw.lock_slow(Want::Write, self.address());
         }
         self.poison.map(self.write_guard())
     }
 
     /// Locks for reading if that needs no waiting.
     pub fn try_read(&self) -> TryLockResult<RwLockReadGuard<'_, T>> {
-        if self.try_read_fast() {
+        if self.raw.try_read_fast() {
             self.poison
                 .map(self.read_guard())
                 .map_err(TryLockError::from)
@@ -156,6 +173,7 @@ impl<T: ?Sized> RwLock<T> {
     /// Locks for writing if that needs no waiting.
     pub fn try_write(&self) -> TryLockResult<RwLockWriteGuard<'_, T>> {
         if self
+            .raw
             .state
             .compare_exchange(0, WRITER, Acquire, Relaxed)
             .is_ok()
@@ -191,9 +209,15 @@ impl<T: ?Sized> RwLock<T> {
 
     fn read_guard(&self) -> RwLockReadGuard<'_, T> {
         RwLockReadGuard {
-            lock: self,
+            // SAFETY: `UnsafeCell::get` never returns null.
+            data: unsafe { NonNull::new_unchecked(self.data.get()) },
+            raw: &self.raw,
             _not_send: PhantomData,
         }
+    }
+
+    fn address(&self) -> usize {
+        self as *const Self as *const () as usize
     }
 
     fn write_guard(&self) -> RwLockWriteGuard<'_, T> {
@@ -203,7 +227,9 @@ impl<T: ?Sized> RwLock<T> {
             _not_send: PhantomData,
         }
     }
+}
 
+impl RawRwLock {
     #[inline]
     fn try_read_fast(&self) -> bool {
         let mut state = self.state.load(Relaxed);
@@ -220,12 +246,11 @@ impl<T: ?Sized> RwLock<T> {
         false
     }
 
+    /// `lock_address` is the `RwLock`'s own address, which the dump shows.
     #[cold]
     #[track_caller]
-    fn lock_slow(&self, want: Want) {
-        let site = wait_site!(crate::WaitReason::RwLock {
-            lock: self as *const Self as *const () as usize
-        });
+    fn lock_slow(&self, want: Want, lock_address: usize) {
+        let site = wait_site!(crate::WaitReason::RwLock { lock: lock_address });
         acquire_or_wait(
             &self.state,
             &self.waiters,
@@ -284,6 +309,28 @@ impl<T: ?Sized> RwLock<T> {
                 self.clear_queued_while_read();
             }
             return claimed;
+        }
+    }
+
+    /// `WRITER → READER` in one step, for the holder of the write lock. While `WRITER` is
+    /// set nothing else changes the word but `QUEUED` (under the queue lock), so the add
+    /// keeps that bit. Release: the writer's accesses happen before those of the readers
+    /// that join (fast path: their Acquire CAS; admitted: their wait cells).
+    ///
+    /// If waiters are queued, the readers at the front are admitted as when a writer
+    /// ahead of them gives up: [`admit_front_readers`](Self::admit_front_readers), under
+    /// the queue lock, which also clears `QUEUED` if the queue has emptied meanwhile. A
+    /// writer at the front keeps waiting, now for the readers.
+    fn downgrade(&self) {
+        let previous = self.state.fetch_add(READER - WRITER, Release);
+        debug_assert_eq!(
+            previous & !QUEUED,
+            WRITER,
+            "downgrade without the write lock"
+        );
+        if previous & QUEUED != 0 {
+            let claimed = self.admit_front_readers(&mut lock_queue(&self.waiters));
+            drop(claimed);
         }
     }
 
@@ -389,8 +436,9 @@ impl<T: ?Sized> Deref for RwLockReadGuard<'_, T> {
     type Target = T;
 
     fn deref(&self) -> &T {
-        // SAFETY: a read guard proves no writer holds the lock.
-        unsafe { &*self.lock.data.get() }
+        // SAFETY: a read guard proves no writer holds the lock, and `data` points into the
+        // `RwLock` that `raw` borrows for `'a`.
+        unsafe { self.data.as_ref() }
     }
 }
 
@@ -410,16 +458,42 @@ impl<T: ?Sized> DerefMut for RwLockWriteGuard<'_, T> {
     }
 }
 
+impl<'a, T: ?Sized> RwLockWriteGuard<'a, T> {
+    /// Turns a write hold into a read hold without letting any writer in between, as std's
+    /// `RwLockWriteGuard::downgrade`. Readers queued at the front of the wait queue join at
+    /// once; a queued writer still waits for every reader.
+    ///
+    /// ```
+    /// use weft::sync::{RwLock, RwLockWriteGuard};
+    ///
+    /// let lock = RwLock::new(1);
+    /// let mut write = lock.write().unwrap();
+    /// *write += 1;
+    /// let read = RwLockWriteGuard::downgrade(write);
+    /// assert_eq!(*read, 2);
+    /// assert!(lock.try_write().is_err());
+    /// assert_eq!(*lock.try_read().unwrap(), 2);
+    /// ```
+    pub fn downgrade(s: Self) -> RwLockReadGuard<'a, T> {
+        let s = ManuallyDrop::new(s);
+        let lock = s.lock;
+        // A panic that began while the write hold lasted poisons the lock, as a drop would.
+        lock.poison.done(s.was_panicking);
+        lock.raw.downgrade();
+        lock.read_guard()
+    }
+}
+
 impl<T: ?Sized> Drop for RwLockReadGuard<'_, T> {
     fn drop(&mut self) {
-        self.lock.read_unlock();
+        self.raw.read_unlock();
     }
 }
 
 impl<T: ?Sized> Drop for RwLockWriteGuard<'_, T> {
     fn drop(&mut self) {
         self.lock.poison.done(self.was_panicking);
-        self.lock.write_unlock();
+        self.lock.raw.write_unlock();
     }
 }
 
@@ -450,3 +524,76 @@ impl<T: ?Sized + fmt::Display> fmt::Display for RwLockWriteGuard<'_, T> {
 // As std's: a panic while the lock is held poisons it, which callers see.
 impl<T: ?Sized> std::panic::UnwindSafe for RwLock<T> {}
 impl<T: ?Sized> std::panic::RefUnwindSafe for RwLock<T> {}
+
+/// Model checks of `downgrade` (run: see `src/loom.rs`).
+#[cfg(all(test, loom))]
+mod loom_tests {
+    use std::sync::atomic::Ordering::{Acquire, Release};
+
+    use loom::sync::atomic::AtomicBool;
+    use loom::sync::Arc;
+
+    use super::{RwLock, RwLockWriteGuard};
+
+    fn model(f: impl Fn() + Sync + Send + 'static) {
+        let mut model = loom::model::Builder::new();
+        model.preemption_bound = Some(3);
+        model.check(f);
+    }
+
+    /// A reader that queued behind the writer gets in as soon as the writer downgrades:
+    /// the downgraded holder waits for it (a spin that only that admission ends; without
+    /// it loom reports the livelock), and it reads what the writer wrote.
+    #[test]
+    fn loom_downgrade_admits_the_queued_reader() {
+        model(|| {
+            let lock = Arc::new(RwLock::new(0));
+            let reader_in = Arc::new(AtomicBool::new(false));
+            let mut write = lock.write().unwrap();
+            let reader = {
+                let (lock, reader_in) = (lock.clone(), reader_in.clone());
+                loom::thread::spawn(move || {
+                    let read = lock.read().unwrap();
+                    assert_eq!(*read, 1);
+                    reader_in.store(true, Release);
+                })
+            };
+            *write = 1;
+            let read = RwLockWriteGuard::downgrade(write);
+            while !reader_in.load(Acquire) {
+                loom::thread::yield_now();
+            }
+            drop(read);
+            reader.join().unwrap();
+            drop(lock.try_write().expect("the lock was stranded"));
+        });
+    }
+
+    /// A reader and a writer queue, in either order, while the writer downgrades: nobody
+    /// is left parked, the writer's update lands, and the reader sees a whole state.
+    #[test]
+    fn loom_downgrade_with_a_reader_and_a_writer_queued() {
+        model(|| {
+            let lock = Arc::new(RwLock::new(0));
+            let mut write = lock.write().unwrap();
+            let reader = {
+                let lock = lock.clone();
+                loom::thread::spawn(move || {
+                    let seen = *lock.read().unwrap();
+                    assert!(seen == 1 || seen == 11, "saw {seen}");
+                })
+            };
+            let writer = {
+                let lock = lock.clone();
+                loom::thread::spawn(move || *lock.write().unwrap() += 10)
+            };
+            *write = 1;
+            let read = RwLockWriteGuard::downgrade(write);
+            assert_eq!(*read, 1);
+            drop(read);
+            reader.join().unwrap();
+            writer.join().unwrap();
+            assert_eq!(*lock.try_read().expect("the lock was stranded"), 11);
+        });
+    }
+}
