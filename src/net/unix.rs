@@ -5,6 +5,7 @@ use std::fmt;
 use std::io;
 use std::net::Shutdown;
 use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::unix::ffi::OsStrExt;
 use std::os::unix::net::SocketAddr;
 use std::path::Path;
 use std::time::Duration;
@@ -81,9 +82,18 @@ impl UnixListener {
         ))
     }
 
-    /// An endless iterator of accepted streams.
-    pub fn incoming(&self) -> impl Iterator<Item = io::Result<UnixStream>> + '_ {
-        std::iter::repeat_with(move || self.accept().map(|(stream, _)| stream))
+    /// Creates a listener bound to `addr`, which may be a filesystem path or (on Linux) an
+    /// abstract name, as std's `UnixListener::bind_addr`.
+    pub fn bind_addr(addr: &SocketAddr) -> io::Result<UnixListener> {
+        let listener = std::os::unix::net::UnixListener::bind_addr(addr)?;
+        Ok(UnixListener {
+            source: Source::new(listener.into())?,
+        })
+    }
+
+    /// An endless iterator of accepted streams; each `next` parks until a client connects.
+    pub fn incoming(&self) -> Incoming<'_> {
+        Incoming { listener: self }
     }
 
     /// The address the listener is bound to.
@@ -112,8 +122,18 @@ impl UnixStream {
     /// Connects to the socket at `path`. If the listener's backlog is full (the kernel says
     /// `EAGAIN`, and offers no readiness event for it), retries with a short, growing sleep,
     /// as a blocking connect would wait.
+    ///
+    /// As std's, a path with a NUL byte (which includes an abstract name written as
+    /// `"\0name"`) is refused with [`InvalidInput`](io::ErrorKind::InvalidInput); connect
+    /// to an abstract name with [`connect_addr`](UnixStream::connect_addr).
     pub fn connect<P: AsRef<Path>>(path: P) -> io::Result<UnixStream> {
-        let addr = SockAddr::unix(path)?;
+        UnixStream::connect_addr(&SocketAddr::from_pathname(path)?)
+    }
+
+    /// Connects to `addr`, a filesystem path or (on Linux) an abstract name, as std's
+    /// `UnixStream::connect_addr`; waits as [`connect`](UnixStream::connect) does.
+    pub fn connect_addr(addr: &SocketAddr) -> io::Result<UnixStream> {
+        let addr = raw_addr(addr)?;
         let socket = Socket::new(Domain::UNIX, Type::STREAM.nonblocking(), None)?;
         let mut backoff = Duration::from_micros(50);
         loop {
@@ -189,6 +209,14 @@ impl UnixDatagram {
         })
     }
 
+    /// Creates a datagram socket bound to `addr` (a path or, on Linux, an abstract name).
+    pub fn bind_addr(addr: &SocketAddr) -> io::Result<UnixDatagram> {
+        let socket = std::os::unix::net::UnixDatagram::bind_addr(addr)?;
+        Ok(UnixDatagram {
+            source: Source::new(socket.into())?,
+        })
+    }
+
     /// Creates an unbound datagram socket.
     pub fn unbound() -> io::Result<UnixDatagram> {
         let socket = std::os::unix::net::UnixDatagram::unbound()?;
@@ -215,6 +243,11 @@ impl UnixDatagram {
         self.std().connect(path)
     }
 
+    /// Sets the default peer to `addr`.
+    pub fn connect_addr(&self, addr: &SocketAddr) -> io::Result<()> {
+        self.std().connect_addr(addr)
+    }
+
     /// Sends a datagram to the connected peer.
     #[track_caller]
     pub fn send(&self, buf: &[u8]) -> io::Result<usize> {
@@ -235,6 +268,14 @@ impl UnixDatagram {
         let std = self.std();
         let path = path.as_ref();
         self.source.write_io("send_to", || std.send_to(buf, path))
+    }
+
+    /// Sends a datagram to `addr`, parking while the receiver's queue is full.
+    #[track_caller]
+    pub fn send_to_addr(&self, buf: &[u8], addr: &SocketAddr) -> io::Result<usize> {
+        let std = self.std();
+        self.source
+            .write_io("send_to_addr", || std.send_to_addr(buf, addr))
     }
 
     /// Receives a datagram and its sender's address.
@@ -276,6 +317,49 @@ impl UnixDatagram {
     fn std(&self) -> View<'_, std::os::unix::net::UnixDatagram> {
         self.source.view()
     }
+}
+
+/// The iterator of [`UnixListener::incoming`]: never ends, each item is one `accept`.
+#[derive(Debug)]
+pub struct Incoming<'a> {
+    listener: &'a UnixListener,
+}
+
+impl Iterator for Incoming<'_> {
+    type Item = io::Result<UnixStream>;
+
+    fn next(&mut self) -> Option<io::Result<UnixStream>> {
+        Some(self.listener.accept().map(|(stream, _)| stream))
+    }
+}
+
+impl<'a> IntoIterator for &'a UnixListener {
+    type Item = io::Result<UnixStream>;
+    type IntoIter = Incoming<'a>;
+
+    fn into_iter(self) -> Incoming<'a> {
+        self.incoming()
+    }
+}
+
+/// std's address as socket2's, for the nonblocking connect. std keeps the raw bytes
+/// private, so the address is rebuilt from what it shows: a path, an abstract name (a
+/// leading NUL, which socket2 passes through), or nothing (unnamed).
+fn raw_addr(addr: &SocketAddr) -> io::Result<SockAddr> {
+    use std::os::linux::net::SocketAddrExt;
+    if let Some(path) = addr.as_pathname() {
+        return SockAddr::unix(path);
+    }
+    if let Some(name) = addr.as_abstract_name() {
+        let mut bytes = Vec::with_capacity(name.len() + 1);
+        bytes.push(0);
+        bytes.extend_from_slice(name);
+        return SockAddr::unix(std::ffi::OsStr::from_bytes(&bytes));
+    }
+    Err(io::Error::new(
+        io::ErrorKind::InvalidInput,
+        "cannot connect to an unnamed Unix socket address",
+    ))
 }
 
 macro_rules! debug_unix {

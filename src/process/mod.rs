@@ -437,6 +437,13 @@ macro_rules! child_pipe {
             }
         }
 
+        impl std::os::fd::IntoRawFd for $name {
+            /// Deregisters the pipe and gives up its fd, back in blocking mode.
+            fn into_raw_fd(self) -> RawFd {
+                self.inner.into_inner().into_raw_fd()
+            }
+        }
+
         impl From<$name> for std::os::fd::OwnedFd {
             /// Deregisters the pipe and gives up its fd, back in blocking mode.
             fn from(pipe: $name) -> std::os::fd::OwnedFd {
@@ -460,6 +467,20 @@ child_pipe!(
         }
     }
 );
+
+impl Write for &ChildStdin {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        (&self.inner).write(buf)
+    }
+
+    fn write_vectored(&mut self, bufs: &[io::IoSlice<'_>]) -> io::Result<usize> {
+        (&self.inner).write_vectored(bufs)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
 
 child_pipe!(
     /// The child's stdout: reads park until it writes.
