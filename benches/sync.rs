@@ -40,6 +40,19 @@ fn channels(c: &mut Criterion) {
             })
         })
     });
+    // A receive that finds nothing: what a `try_recv` poll loop pays per try.
+    group.bench_function("try_recv_empty", |b| {
+        b.iter_custom(|iters| {
+            weft::run(move || {
+                let (_tx, rx) = chan::unbounded::<u64>();
+                let start = Instant::now();
+                for _ in 0..iters {
+                    std::hint::black_box(rx.try_recv().is_err());
+                }
+                start.elapsed()
+            })
+        })
+    });
     group.finish();
 }
 

@@ -5,6 +5,8 @@
 //! `switch_count pingpong N`: two green threads on one worker bounce a value N times
 //! through two unbounded channels.
 //! `switch_count yield10 N`: ten green threads on one worker yield N times in all.
+//! `switch_count tryrecv N`: one green thread calls `try_recv` on an empty channel N times
+//! (the cooperative budget's cost per operation, and its forced yield every 128).
 //! `switch_count raw N`:   N raw corosensei resume+suspend round trips (the floor).
 //! Count two sizes and subtract to cancel start-up costs.
 
@@ -47,6 +49,15 @@ fn main() {
                 }
                 drop(ping_tx);
                 echo.join().unwrap();
+            });
+        }
+        "tryrecv" => {
+            weft::Config::new().workers(1).apply().unwrap();
+            weft::run(move || {
+                let (_tx, rx) = weft::chan::unbounded::<u64>();
+                for _ in 0..n {
+                    std::hint::black_box(rx.try_recv().is_err());
+                }
             });
         }
         "yield10" => {

@@ -187,6 +187,9 @@ impl Builder {
         if let Some(scope) = &packet_scope {
             scope.add_thread(coroutine.clone());
         }
+        // A spawn loop lets the green threads it made (and the others here) run now and
+        // then, so a burst does not start every one of them at once (see `runtime::coop`).
+        crate::runtime::coop::spend();
         Ok(JoinInner { coroutine, packet })
     }
 }

@@ -55,6 +55,9 @@ pub struct Stats {
     pub blocking_threads: usize,
     /// File reads served from the page cache on a worker, without the blocking pool.
     pub fs_fast_path: u64,
+    /// Yields forced by the cooperative budget: a green thread completed many weft
+    /// operations in a row without waiting, and let the others of its worker run.
+    pub budget_yields: u64,
     /// How stack guard pages are installed: `"madvise"` (`MADV_GUARD_INSTALL`, no VMA per
     /// stack), `"mprotect"` (fallback, two VMAs per stack), or `"undecided"` before the first
     /// stack exists.
@@ -113,6 +116,7 @@ pub fn stats() -> Stats {
         stats.steals += worker.counters.steals.load(Relaxed);
         stats.placed_elsewhere += worker.counters.placed_elsewhere.load(Relaxed);
         stats.fs_fast_path += worker.counters.fs_fast_path.load(Relaxed);
+        stats.budget_yields += worker.counters.budget_yields.load(Relaxed);
         stats.per_worker.push(WorkerStats {
             homed: worker.registry.len(),
             queued: worker.inbox.len() + worker.stealer.len() + worker.placed.len(),

@@ -55,6 +55,7 @@ mod error;
 pub mod select;
 mod timer;
 
+use crate::runtime::coop;
 use std::fmt;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -196,7 +197,13 @@ impl<T> Sender<T> {
     /// tx.try_send(1).unwrap();
     /// assert_eq!(tx.try_send(2), Err(TrySendError::Full(2)));
     /// ```
+    #[inline]
     pub fn try_send(&self, value: T) -> Result<(), TrySendError<T>> {
+        coop::spend();
+        self.try_send_now(value)
+    }
+
+    fn try_send_now(&self, value: T) -> Result<(), TrySendError<T>> {
         match self.chan.try_send(value) {
             Ok(claimed) => {
                 drop(claimed);
@@ -230,7 +237,8 @@ impl<T> Sender<T> {
 
     #[track_caller]
     fn send_until(&self, value: T, deadline: Option<Instant>) -> Result<(), SendTimeoutError<T>> {
-        let value = match self.try_send(value) {
+        coop::spend();
+        let value = match self.try_send_now(value) {
             Ok(()) => return Ok(()),
             Err(TrySendError::Disconnected(value)) => {
                 return Err(SendTimeoutError::Disconnected(value))
@@ -326,7 +334,9 @@ impl<T> Receiver<T> {
     }
 
     /// Receives a message if one is ready.
+    #[inline]
     pub fn try_recv(&self) -> Result<T, TryRecvError> {
+        coop::spend();
         match &self.flavor {
             Flavor::Chan(chan) => match chan.try_recv() {
                 Ok((value, claimed)) => {
@@ -362,6 +372,7 @@ impl<T> Receiver<T> {
 
     #[track_caller]
     fn recv_until(&self, deadline: Option<Instant>) -> Result<T, RecvTimeoutError> {
+        coop::spend();
         match &self.flavor {
             Flavor::Chan(chan) => recv_chan(chan, deadline),
             Flavor::Timer(timer, make) => loop {

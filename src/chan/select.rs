@@ -240,6 +240,7 @@ impl<T> Arm for SendArm<'_, T> {
 #[track_caller]
 pub fn select(arms: &mut [ArmRef<'_>], timeout: Timeout) -> Option<usize> {
     assert!(arms.len() <= MAX_TOKEN, "too many select arms");
+    crate::runtime::coop::spend();
     let deadline = match timeout {
         Timeout::Never => None,
         Timeout::Now => Some(Instant::now()),

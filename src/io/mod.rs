@@ -10,6 +10,7 @@ pub(crate) use source::{note_timeouts_in_use, Source};
 use std::fmt;
 use std::io::{self, IoSlice, IoSliceMut, Read, Write};
 use std::mem::ManuallyDrop;
+use std::time::Duration;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, RawFd};
 
 use crate::runtime::reactor::{Direction, Registration};
@@ -184,19 +185,31 @@ impl<T: AsFd> NonBlocking<T> {
     /// ```
     #[track_caller]
     pub fn read_with<R>(&self, mut op: impl FnMut(&T) -> io::Result<R>) -> io::Result<R> {
-        self.registration
-            .io(Direction::Read, || Ok(None), "read", || op(&self.inner))
+        self.io(Direction::Read, || Ok(None), "read", || op(&self.inner))
     }
 
     /// Like [`read_with`](Self::read_with), waiting for writability between tries.
     #[track_caller]
     pub fn write_with<R>(&self, mut op: impl FnMut(&T) -> io::Result<R>) -> io::Result<R> {
-        self.registration
-            .io(Direction::Write, || Ok(None), "write", || op(&self.inner))
+        self.io(Direction::Write, || Ok(None), "write", || op(&self.inner))
     }
 
     fn fd(&self) -> RawFd {
         self.inner.as_fd().as_raw_fd()
+    }
+
+    /// Every read and write: one unit of the cooperative budget (see `runtime::coop`),
+    /// then the reactor's try-wait-retry loop.
+    #[track_caller]
+    fn io<R>(
+        &self,
+        dir: Direction,
+        timeout: impl FnOnce() -> io::Result<Option<Duration>>,
+        what: &'static str,
+        op: impl FnMut() -> io::Result<R>,
+    ) -> io::Result<R> {
+        crate::runtime::coop::spend();
+        self.registration.io(dir, timeout, what, op)
     }
 }
 
@@ -211,7 +224,7 @@ impl<T: AsFd> Read for &NonBlocking<T> {
     #[track_caller]
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         let fd = self.fd();
-        self.registration.io(
+        self.io(
             Direction::Read,
             || Ok(None),
             "read",
@@ -222,7 +235,7 @@ impl<T: AsFd> Read for &NonBlocking<T> {
     #[track_caller]
     fn read_vectored(&mut self, bufs: &mut [IoSliceMut<'_>]) -> io::Result<usize> {
         let fd = self.fd();
-        self.registration.io(
+        self.io(
             Direction::Read,
             || Ok(None),
             "read",
@@ -247,7 +260,7 @@ impl<T: AsFd> Write for &NonBlocking<T> {
     #[track_caller]
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         let fd = self.fd();
-        self.registration.io(
+        self.io(
             Direction::Write,
             || Ok(None),
             "write",
@@ -258,7 +271,7 @@ impl<T: AsFd> Write for &NonBlocking<T> {
     #[track_caller]
     fn write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
         let fd = self.fd();
-        self.registration.io(
+        self.io(
             Direction::Write,
             || Ok(None),
             "write",

@@ -101,6 +101,7 @@ impl Source {
         what: &'static str,
         mut op: impl FnMut() -> io::Result<R>,
     ) -> io::Result<R> {
+        crate::runtime::coop::spend();
         if self.nonblocking.load(Relaxed) {
             // std's non-blocking mode: one try, `WouldBlock` and all.
             return op();
@@ -145,6 +146,7 @@ impl Source {
         len: usize,
         mut op: impl FnMut() -> io::Result<usize>,
     ) -> io::Result<usize> {
+        crate::runtime::coop::spend();
         if self.nonblocking.load(Relaxed) || len == 0 {
             return op();
         }

@@ -5,6 +5,7 @@
 //! | [`scheduler`] | the task record (`task.rs`), the running task (`context.rs`), workers and their queues, idle/search, the monitor, unwinding and its deadlock diagnosis, the blocked-worker watchdog, the registry of live green threads |
 //! | [`park`] | the one park/unpark state machine, for green threads and OS threads |
 //! | [`blocking_point`] | the one blocking point: wait records, deadlines, cancellation, parking, and the rule that a claimed wait completes before an interrupt unwinds |
+//! | [`coop`] | the cooperative budget: a green thread that never waits yields now and then |
 //! | [`wait`] | wait cells (one claim wins) and FIFO wait queues, which channels and locks build on |
 //! | `address_wait` | waits keyed by a word's address, with the futex contract (the `hooks` feature's futex waits) |
 //! | [`reactor`] | epoll, per-fd readiness, timers |
@@ -23,6 +24,7 @@
 #[cfg(any(feature = "hooks", loom))]
 pub(crate) mod address_wait;
 pub(crate) mod blocking_point;
+pub(crate) mod coop;
 pub(crate) mod park;
 pub(crate) mod wait;
 cfg_runtime! {

@@ -115,6 +115,7 @@ impl<T: ?Sized> Mutex<T> {
     #[inline]
     #[track_caller]
     pub fn lock(&self) -> LockResult<MutexGuard<'_, T>> {
+        crate::runtime::coop::spend();
         if self
             .state
             .compare_exchange(0, LOCKED, Acquire, Relaxed)
@@ -127,6 +128,7 @@ impl<T: ?Sized> Mutex<T> {
 
     /// Locks if that needs no waiting.
     pub fn try_lock(&self) -> TryLockResult<MutexGuard<'_, T>> {
+        crate::runtime::coop::spend();
         // Only from 0: with waiters queued the lock belongs to them next (FIFO).
         if self
             .state

@@ -138,6 +138,7 @@ impl<T: ?Sized> RwLock<T> {
     #[inline]
     #[track_caller]
     pub fn read(&self) -> LockResult<RwLockReadGuard<'_, T>> {
+        crate::runtime::coop::spend();
         if !self.raw.try_read_fast() {
             self.raw.lock_slow(Want::Read, self.address());
         }
@@ -148,6 +149,7 @@ impl<T: ?Sized> RwLock<T> {
     #[inline]
     #[track_caller]
     pub fn write(&self) -> LockResult<RwLockWriteGuard<'_, T>> {
+        crate::runtime::coop::spend();
         if self
             .raw
             .state
@@ -161,6 +163,7 @@ impl<T: ?Sized> RwLock<T> {
 
     /// Locks for reading if that needs no waiting.
     pub fn try_read(&self) -> TryLockResult<RwLockReadGuard<'_, T>> {
+        crate::runtime::coop::spend();
         if self.raw.try_read_fast() {
             self.poison
                 .map(self.read_guard())
@@ -172,6 +175,7 @@ impl<T: ?Sized> RwLock<T> {
 
     /// Locks for writing if that needs no waiting.
     pub fn try_write(&self) -> TryLockResult<RwLockWriteGuard<'_, T>> {
+        crate::runtime::coop::spend();
         if self
             .raw
             .state

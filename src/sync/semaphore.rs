@@ -82,6 +82,7 @@ impl Semaphore {
     #[inline]
     #[track_caller]
     pub fn acquire(&self) -> SemaphorePermit<'_> {
+        crate::runtime::coop::spend();
         if !self.try_acquire_fast() {
             self.acquire_slow();
         }
@@ -90,6 +91,7 @@ impl Semaphore {
 
     /// Takes a permit if one is free and nobody is waiting for one.
     pub fn try_acquire(&self) -> Option<SemaphorePermit<'_>> {
+        crate::runtime::coop::spend();
         self.try_acquire_fast()
             .then(|| SemaphorePermit { semaphore: self })
     }

@@ -304,6 +304,13 @@ pub(crate) fn note_completed() {
     }
 }
 
+/// Counts a yield forced by an empty cooperative budget, on the running worker.
+pub(crate) fn note_budget_yield() {
+    if let Some(local) = context::local() {
+        worker::bump(&local.shared.counters.budget_yields);
+    }
+}
+
 /// Queues a task that an unpark took out of `PARKED` (see the table in the module docs).
 pub(crate) fn schedule_woken(task: Arc<Task>) {
     let local = context::local();

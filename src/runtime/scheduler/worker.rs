@@ -68,6 +68,8 @@
 //!    the others sleep on their thread token. [`Worker::wake`] knows which is which.
 
 use std::cell::{Cell, RefCell};
+
+use crate::runtime::coop;
 use std::collections::VecDeque;
 use std::sync::atomic::{
     AtomicBool, AtomicPtr, AtomicU64, AtomicU8, AtomicUsize, Ordering::Relaxed, Ordering::Release,
@@ -155,6 +157,8 @@ pub(crate) struct Counters {
     pub(crate) fs_fast_path: AtomicU64,
     /// Fresh green threads this worker handed to a lighter one (see "Placement").
     pub(crate) placed_elsewhere: AtomicU64,
+    /// Yields forced by an empty cooperative budget (see `runtime::coop`).
+    pub(crate) budget_yields: AtomicU64,
 }
 
 /// A value on cache lines of its own (128 bytes: x86's adjacent-line prefetch pairs lines).
@@ -335,6 +339,7 @@ impl Local {
             .running
             .store(Arc::as_ptr(&task) as *mut Task, Release);
         bump(&self.shared.counters.switches);
+        coop::refill();
         let mut result = coroutine.resume(());
         // A lone yielder: nothing else here could run, so resume it at once instead of
         // queueing it only to pick it straight back. The tick still advances, so the
@@ -344,6 +349,7 @@ impl Local {
         {
             self.advance_tick();
             bump(&self.shared.counters.switches);
+            coop::refill();
             result = coroutine.resume(());
         }
         self.current.set(std::ptr::null());
