@@ -478,6 +478,24 @@ impl Local {
         tick
     }
 
+    /// A lone yield, decided by the yielding green thread itself on this worker's thread:
+    /// if nothing else could run ([`nothing_else_runnable`](Self::nothing_else_runnable)),
+    /// does the worker's bookkeeping for one pick and resume (the tick, which drives the
+    /// periodic injector and reactor checks and the monitor's progress signal; the switch
+    /// count, which the watchdog reads; a fresh cooperative budget) and returns `true`: the
+    /// caller continues without switching out and back. The result is what `run_task`'s
+    /// lone-yielder loop would have done, without the two stack switches.
+    #[inline]
+    pub(crate) fn yield_in_place(&self) -> bool {
+        if !self.nothing_else_runnable() {
+            return false;
+        }
+        self.advance_tick();
+        bump(&self.shared.counters.switches);
+        coop::refill();
+        true
+    }
+
     /// True when the next pick would find nothing but the task that just yielded: no local,
     /// pinned or inbox work, and the next tick is not one that looks at the injector first.
     fn nothing_else_runnable(&self) -> bool {
