@@ -23,6 +23,18 @@ fn child_overflow() {
     // Settle the guard mode with a harmless green thread and report it before the crash.
     weft::spawn(|| ()).join().unwrap();
     eprintln!("guard pages: {}", weft::stats().guard_pages);
+    // Five live green threads of the same class first, so the overflowing stack is not the
+    // first of its guard batch (guards are installed 64 slots at a time).
+    let (_release, wait) = weft::chan::bounded::<()>(0);
+    let _holders: Vec<_> = (0..5)
+        .map(|_| {
+            let wait = wait.clone();
+            weft::Builder::new()
+                .stack_size(64 * 1024)
+                .spawn(move || wait.recv())
+                .unwrap()
+        })
+        .collect();
     let handle = weft::Builder::new()
         .name("deep-recursion")
         .stack_size(64 * 1024)

@@ -18,7 +18,7 @@
 
 use std::io;
 use std::ptr;
-use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 use crate::runtime::os_lock::{OsMutex, OsMutexGuard};
 
 use super::{guard_size, GuardedStack, SizeClass, NUM_CLASSES};
@@ -53,6 +53,9 @@ struct ClassPool {
     /// Next never-used slot in the newest region, and the end of that region.
     next: usize,
     end: usize,
+    /// Never-used slots in `[next, guarded)` already have their guards (installed in a
+    /// batch, see `carve`).
+    guarded: usize,
 }
 
 static GLOBAL: [OsMutex<ClassPool>; NUM_CLASSES] = [const {
@@ -60,6 +63,7 @@ static GLOBAL: [OsMutex<ClassPool>; NUM_CLASSES] = [const {
         free: Vec::new(),
         next: 0,
         end: 0,
+        guarded: 0,
     })
 }; NUM_CLASSES];
 
@@ -126,8 +130,9 @@ fn lock(class: SizeClass) -> OsMutexGuard<'static, ClassPool> {
         .lock()
 }
 
-/// Carves a never-used slot, mapping a new region when the current one is full, and installs
-/// the slot's guard.
+/// Carves a never-used slot, mapping a new region when the current one is full. Its guard
+/// is installed with those of the next [`GUARD_BATCH`] − 1 slots, in one `process_madvise`
+/// call where the kernel allows it (see [`install_guards`]).
 fn carve(pool: &mut ClassPool, class: SizeClass) -> io::Result<usize> {
     let stride = class.stride();
     if pool.next == pool.end {
@@ -136,11 +141,70 @@ fn carve(pool: &mut ClassPool, class: SizeClass) -> io::Result<usize> {
         let base = sys::map_reserve(len).map_err(|e| sys::stack_map_error("map memory", e))?;
         pool.next = base as usize;
         pool.end = base as usize + len;
+        pool.guarded = pool.next;
+    }
+    if pool.next == pool.guarded {
+        let count = ((pool.end - pool.next) / stride).min(GUARD_BATCH);
+        pool.guarded = pool.next + install_guards(pool.next, stride, count)? * stride;
     }
     let slot = pool.next;
-    install_guard(slot as *mut u8)?;
     pool.next += stride;
     Ok(slot)
+}
+
+/// How many never-used slots get their guards in one system call. Measured (a C probe on this
+/// VM, 100,000 guards of 4 KiB, 68 KiB apart): `madvise` one by one 1.27 µs per guard,
+/// `process_madvise` in batches of 1,024 0.58–0.82 µs. 64 takes most of that gain while a
+/// pool rarely holds more than a few unused guarded slots.
+const GUARD_BATCH: usize = 64;
+
+/// Installs the guards of `count` (≥ 1) slots, `stride` bytes apart from `first`; returns
+/// how many, from the front, have one (at least one on success).
+///
+/// In `madvise` mode, all in one `process_madvise(MADV_GUARD_INSTALL)` through a pidfd of
+/// this process. A kernel that refuses (before 6.13 `process_madvise` took only a few
+/// advice values; seccomp may forbid it) switches batching off for good, and the guards go
+/// one `madvise` at a time, as in `mprotect` mode and while the mode is undecided.
+fn install_guards(first: usize, stride: usize, count: usize) -> io::Result<usize> {
+    let mode = GUARD_MODE.load(Ordering::Relaxed);
+    if mode == MODE_MADVISE && count > 1 && BATCHING.load(Ordering::Relaxed) {
+        let slots: Vec<*mut u8> = (0..count).map(|i| (first + i * stride) as *mut u8).collect();
+        let tried = self_pidfd().and_then(|pidfd| {
+            // SAFETY: the slots are never-used slots of a region this pool mapped, and
+            // `self_pidfd` is this process's (re-opened after a fork).
+            unsafe { sys::guard_install_many(pidfd, &slots, guard_size()) }
+        });
+        match tried {
+            Ok(done) if done > 0 => return Ok(done),
+            // Refused, or no progress: one at a time from now on.
+            _ => BATCHING.store(false, Ordering::Relaxed),
+        }
+    }
+    install_guard(first as *mut u8)?;
+    Ok(1)
+}
+
+/// Whether [`install_guards`] still tries `process_madvise`. Relaxed: a stale `true` costs
+/// one more refused call.
+static BATCHING: AtomicBool = AtomicBool::new(true);
+
+/// A pidfd of this process and the pid it was opened for: after a `fork` the inherited fd
+/// names the parent, so a changed pid re-opens it.
+static SELF_PIDFD: OsMutex<Option<(u32, std::os::fd::OwnedFd)>> = OsMutex::new(None);
+
+fn self_pidfd() -> io::Result<std::os::fd::RawFd> {
+    use std::os::fd::AsRawFd;
+    let pid = std::process::id();
+    let mut cached = SELF_PIDFD.lock();
+    match &*cached {
+        Some((opened_for, fd)) if *opened_for == pid => Ok(fd.as_raw_fd()),
+        _ => {
+            let fd = sys::file::pidfd_open(pid)?;
+            let raw = fd.as_raw_fd();
+            *cached = Some((pid, fd));
+            Ok(raw)
+        }
+    }
 }
 
 /// Gives back the deep pages of a stack that was used past [`PROBE_DEPTH`].
