@@ -473,9 +473,7 @@ mod platform {
                 std::hint::spin_loop();
             }
             match self.0 {
-                Some(task) if !std::thread::panicking() => {
-                    park::suspend(task, crate::runtime::scheduler::task::Suspend::Yield)
-                }
+                Some(task) if !std::thread::panicking() => park::yield_running(task),
                 _ => std::thread::yield_now(),
             }
         }

@@ -46,7 +46,6 @@ mod imp {
 
     use crate::runtime::park;
     use crate::runtime::scheduler::context;
-    use crate::runtime::scheduler::task::Suspend;
 
     /// How many operations a green thread completes between forced yields. At 128 the
     /// forced yield amortises to under one instruction per operation (see
@@ -102,7 +101,7 @@ mod imp {
             return;
         }
         crate::runtime::scheduler::note_budget_yield();
-        park::suspend(task, Suspend::Yield);
+        park::yield_running(task);
     }
 }
 

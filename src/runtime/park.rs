@@ -239,6 +239,17 @@ pub(crate) fn park_task(task: &Task) {
     consume_token(&task.park_state);
 }
 
+/// A yield of the running green thread `task`: in place when nothing else on its worker
+/// could run (`Local::yield_in_place`), otherwise a switch to the worker, which queues it
+/// behind the runnable work. The caller has checked that the thread is not unwinding.
+#[cfg(not(loom))]
+pub(crate) fn yield_running(task: &Task) {
+    if context::local().is_some_and(|local| local.yield_in_place()) {
+        return;
+    }
+    suspend(task, Suspend::Yield);
+}
+
 /// Hands control to the worker with `why`; returns when the task is resumed.
 #[cfg(not(loom))]
 pub(crate) fn suspend(task: &Task, why: Suspend) {

@@ -340,18 +340,9 @@ impl Local {
             .store(Arc::as_ptr(&task) as *mut Task, Release);
         bump(&self.shared.counters.switches);
         coop::refill();
-        let mut result = coroutine.resume(());
-        // A lone yielder: nothing else here could run, so resume it at once instead of
-        // queueing it only to pick it straight back. The tick still advances, so the
-        // periodic injector check and the monitor's progress signal are unaffected.
-        while matches!(result, CoroutineResult::Yield(Suspend::Yield))
-            && self.nothing_else_runnable()
-        {
-            self.advance_tick();
-            bump(&self.shared.counters.switches);
-            coop::refill();
-            result = coroutine.resume(());
-        }
+        // A yield reaches here only when something else could run: a lone yielder carries
+        // on in place (`yield_in_place`, asked by the green thread before it switches).
+        let result = coroutine.resume(());
         self.current.set(std::ptr::null());
         self.shared.running.store(std::ptr::null_mut(), Release);
         match result {
@@ -498,13 +489,16 @@ impl Local {
 
     /// True when the next pick would find nothing but the task that just yielded: no local,
     /// pinned or inbox work, and the next tick is not one that looks at the injector first.
+    ///
+    /// Ordered so that a yield among other yielders (the common "no") fails on the first
+    /// test: other yielders queue in `yielded`.
     fn nothing_else_runnable(&self) -> bool {
-        !(self.tick.get().wrapping_add(1)).is_multiple_of(GLOBAL_CHECK_INTERVAL)
-            && self.deque.is_empty()
+        self.yielded.borrow().is_empty()
             && self.pinned.borrow().is_empty()
-            && self.yielded.borrow().is_empty()
+            && self.deque.is_empty()
             && self.shared.inbox.is_empty()
             && self.shared.placed.is_empty()
+            && !(self.tick.get().wrapping_add(1)).is_multiple_of(GLOBAL_CHECK_INTERVAL)
     }
 
     fn next_task(&self) -> Arc<Task> {
