@@ -189,3 +189,26 @@ fn uncontended_locks_and_ready_io_let_others_run() {
     assert!(lock_turns > 0);
     assert!(io_turns > 0);
 }
+
+#[test]
+fn formatting_a_lock_never_lets_another_green_thread_run() {
+    // A logger may hold a std lock while it formats its arguments: `{:?}` of a weft lock
+    // must not switch, or a neighbour that logs would block the worker on that std lock.
+    let (turns, yields) = one_worker(|| {
+        let neighbour = Neighbour::start();
+        let mutex = weft::sync::Mutex::new(1);
+        let rwlock = weft::sync::RwLock::new(2);
+        let before = weft::stats().budget_yields;
+        let (len, turns) = neighbour.during(|| {
+            let mut len = 0;
+            for _ in 0..1_000 {
+                len += format!("{mutex:?} {rwlock:?}").len();
+            }
+            len
+        });
+        assert!(len > 0);
+        (turns, weft::stats().budget_yields - before)
+    });
+    assert_eq!(turns, 0);
+    assert_eq!(yields, 0);
+}

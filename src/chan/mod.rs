@@ -337,6 +337,13 @@ impl<T> Receiver<T> {
     #[inline]
     pub fn try_recv(&self) -> Result<T, TryRecvError> {
         coop::spend();
+        self.try_recv_now()
+    }
+
+    /// [`try_recv`](Self::try_recv) without spending the cooperative budget, for callers
+    /// that spent it already (`select!` spends once per call, not per arm).
+    #[inline]
+    pub(crate) fn try_recv_now(&self) -> Result<T, TryRecvError> {
         match &self.flavor {
             Flavor::Chan(chan) => match chan.try_recv() {
                 Ok((value, claimed)) => {

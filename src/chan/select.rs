@@ -143,7 +143,7 @@ impl<T> fmt::Debug for SendArm<'_, T> {
 
 impl<T> Arm for RecvArm<'_, T> {
     fn try_complete(&mut self) -> bool {
-        match self.rx.try_recv() {
+        match self.rx.try_recv_now() {
             Ok(value) => self.result = Some(Ok(value)),
             Err(TryRecvError::Disconnected) => self.result = Some(Err(RecvError)),
             Err(TryRecvError::Empty) => return false,
@@ -173,7 +173,7 @@ impl<T> Arm for RecvArm<'_, T> {
             Some(value) => Ok(value),
             // Woken by disconnection. Receivers wait only while the buffer is empty, so this
             // finds the disconnection (or a message that raced in before it).
-            None => self.rx.try_recv().map_err(|err| {
+            None => self.rx.try_recv_now().map_err(|err| {
                 debug_assert_eq!(err, TryRecvError::Disconnected);
                 RecvError
             }),

@@ -11,12 +11,18 @@
 //!
 //! * The worker *refills* the budget ([`BUDGET`] units) before every resume of a green
 //!   thread ([`refill`]), so a green thread that parks or yields gets a fresh budget.
-//! * Every weft operation that completes without parking, or fails without waiting (`try_*`
-//!   finding nothing), *spends* one unit ([`spend`]): channel sends and receives, `select!`,
-//!   lock and semaphore acquisitions, socket and pipe IO, `spawn`.
-//! * When the budget is empty, the operation yields to the worker (after it has completed:
-//!   the yield is a plain switch, not a blocking point, so it never cancels, unwinds or
-//!   times out anything). The yielder queues behind everything runnable, as `yield_now`.
+//! * Every weft operation that may complete without parking *spends* one unit ([`spend`])
+//!   at its entry, before it does anything: channel sends and receives and their `try_`
+//!   forms (an empty `try_recv` too), one per `select!` call (not per arm), lock and
+//!   semaphore acquisitions, socket and pipe IO, `spawn`. An operation that then parks
+//!   wasted its unit, harmlessly: the worker refills on resume.
+//! * When the budget is empty, the operation first yields to the worker, then runs. At the
+//!   entry the operation holds nothing yet (no lock just taken, no wait registered). The
+//!   yield is a plain switch, not a blocking point: it never cancels, unwinds or times out
+//!   anything. The yielder queues behind everything runnable, as `yield_now` (in place when
+//!   nothing else could run).
+//! * `Debug` of `Mutex` and `RwLock` does not spend: formatting must never switch (a logger
+//!   may hold a std lock while it formats).
 //! * No yield while unwinding (a switch mid-unwind would corrupt std's per-thread panic
 //!   count), inside a blocking point's nested wait, or on a plain thread; the budget just
 //!   refills.
@@ -31,7 +37,8 @@
 //! may resume on another OS thread. Here that is harmless by construction: the stale address
 //! is another worker's counter (workers never exit, so it stays valid), and every access to
 //! it is atomic, so the worst case is a budget that runs out a little early or late on
-//! either worker. No data race, no dangling access. Sticky green threads (the default)
+//! either worker: the unit that empties a counter refills that same counter, so none is
+//! left at 0 to wrap around. No data race, no dangling access. Sticky green threads (the default)
 //! never change OS thread, so for them the address is never stale.
 //!
 //! What this means for code holding an OS-thread-owned resource (a `std::sync::Mutex`
@@ -71,11 +78,17 @@ mod imp {
     pub(crate) fn spend() {
         // A load and a store rather than `fetch_sub`: a locked instruction would cost more
         // than the rest of a cheap operation, and only this thread writes its counter (up to
-        // the stale case, where a lost decrement is fine).
+        // the stale case, where a lost decrement is fine). The last unit refills through the
+        // same reference: in the stale case that is the counter that ran out, so no counter
+        // is ever left at 0 to wrap to `u32::MAX` (which would switch the budget off).
         let empty = LEFT.with(|left| {
             let now = left.load(Relaxed).wrapping_sub(1);
+            if now == 0 {
+                left.store(BUDGET, Relaxed);
+                return true;
+            }
             left.store(now, Relaxed);
-            now == 0
+            false
         });
         if empty {
             exhausted();
@@ -85,9 +98,7 @@ mod imp {
     #[cold]
     #[inline(never)]
     fn exhausted() {
-        // Refilled here for plain threads and for the cases below that do not yield; the
-        // worker refills again when it resumes a yielder.
-        LEFT.with(|left| left.store(BUDGET, Relaxed));
+        // `spend` refilled the counter; the worker refills again when it resumes a yielder.
         let task = context::current_task();
         if task.is_null() || std::thread::panicking() {
             if task.is_null() {

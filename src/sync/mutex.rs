@@ -129,6 +129,13 @@ impl<T: ?Sized> Mutex<T> {
     /// Locks if that needs no waiting.
     pub fn try_lock(&self) -> TryLockResult<MutexGuard<'_, T>> {
         crate::runtime::coop::spend();
+        self.try_lock_now()
+    }
+
+    /// [`try_lock`](Self::try_lock) without spending the cooperative budget: `Debug` uses
+    /// it, as formatting must never let another green thread run (a logger may hold a std
+    /// lock while it formats).
+    fn try_lock_now(&self) -> TryLockResult<MutexGuard<'_, T>> {
         // Only from 0: with waiters queued the lock belongs to them next (FIFO).
         if self
             .state
@@ -234,7 +241,7 @@ impl<T> From<T> for Mutex<T> {
 impl<T: ?Sized + fmt::Debug> fmt::Debug for Mutex<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let mut d = f.debug_struct("Mutex");
-        match self.try_lock() {
+        match self.try_lock_now() {
             Ok(guard) => d.field("data", &&*guard),
             Err(TryLockError::Poisoned(err)) => d.field("data", &&**err.get_ref()),
             Err(TryLockError::WouldBlock) => d.field("data", &format_args!("<locked>")),

@@ -164,6 +164,12 @@ impl<T: ?Sized> RwLock<T> {
     /// Locks for reading if that needs no waiting.
     pub fn try_read(&self) -> TryLockResult<RwLockReadGuard<'_, T>> {
         crate::runtime::coop::spend();
+        self.try_read_now()
+    }
+
+    /// [`try_read`](Self::try_read) without spending the cooperative budget, for `Debug`
+    /// (formatting must never let another green thread run).
+    fn try_read_now(&self) -> TryLockResult<RwLockReadGuard<'_, T>> {
         if self.raw.try_read_fast() {
             self.poison
                 .map(self.read_guard())
@@ -426,7 +432,7 @@ impl<T> From<T> for RwLock<T> {
 impl<T: ?Sized + fmt::Debug> fmt::Debug for RwLock<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let mut d = f.debug_struct("RwLock");
-        match self.try_read() {
+        match self.try_read_now() {
             Ok(guard) => d.field("data", &&*guard),
             Err(TryLockError::Poisoned(err)) => d.field("data", &&**err.get_ref()),
             Err(TryLockError::WouldBlock) => d.field("data", &format_args!("<locked>")),
