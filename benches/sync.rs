@@ -26,6 +26,41 @@ fn channels(c: &mut Criterion) {
     group.bench_function("ping_pong_same_worker_rendezvous", |b| {
         b.iter_custom(|iters| ping_pong(iters, || chan::bounded(0)))
     });
+    // The same round trip with both receives made through `select!` (two arms each, one
+    // of them never ready): what a select adds to a hand-off.
+    group.bench_function("ping_pong_same_worker_select", |b| {
+        b.iter_custom(|iters| {
+            weft::run(move || {
+                let (ping_tx, ping_rx) = chan::unbounded::<u64>();
+                let (pong_tx, pong_rx) = chan::unbounded::<u64>();
+                let (_idle_tx, idle_rx) = chan::unbounded::<u64>();
+                let echo = weft::spawn({
+                    let idle_rx = idle_rx.clone();
+                    move || loop {
+                        weft::select! {
+                            recv(ping_rx) -> v => match v {
+                                Ok(v) => pong_tx.send(v).unwrap(),
+                                Err(_) => return,
+                            },
+                            recv(idle_rx) -> _v => unreachable!(),
+                        }
+                    }
+                });
+                let start = Instant::now();
+                for i in 0..iters {
+                    ping_tx.send(i).unwrap();
+                    weft::select! {
+                        recv(pong_rx) -> v => { std::hint::black_box(v.unwrap()); },
+                        recv(idle_rx) -> _v => unreachable!(),
+                    }
+                }
+                let elapsed = start.elapsed();
+                drop(ping_tx);
+                echo.join().unwrap();
+                elapsed
+            })
+        })
+    });
     // The channel's own cost: send then receive on one green thread, no switch.
     group.bench_function("send_recv_no_switch", |b| {
         b.iter_custom(|iters| {

@@ -7,6 +7,10 @@
 //! `switch_count yield10 N`: ten green threads on one worker yield N times in all.
 //! `switch_count tryrecv N`: one green thread calls `try_recv` on an empty channel N times
 //! (the cooperative budget's cost per operation, and its forced yield every 128).
+//! `switch_count burst N`: the demo's first step: one green thread spawns N green threads
+//! that each yield once, then joins them all.
+//! `switch_count plainspawn N`: a plain thread spawns N empty green threads (two workers),
+//! then joins them all: how many worker wake-ups the spawns cost (count futex wakes).
 //! `switch_count raw N`:   N raw corosensei resume+suspend round trips (the floor).
 //! Count two sizes and subtract to cancel start-up costs.
 
@@ -59,6 +63,27 @@ fn main() {
                     std::hint::black_box(rx.try_recv().is_err());
                 }
             });
+        }
+        "burst" => {
+            weft::Config::new().workers(1).apply().unwrap();
+            weft::run(move || {
+                let handles: Vec<_> = (0..n)
+                    .map(|i| {
+                        weft::spawn(move || {
+                            weft::yield_now();
+                            i % 7
+                        })
+                    })
+                    .collect();
+                let sum: u64 = handles.into_iter().map(|h| h.join().unwrap()).sum();
+                std::hint::black_box(sum);
+            });
+        }
+        "plainspawn" => {
+            weft::Config::new().workers(2).apply().unwrap();
+            let handles: Vec<_> = (0..n).map(|i| weft::spawn(move || i)).collect();
+            let sum: u64 = handles.into_iter().map(|h| h.join().unwrap()).sum();
+            std::hint::black_box(sum);
         }
         "yield10" => {
             weft::Config::new().workers(1).apply().unwrap();

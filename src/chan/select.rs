@@ -234,6 +234,9 @@ impl<T> Arm for SendArm<'_, T> {
     }
 }
 
+/// Selects with at most this many arms keep their visiting order on the stack.
+const INLINE_ARMS: usize = 32;
+
 /// Runs the protocol in the module docs over `arms`; the winning arm records its result.
 /// Returns the winner's index, or `None` if the timeout passed (or, for [`Timeout::Now`],
 /// nothing was ready).
@@ -246,13 +249,25 @@ pub fn select(arms: &mut [ArmRef<'_>], timeout: Timeout) -> Option<usize> {
         Timeout::Now => Some(Instant::now()),
         Timeout::After(duration) => wait::deadline_after(duration),
     };
-    let mut order: Vec<usize> = (0..arms.len()).collect();
-    shuffle(&mut order);
+    // The visiting order, on the stack for up to `INLINE_ARMS` arms: a select allocates
+    // nothing (a `Vec::new()` that stays empty does not allocate).
+    let mut inline = [0usize; INLINE_ARMS];
+    let mut spilled = Vec::new();
+    let order: &mut [usize] = if arms.len() <= INLINE_ARMS {
+        &mut inline[..arms.len()]
+    } else {
+        spilled.resize(arms.len(), 0);
+        &mut spilled
+    };
+    for (index, slot) in order.iter_mut().enumerate() {
+        *slot = index;
+    }
+    shuffle(order);
     // Set when a wait ended because the select's own deadline passed.
     let mut timed_out = false;
     loop {
         // Step 1: the try pass.
-        for &index in &order {
+        for &index in order.iter() {
             if arms[index].0.try_complete() {
                 return Some(index);
             }
@@ -266,7 +281,7 @@ pub fn select(arms: &mut [ArmRef<'_>], timeout: Timeout) -> Option<usize> {
         let site = wait_site!(crate::WaitReason::Select);
         let mut registered = 0;
         let mut looks_ready = false;
-        for &index in &order {
+        for &index in order.iter() {
             registered += 1;
             // SAFETY: the arms are borrowed for this whole call and `waiter` lives in this
             // frame; both stay put until every registration is undone, by the withdraw step
