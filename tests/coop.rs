@@ -212,3 +212,27 @@ fn formatting_a_lock_never_lets_another_green_thread_run() {
     assert_eq!(turns, 0);
     assert_eq!(yields, 0);
 }
+
+#[test]
+fn cached_file_reads_let_others_run() {
+    use std::os::unix::fs::FileExt;
+    let path = std::env::temp_dir().join(format!("weft-coop-{}.bin", std::process::id()));
+    std::fs::write(&path, vec![7u8; 4096]).unwrap();
+    let turns = one_worker({
+        let path = path.clone();
+        move || {
+            let neighbour = Neighbour::start();
+            let file = weft::fs::File::open(&path).unwrap();
+            let mut buf = [0u8; 4096];
+            // Page-cache reads are served on the worker: none of them waits.
+            let ((), turns) = neighbour.during(|| {
+                for _ in 0..2_000 {
+                    assert_eq!(file.read_at(&mut buf, 0).unwrap(), 4096);
+                }
+            });
+            turns
+        }
+    });
+    std::fs::remove_file(&path).unwrap();
+    assert!(turns > 0);
+}

@@ -164,6 +164,9 @@ impl File {
 
     /// Reads at `offset` (-1: at the file position), page cache first.
     fn read_impl(&self, buf: &mut [u8], offset: i64) -> io::Result<usize> {
+        // A read served from the page cache never switches: the budget lets the worker's
+        // other green threads run during a long run of them (see `runtime::coop`).
+        crate::runtime::coop::spend();
         if !green() || buf.is_empty() {
             return self.read_std(buf, offset);
         }
@@ -192,6 +195,7 @@ impl File {
     /// Writes at `offset` (-1: at the file position), without waiting where the file system
     /// allows it, else on the pool.
     fn write_impl(&self, buf: &[u8], offset: i64) -> io::Result<usize> {
+        crate::runtime::coop::spend();
         if !green() || buf.is_empty() {
             return self.write_std(buf, offset);
         }

@@ -14,7 +14,8 @@
 //! * Every weft operation that may complete without parking *spends* one unit ([`spend`])
 //!   at its entry, before it does anything: channel sends and receives and their `try_`
 //!   forms (an empty `try_recv` too), one per `select!` call (not per arm), lock and
-//!   semaphore acquisitions, socket and pipe IO, `spawn`. An operation that then parks
+//!   semaphore acquisitions, socket and pipe IO, `weft::fs` reads and writes (served from
+//!   the page cache without switching), `spawn`. An operation that then parks
 //!   wasted its unit, harmlessly: the worker refills on resume.
 //! * When the budget is empty, the operation first yields to the worker, then runs. At the
 //!   entry the operation holds nothing yet (no lock just taken, no wait registered). The
