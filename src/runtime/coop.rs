@@ -24,6 +24,10 @@
 //!   nothing else could run).
 //! * `Debug` of `Mutex` and `RwLock` does not spend: formatting must never switch (a logger
 //!   may hold a std lock while it formats).
+//! * Calls that the `hooks` feature makes green (std's sockets, C libraries) do not spend:
+//!   they run inside foreign code, which may hold per-OS-thread state at any call, so a hook
+//!   switches only where the hooks module's rule allows a park. A std-socket loop that
+//!   never waits is therefore not interrupted; `weft::net` is.
 //! * No yield while unwinding (a switch mid-unwind would corrupt std's per-thread panic
 //!   count), inside a blocking point's nested wait, or on a plain thread; the budget just
 //!   refills.
