@@ -1,4 +1,6 @@
-//! The runtime's only thread-local, and the accessors that read it.
+//! The runtime's thread-local worker pointer, and the accessors that read it. (The other
+//! runtime thread-local, the cooperative budget in `coop.rs`, is atomic and may be inlined;
+//! its module docs say why.)
 //!
 //! # Why the accessors are `#[inline(never)]`
 //!
