@@ -686,3 +686,55 @@ fn child_stdin_writes_through_a_shared_reference_and_gives_up_its_fd() {
     assert_eq!(echoed, "shared raw");
     assert!(blocking);
 }
+
+#[test]
+#[ignore = "child process of once_and_lazy_lock_waits_leave_the_worker_free"]
+fn child_once_waits_beside_a_ticker() {
+    if !common::is_child() {
+        return;
+    }
+    common::workers(1);
+    static ONCE: weft::sync::Once = weft::sync::Once::new();
+    static LAZY: weft::sync::LazyLock<u32> = weft::sync::LazyLock::new(|| {
+        weft::sleep(Duration::from_millis(300));
+        7
+    });
+    let (once_ticks, lazy_ticks) = weft::run(|| {
+        let ticker = common::Ticker::start();
+        // Another green thread of this one worker completes the Once after 300 ms.
+        let completer = weft::spawn(|| {
+            weft::sleep(Duration::from_millis(300));
+            ONCE.call_once(|| {});
+        });
+        let ((), once_ticks) = ticker.during(|| ONCE.wait());
+        completer.join().unwrap();
+        // A green thread initialises the LazyLock (300 ms); this one waits for it.
+        let first = weft::spawn(|| *LAZY);
+        weft::yield_now();
+        let (value, lazy_ticks) = ticker.during(|| *LAZY);
+        assert_eq!((value, first.join().unwrap()), (7, 7));
+        (once_ticks, lazy_ticks)
+    });
+    println!("result ticks {once_ticks} {lazy_ticks}");
+}
+
+#[test]
+fn once_and_lazy_lock_waits_leave_the_worker_free() {
+    // On one worker: `Once::wait` and a `LazyLock` another green thread is initialising
+    // park the caller, so a ticker on the same worker keeps ticking meanwhile.
+    let stdout = common::watchdog(60, || {
+        common::child_stdout("child_once_waits_beside_a_ticker", &[])
+    });
+    let line = common::line_with(&stdout, "result ticks ");
+    let after = &line[line.find("result ticks ").unwrap() + "result ticks ".len()..];
+    let mut ticks = after.split_whitespace().map(|t| t.parse::<u64>().unwrap());
+    let (once, lazy) = (ticks.next().unwrap(), ticks.next().unwrap());
+    assert!(
+        once >= 30,
+        "during Once::wait the ticker ticked {once} times"
+    );
+    assert!(
+        lazy >= 30,
+        "during the LazyLock wait the ticker ticked {lazy} times"
+    );
+}
