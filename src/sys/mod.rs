@@ -220,33 +220,43 @@ pub(crate) unsafe fn guard_install(addr: *mut u8, len: usize) -> io::Result<()> 
     syscall!(madvise(addr.cast(), len, MADV_GUARD_INSTALL)).map(drop)
 }
 
-/// [`guard_install`] for many ranges of `len` bytes in one `process_madvise` call (Linux
-/// ≥ 6.13 accepts any advice for the caller's own process), through `pidfd`, an fd of this
-/// process. Returns how many of `addrs`, from the front, are guarded (the kernel may stop
-/// early); an error means none were.
+/// Most ranges [`guard_install_strided`] takes in one call.
+pub(crate) const GUARD_BATCH_MAX: usize = 64;
+
+/// [`guard_install`] for `count` (≤ [`GUARD_BATCH_MAX`]) ranges of `len` bytes, `stride`
+/// bytes apart from `first`, in one `process_madvise` call (Linux ≥ 6.13 accepts any advice
+/// for the caller's own process), through `pidfd`, an fd of this process. The iovecs live on
+/// the stack: nothing is allocated. Returns how many ranges, from the front, are guarded
+/// (the kernel may stop early); an error means none were.
 ///
 /// # Safety
 /// As for [`guard_install`], for every range; `pidfd` must refer to the calling process (a
 /// pidfd inherited across `fork` refers to the parent).
-pub(crate) unsafe fn guard_install_many(
+pub(crate) unsafe fn guard_install_strided(
     pidfd: std::os::fd::RawFd,
-    addrs: &[*mut u8],
+    first: usize,
+    stride: usize,
+    count: usize,
     len: usize,
 ) -> io::Result<usize> {
-    let iov: Vec<libc::iovec> = addrs
-        .iter()
-        .map(|&addr| libc::iovec {
-            iov_base: addr.cast(),
+    assert!(count <= GUARD_BATCH_MAX, "too many guard ranges in one call");
+    let mut iov = [libc::iovec {
+        iov_base: std::ptr::null_mut(),
+        iov_len: 0,
+    }; GUARD_BATCH_MAX];
+    for (i, entry) in iov[..count].iter_mut().enumerate() {
+        *entry = libc::iovec {
+            iov_base: (first + i * stride) as *mut libc::c_void,
             iov_len: len,
-        })
-        .collect();
-    // SAFETY: `iov` describes `iov.len()` valid iovecs; the caller vouches for the ranges.
+        };
+    }
+    // SAFETY: the first `count` iovecs are filled in; the caller vouches for the ranges.
     let done = unsafe {
         libc::syscall(
             libc::SYS_process_madvise,
             pidfd,
             iov.as_ptr(),
-            iov.len(),
+            count,
             MADV_GUARD_INSTALL,
             0,
         )

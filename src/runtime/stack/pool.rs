@@ -156,7 +156,7 @@ fn carve(pool: &mut ClassPool, class: SizeClass) -> io::Result<usize> {
 /// VM, 100,000 guards of 4 KiB, 68 KiB apart): `madvise` one by one 1.27 µs per guard,
 /// `process_madvise` in batches of 1,024 0.58–0.82 µs. 64 takes most of that gain while a
 /// pool rarely holds more than a few unused guarded slots.
-const GUARD_BATCH: usize = 64;
+const GUARD_BATCH: usize = sys::GUARD_BATCH_MAX;
 
 /// Installs the guards of `count` (≥ 1) slots, `stride` bytes apart from `first`; returns
 /// how many, from the front, have one (at least one on success).
@@ -168,11 +168,10 @@ const GUARD_BATCH: usize = 64;
 fn install_guards(first: usize, stride: usize, count: usize) -> io::Result<usize> {
     let mode = GUARD_MODE.load(Ordering::Relaxed);
     if mode == MODE_MADVISE && count > 1 && BATCHING.load(Ordering::Relaxed) {
-        let slots: Vec<*mut u8> = (0..count).map(|i| (first + i * stride) as *mut u8).collect();
         let tried = self_pidfd().and_then(|pidfd| {
-            // SAFETY: the slots are never-used slots of a region this pool mapped, and
-            // `self_pidfd` is this process's (re-opened after a fork).
-            unsafe { sys::guard_install_many(pidfd, &slots, guard_size()) }
+            // SAFETY: the `count` slots from `first` are never-used slots of a region this
+            // pool mapped, and `self_pidfd` is this process's (re-opened after a fork).
+            unsafe { sys::guard_install_strided(pidfd, first, stride, count, guard_size()) }
         });
         match tried {
             Ok(done) if done > 0 => return Ok(done),
