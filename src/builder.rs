@@ -164,8 +164,9 @@ impl Builder {
             // From here on a late cancel or deadline cannot cut the cleanup short.
             crate::runtime::blocking_point::end_of_body();
             // Coroutine-local values end with the green thread, on it. A destructor that
-            // panics has been reported by the hook; the result stays what the body made.
-            let _ = panic::catch_unwind(crate::local::drop_all);
+            // panics has been reported by the hook and is caught there (each round of
+            // `drop_all` catches its own); the result stays what the body made.
+            crate::local::drop_all();
             // Counted finished before the result becomes visible (to `join`, or to a scope
             // when the packet drops), so `stats().live` read after a join is exact.
             scheduler::note_completed();
@@ -174,7 +175,7 @@ impl Builder {
             // coroutine locals again: drop those too, here, on the green thread (a value
             // left in the task would be dropped wherever its last handle goes).
             drop(their_packet);
-            let _ = panic::catch_unwind(crate::local::close);
+            crate::local::close();
         };
         let options = SpawnOptions {
             name: self.name.map(String::into_boxed_str),

@@ -177,8 +177,22 @@ pub(crate) fn drop_all() {
 }
 
 /// Up to `rounds` times: takes the values out of `values` (the caller's) and drops them;
-/// stops at the first round that finds none (one load, the usual case).
+/// stops at the first round that finds none. Inlined for the usual case, a green thread that
+/// never used a coroutine-local: one load, no call (measured: the out-of-line version saved
+/// and restored six registers around its catch, ~60 instructions per spawn for three empty
+/// checks).
+#[inline]
 fn drop_rounds(values: *mut Values, rounds: usize) {
+    // SAFETY: the caller's own vector (see `values`).
+    if unsafe { (*values).slots.is_empty() } {
+        return;
+    }
+    drop_rounds_slow(values, rounds);
+}
+
+#[cold]
+#[inline(never)]
+fn drop_rounds_slow(values: *mut Values, rounds: usize) {
     for _ in 0..rounds {
         // SAFETY: the caller's own vector (see `values`); taken out before anything is
         // dropped, so a destructor that uses a key starts a fresh vector.
