@@ -20,6 +20,9 @@ set -euo pipefail
 cd "$(dirname "$0")"
 SECS=${SECS:-5}
 RUNTIMES=(weft may tokio-ct tokio-mt std)
+# The network scenarios also run the floor: a hand-written single-threaded epoll server
+# (src/rt_floor.rs), what a request costs with no runtime at all.
+NET_RUNTIMES=("${RUNTIMES[@]}" epoll-floor)
 PORT=7411
 
 missing=()
@@ -94,7 +97,7 @@ count_syscalls() {
 # a / b with two decimals (syscalls or CPU nanoseconds per request).
 per() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.2f", a / b}'; }
 
-for rt in "${RUNTIMES[@]}"; do
+for rt in "${NET_RUNTIMES[@]}"; do
   echo "== echo: $rt"
   start_server echo-server "$rt"
   for conns in 1 100 1000; do
@@ -108,7 +111,7 @@ for rt in "${RUNTIMES[@]}"; do
   stop_server
 done
 
-for rt in "${RUNTIMES[@]}"; do
+for rt in "${NET_RUNTIMES[@]}"; do
   echo "== idle connections: $rt"
   start_server echo-server "$rt"
   "$bin" idle-load "$addr" 9000 "$server" | sed "s/^/$rt\t/" | tee -a "$results" ||
@@ -142,7 +145,7 @@ http_run() {
   fi
   stop_server
 }
-for rt in "${RUNTIMES[@]}"; do
+for rt in "${NET_RUNTIMES[@]}"; do
   http_run "$rt" ""
 done
 http_run may_minihttp minihttp may

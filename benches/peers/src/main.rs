@@ -15,12 +15,15 @@
 //! ```
 //!
 //! RUNTIME is one of `weft`, `may`, `tokio-ct` (current_thread), `tokio-mt` (multi_thread) and
-//! `std` (one OS thread per task); `http-server` also takes `may_minihttp`. `run.sh` drives it
+//! `std` (one OS thread per task); `echo-server` and `http-server` also take `epoll-floor` (a
+//! hand-written single-threaded epoll server, the floor every runtime is compared with), and
+//! `http-server` also takes `may_minihttp`. `run.sh` drives it
 //! all. Every output line of `micro`, `echo-load` and `idle-load` is `scenario<TAB>value`:
 //! nanoseconds per operation, except `*_sys` (syscalls per operation) and `idle_*` (bytes).
 
 mod http;
 mod load;
+mod rt_floor;
 mod rt_may;
 mod rt_std;
 mod rt_tokio;
@@ -135,6 +138,7 @@ fn main() {
                 "tokio-ct" => rt_tokio::serve(rt_tokio::Flavor::CurrentThread, addr, http),
                 "tokio-mt" => rt_tokio::serve(rt_tokio::Flavor::MultiThread, addr, http),
                 "std" => rt_std::serve(addr, http),
+                "epoll-floor" => rt_floor::serve(addr, http),
                 other => fail(&format!("{kind}: unknown runtime {other:?}")),
             }
         }

@@ -2,12 +2,13 @@
 //! a row per scenario, a column per runtime, each cell the time per operation and its ratio
 //! to weft's (above 1× means weft is faster).
 
-const RUNTIMES: [(&str, &str); 5] = [
+const RUNTIMES: [(&str, &str); 6] = [
     ("weft", "weft"),
     ("may", "may"),
     ("tokio-ct", "tokio current_thread"),
     ("tokio-mt", "tokio multi_thread"),
     ("std", "std threads"),
+    ("epoll-floor", "epoll floor (one thread, no runtime)"),
 ];
 
 /// What a scenario's figures are.
@@ -147,6 +148,16 @@ pub fn render(text: &str) -> String {
         let base_key = base_key.as_str();
         let minihttp = key.starts_with("minihttp_");
         let weft = lookup(&rows, "weft", base_key);
+        // CPU rows also give each runtime's ratio to the hand-written epoll floor.
+        let floor = if key.ends_with("_cpu") {
+            lookup(&rows, "epoll-floor", key)
+        } else {
+            None
+        };
+        let to_floor = |v: f64| match floor {
+            Some(f) => format!(", {:.2}× floor", v / f),
+            None => String::new(),
+        };
         if RUNTIMES
             .iter()
             .all(|(r, _)| lookup(&rows, r, lookup_key).is_none())
@@ -158,9 +169,14 @@ pub fn render(text: &str) -> String {
             let cell = match (lookup(&rows, runtime, lookup_key), weft) {
                 (Some(v), Some(base)) if runtime != "weft" || !minihttp => {
                     if runtime == "weft" {
-                        human(v, unit)
-                    } else {
+                        match floor {
+                            Some(_) => format!("{} ({})", human(v, unit), &to_floor(v)[2..]),
+                            None => human(v, unit),
+                        }
+                    } else if runtime == "epoll-floor" && floor.is_some() {
                         format!("{} ({:.2}×)", human(v, unit), v / base)
+                    } else {
+                        format!("{} ({:.2}×{})", human(v, unit), v / base, to_floor(v))
                     }
                 }
                 (Some(v), None) => human(v, unit),
@@ -186,6 +202,21 @@ mod tests {
         );
         assert!(
             table.contains("| … may_minihttp's own server, same load | — | 20.0 µs (2.00×) |"),
+            "{table}"
+        );
+    }
+
+    #[test]
+    fn cpu_rows_give_the_ratio_to_the_floor_too() {
+        let table = super::render(
+            "weft\techo_100_cpu\t8000\ntokio-mt\techo_100_cpu\t6000\n\
+             epoll-floor\techo_100_cpu\t4000\n",
+        );
+        assert!(
+            table.contains(
+                "| … server CPU per round trip | 8.00 µs (2.00× floor) | — | — | \
+                 6.00 µs (0.75×, 1.50× floor) | — | 4.00 µs (0.50×) |"
+            ),
             "{table}"
         );
     }
