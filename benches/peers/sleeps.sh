@@ -17,32 +17,7 @@ read -r -a RUNTIMES <<<"${RUNTIMES:-weft tokio-mt epoll-floor}"
 CASES=${CASES:-"echo_100 echo_1000 http_100"}
 PORT=7611
 command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk >/dev/null; }
-cargo build --release -q
-target_dir=$(cargo metadata --format-version 1 --no-deps |
-  sed -n 's/.*"target_directory":"\([^"]*\)".*/\1/p')
-bin=${target_dir:-target}/release/weft-peers
-server=
-stop_server() {
-  if [[ -n "$server" ]]; then
-    kill "$server" 2>/dev/null || true
-    wait "$server" 2>/dev/null || true
-    server=
-  fi
-}
-trap stop_server EXIT
-
-start_server() {
-  PORT=$((PORT + 1))
-  addr=127.0.0.1:$PORT
-  "$bin" "$1" "$2" "$addr" &
-  server=$!
-  for _ in $(seq 100); do
-    if (exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null; then return 0; fi
-    sleep 0.1
-  done
-  echo "the $2 $1 did not start listening on $addr" >&2
-  exit 1
-}
+source ./servers.sh
 
 EVENTS=cpu-clock,context-switches,raw_syscalls:sys_enter,syscalls:sys_enter_epoll_wait,syscalls:sys_enter_epoll_pwait,syscalls:sys_enter_futex,syscalls:sys_enter_sched_yield
 
