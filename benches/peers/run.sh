@@ -20,9 +20,10 @@ set -euo pipefail
 cd "$(dirname "$0")"
 SECS=${SECS:-5}
 RUNTIMES=(weft may tokio-ct tokio-mt std)
-# The network scenarios also run the floor: a hand-written single-threaded epoll server
-# (src/rt_floor.rs), what a request costs with no runtime at all.
-NET_RUNTIMES=("${RUNTIMES[@]}" epoll-floor)
+# The network scenarios also run the two floors: hand-written single-threaded servers on
+# epoll (src/rt_floor.rs) and on io_uring (src/rt_uring_floor.rs), what a request costs with
+# no runtime at all.
+NET_RUNTIMES=("${RUNTIMES[@]}" epoll-floor uring-floor)
 PORT=7411
 
 missing=()

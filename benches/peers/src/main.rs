@@ -15,8 +15,9 @@
 //! ```
 //!
 //! RUNTIME is one of `weft`, `may`, `tokio-ct` (current_thread), `tokio-mt` (multi_thread) and
-//! `std` (one OS thread per task); `echo-server` and `http-server` also take `epoll-floor` (a
-//! hand-written single-threaded epoll server, the floor every runtime is compared with), and
+//! `std` (one OS thread per task); `echo-server` and `http-server` also take `epoll-floor` and
+//! `uring-floor` (hand-written single-threaded servers on epoll and on io_uring, the floors
+//! every runtime is compared with), and
 //! `http-server` also takes `may_minihttp`. `run.sh` drives it
 //! all. Every output line of `micro`, `echo-load` and `idle-load` is `scenario<TAB>value`:
 //! nanoseconds per operation, except `*_sys` (syscalls per operation) and `idle_*` (bytes).
@@ -27,6 +28,7 @@ mod rt_floor;
 mod rt_may;
 mod rt_std;
 mod rt_tokio;
+mod rt_uring_floor;
 mod rt_weft;
 mod table;
 
@@ -139,6 +141,7 @@ fn main() {
                 "tokio-mt" => rt_tokio::serve(rt_tokio::Flavor::MultiThread, addr, http),
                 "std" => rt_std::serve(addr, http),
                 "epoll-floor" => rt_floor::serve(addr, http),
+                "uring-floor" => rt_uring_floor::serve(addr, http),
                 other => fail(&format!("{kind}: unknown runtime {other:?}")),
             }
         }

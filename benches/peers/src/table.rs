@@ -2,13 +2,21 @@
 //! a row per scenario, a column per runtime, each cell the time per operation and its ratio
 //! to weft's (above 1× means weft is faster).
 
-const RUNTIMES: [(&str, &str); 6] = [
+const RUNTIMES: [(&str, &str); 7] = [
     ("weft", "weft"),
     ("may", "may"),
     ("tokio-ct", "tokio current_thread"),
     ("tokio-mt", "tokio multi_thread"),
     ("std", "std threads"),
     ("epoll-floor", "epoll floor (one thread, no runtime)"),
+    ("uring-floor", "io_uring floor (one thread, no runtime)"),
+];
+
+/// The hand-written servers every runtime's CPU is also compared with, and how a ratio to
+/// each is labelled.
+const FLOORS: [(&str, &str); 2] = [
+    ("epoll-floor", "epoll floor"),
+    ("uring-floor", "uring floor"),
 ];
 
 /// What a scenario's figures are.
@@ -148,15 +156,14 @@ pub fn render(text: &str) -> String {
         let base_key = base_key.as_str();
         let minihttp = key.starts_with("minihttp_");
         let weft = lookup(&rows, "weft", base_key);
-        // CPU rows also give each runtime's ratio to the hand-written epoll floor.
-        let floor = if key.ends_with("_cpu") {
-            lookup(&rows, "epoll-floor", key)
+        // CPU rows also give each runtime's ratio to each hand-written floor.
+        let floors: Vec<(&str, &str, f64)> = if key.ends_with("_cpu") {
+            FLOORS
+                .iter()
+                .filter_map(|&(r, name)| lookup(&rows, r, key).map(|f| (r, name, f)))
+                .collect()
         } else {
-            None
-        };
-        let to_floor = |v: f64| match floor {
-            Some(f) => format!(", {:.2}× floor", v / f),
-            None => String::new(),
+            Vec::new()
         };
         if RUNTIMES
             .iter()
@@ -166,20 +173,23 @@ pub fn render(text: &str) -> String {
         }
         out += &format!("| {title} |");
         for (runtime, _) in RUNTIMES {
-            let cell = match (lookup(&rows, runtime, lookup_key), weft) {
-                (Some(v), Some(base)) if runtime != "weft" || !minihttp => {
-                    if runtime == "weft" {
-                        match floor {
-                            Some(_) => format!("{} ({})", human(v, unit), &to_floor(v)[2..]),
-                            None => human(v, unit),
+            let cell = match lookup(&rows, runtime, lookup_key) {
+                Some(v) if runtime != "weft" || !minihttp => {
+                    let mut parts = Vec::new();
+                    if let (Some(base), false) = (weft, runtime == "weft") {
+                        parts.push(format!("{:.2}×", v / base));
+                    }
+                    for &(floor, name, f) in &floors {
+                        if floor != runtime {
+                            parts.push(format!("{:.2}× {name}", v / f));
                         }
-                    } else if runtime == "epoll-floor" && floor.is_some() {
-                        format!("{} ({:.2}×)", human(v, unit), v / base)
+                    }
+                    if parts.is_empty() {
+                        human(v, unit)
                     } else {
-                        format!("{} ({:.2}×{})", human(v, unit), v / base, to_floor(v))
+                        format!("{} ({})", human(v, unit), parts.join(", "))
                     }
                 }
-                (Some(v), None) => human(v, unit),
                 _ => "—".to_string(),
             };
             out += &format!(" {cell} |");
@@ -207,15 +217,16 @@ mod tests {
     }
 
     #[test]
-    fn cpu_rows_give_the_ratio_to_the_floor_too() {
+    fn cpu_rows_give_the_ratio_to_each_floor_too() {
         let table = super::render(
             "weft\techo_100_cpu\t8000\ntokio-mt\techo_100_cpu\t6000\n\
-             epoll-floor\techo_100_cpu\t4000\n",
+             epoll-floor\techo_100_cpu\t4000\nuring-floor\techo_100_cpu\t5000\n",
         );
         assert!(
             table.contains(
-                "| … server CPU per round trip | 8.00 µs (2.00× floor) | — | — | \
-                 6.00 µs (0.75×, 1.50× floor) | — | 4.00 µs (0.50×) |"
+                "| … server CPU per round trip | 8.00 µs (2.00× epoll floor, 1.60× uring floor) \
+                 | — | — | 6.00 µs (0.75×, 1.50× epoll floor, 1.20× uring floor) | — \
+                 | 4.00 µs (0.50×, 0.80× uring floor) | 5.00 µs (0.62×, 1.25× epoll floor) |"
             ),
             "{table}"
         );
