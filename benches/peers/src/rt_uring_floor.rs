@@ -10,7 +10,9 @@
 //!     copied into the connection);
 //! - one `send` at a time per connection (the rest of a short send is sent again);
 //! - every loop submits all queued operations and waits for at least one completion in a
-//!   single `io_uring_enter`, then handles every completion that is there.
+//!   single `io_uring_enter`, then handles every completion that is there;
+//! - the ring is plain, or (`PEERS_URING_SETUP=defer`) single-issuer with the kernel's task
+//!   work deferred to that `io_uring_enter`.
 //!
 //! A connection's buffers live in its `Conn`, which is dropped (and its fd closed) only when
 //! none of its operations is in flight any more.
@@ -236,6 +238,23 @@ impl Server {
     }
 }
 
+/// The ring: plain, or with the kernel's task work deferred to our own `io_uring_enter`
+/// (`PEERS_URING_SETUP=defer`: single issuer, cooperative and deferred task running).
+fn ring() -> io::Result<IoUring> {
+    match std::env::var("PEERS_URING_SETUP").as_deref() {
+        Ok("defer") => IoUring::builder()
+            .setup_single_issuer()
+            .setup_coop_taskrun()
+            .setup_defer_taskrun()
+            .build(4096),
+        Ok("plain") | Err(_) => IoUring::new(4096),
+        Ok(other) => Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("PEERS_URING_SETUP={other}: want plain or defer"),
+        )),
+    }
+}
+
 /// Serves until killed.
 pub fn serve(addr: SocketAddr, http: bool) -> ! {
     if let Err(e) = run(addr, http) {
@@ -259,7 +278,7 @@ fn run(addr: SocketAddr, http: bool) -> io::Result<()> {
     let listener = TcpListener::bind(addr)?;
     let listen_fd = listener.as_raw_fd();
     let mut server = Server {
-        ring: IoUring::new(4096)?,
+        ring: ring()?,
         conns: Vec::new(),
         http,
         multishot,
