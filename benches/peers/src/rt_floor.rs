@@ -125,17 +125,7 @@ fn accept_all(listener: &TcpListener, epoll: RawFd, conns: &mut Vec<Option<Conn>
         if fd < 0 {
             return; // EAGAIN (all taken), or an error that the next event retries
         }
-        let one: libc::c_int = 1;
-        // SAFETY: a valid socket and option buffer.
-        unsafe {
-            libc::setsockopt(
-                fd,
-                libc::IPPROTO_TCP,
-                libc::TCP_NODELAY,
-                (&one as *const libc::c_int).cast(),
-                std::mem::size_of::<libc::c_int>() as libc::socklen_t,
-            )
-        };
+        set_nodelay(fd);
         if control(
             epoll,
             libc::EPOLL_CTL_ADD,
@@ -160,6 +150,21 @@ fn accept_all(listener: &TcpListener, epoll: RawFd, conns: &mut Vec<Option<Conn>
             pending: Vec::new(),
         });
     }
+}
+
+/// Sets `TCP_NODELAY`, as every server here does (a failure only costs latency).
+pub fn set_nodelay(fd: RawFd) {
+    let one: libc::c_int = 1;
+    // SAFETY: a valid socket and option buffer.
+    unsafe {
+        libc::setsockopt(
+            fd,
+            libc::IPPROTO_TCP,
+            libc::TCP_NODELAY,
+            (&one as *const libc::c_int).cast(),
+            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        )
+    };
 }
 
 /// One `read`; `Ok(0)` is end of file. `None`: nothing there (`EAGAIN`).

@@ -114,17 +114,7 @@ impl Server {
     }
 
     fn accepted(&mut self, fd: RawFd) {
-        let one: libc::c_int = 1;
-        // SAFETY: a valid socket and option buffer.
-        unsafe {
-            libc::setsockopt(
-                fd,
-                libc::IPPROTO_TCP,
-                libc::TCP_NODELAY,
-                (&one as *const libc::c_int).cast(),
-                std::mem::size_of::<libc::c_int>() as libc::socklen_t,
-            )
-        };
+        crate::rt_floor::set_nodelay(fd);
         let index = fd as usize;
         if self.conns.len() <= index {
             self.conns.resize_with(index + 1, || None);
