@@ -79,10 +79,18 @@ impl Source {
 
     /// The registration (made now if a `From` conversion could not make it), for callers
     /// that drive [`Registration::wait`] themselves.
+    #[inline]
     pub(crate) fn reg(&self) -> io::Result<&Registration> {
-        if let Some(registration) = self.registration.get() {
-            return Ok(registration);
+        match self.registration.get() {
+            Some(registration) => Ok(registration),
+            None => self.register_late(),
         }
+    }
+
+    /// The first wait of a socket that had none yet: registers it, once.
+    #[cold]
+    #[inline(never)]
+    fn register_late(&self) -> io::Result<&Registration> {
         let _serial = LATE_REGISTRATION.lock().unwrap_or_else(|p| p.into_inner());
         if let Some(registration) = self.registration.get() {
             return Ok(registration);

