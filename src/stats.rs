@@ -58,10 +58,17 @@ pub struct Stats {
     /// Yields forced by the cooperative budget: a green thread completed many weft
     /// operations in a row without waiting, and let the others of its worker run.
     pub budget_yields: u64,
+    /// Waits of green threads on a worker's io_uring ring (`WEFT_IO=uring`): a receive that
+    /// found no data, or a send that found the buffer full, submitted and parked on.
+    pub ring_waits: u64,
     /// How stack guard pages are installed: `"madvise"` (`MADV_GUARD_INSTALL`, no VMA per
     /// stack), `"mprotect"` (fallback, two VMAs per stack), or `"undecided"` before the first
     /// stack exists.
     pub guard_pages: &'static str,
+    /// How sockets wait: `"epoll"`, `"io_uring"` (`WEFT_IO=uring`: the workers' green threads
+    /// receive and send through a ring per worker, see the README), or
+    /// `"epoll (io_uring could not be set up)"`.
+    pub io_backend: &'static str,
 }
 
 /// Cancels requested so far (a statistic; cancels are rare, so one shared counter).
@@ -86,6 +93,7 @@ pub fn stats() -> Stats {
     let Some(runtime) = scheduler::try_runtime() else {
         return Stats {
             guard_pages: pool::guard_mode_name(),
+            io_backend: crate::runtime::reactor::uring::backend_name(),
             offloaded,
             blocking_threads,
             cancelled,
@@ -96,6 +104,7 @@ pub fn stats() -> Stats {
     let mut stats = Stats {
         workers: runtime.workers.len(),
         guard_pages: pool::guard_mode_name(),
+        io_backend: crate::runtime::reactor::uring::backend_name(),
         offloaded,
         blocking_threads,
         cancelled,
@@ -117,6 +126,7 @@ pub fn stats() -> Stats {
         stats.placed_elsewhere += worker.counters.placed_elsewhere.load(Relaxed);
         stats.fs_fast_path += worker.counters.fs_fast_path.load(Relaxed);
         stats.budget_yields += worker.counters.budget_yields.load(Relaxed);
+        stats.ring_waits += worker.counters.ring_waits.load(Relaxed);
         stats.per_worker.push(WorkerStats {
             homed: worker.registry.len(),
             queued: worker.inbox.len() + worker.stealer.len() + worker.placed.len(),

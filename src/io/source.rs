@@ -10,7 +10,9 @@ use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 use std::sync::{Mutex, OnceLock};
 use std::time::Duration;
 
-use crate::runtime::reactor::{Direction, Registration};
+use crate::runtime::blocking_point::wait_site;
+use crate::runtime::reactor::{uring, Direction, Registration};
+use crate::runtime::WaitReason;
 use crate::sys;
 
 /// An owned fd in non-blocking mode and its reactor registration.
@@ -26,6 +28,10 @@ pub(crate) struct Source {
     /// `WouldBlock` instead. The fd itself is always `O_NONBLOCK`; this is the handle's
     /// choice. Relaxed: a mode the caller sets before the operations it means to affect.
     nonblocking: AtomicBool,
+    /// The last read through an io_uring ring came back short (the receive queue was
+    /// drained), so the next one submits at once instead of trying `recv` first. A hint:
+    /// either choice is correct. Relaxed for that reason.
+    read_short: AtomicBool,
 }
 
 /// Serialises the rare late registrations, so two threads cannot both register one fd.
@@ -53,12 +59,26 @@ impl Source {
     }
 
     /// Takes ownership of an fd that is already non-blocking (saves the `fcntl`).
+    ///
+    /// With the io_uring backend (and without the `hooks`, which must learn at once that the
+    /// fd is weft's), the epoll registration waits for the first wait that needs readiness:
+    /// a socket that only ever receives and sends through the ring then costs epoll nothing,
+    /// not even the kernel's callback on every packet.
     pub(crate) fn new_nonblocking(fd: OwnedFd) -> io::Result<Source> {
+        if cfg!(not(feature = "hooks")) && uring::wanted() {
+            return Ok(Source {
+                registration: OnceLock::new(),
+                fd,
+                nonblocking: AtomicBool::new(false),
+                read_short: AtomicBool::new(false),
+            });
+        }
         let registration = Registration::new(fd.as_raw_fd())?;
         Ok(Source {
             registration: OnceLock::from(registration),
             fd,
             nonblocking: AtomicBool::new(false),
+            read_short: AtomicBool::new(false),
         })
     }
 
@@ -74,6 +94,7 @@ impl Source {
             registration,
             fd,
             nonblocking: AtomicBool::new(false),
+            read_short: AtomicBool::new(false),
         }
     }
 
@@ -120,6 +141,56 @@ impl Source {
     /// See `nonblocking`.
     pub(crate) fn set_nonblocking(&self, nonblocking: bool) {
         self.nonblocking.store(nonblocking, Relaxed);
+    }
+
+    /// A stream read into `buf` through the worker's io_uring ring, if the calling green
+    /// thread may use one (see `reactor::uring`); `None`: use the readiness path.
+    #[track_caller]
+    #[inline]
+    pub(crate) fn ring_read(&self, buf: &mut [u8]) -> Option<io::Result<usize>> {
+        let ring = uring::current()?;
+        if buf.is_empty() || self.nonblocking.load(Relaxed) {
+            return None;
+        }
+        crate::runtime::coop::spend();
+        let deadline = match self.timeout(|s| s.read_timeout()) {
+            Ok(timeout) => timeout.map(|t| std::time::Instant::now() + t),
+            Err(e) => return Some(Err(e)),
+        };
+        let fd = self.fd.as_raw_fd();
+        let try_first = !self.read_short.load(Relaxed);
+        let result = uring::recv(ring, fd, buf, try_first, wait_site!(WaitReason::Read { fd }), deadline);
+        match result {
+            Ok(Some(n)) => {
+                self.read_short.store(n > 0 && n < buf.len(), Relaxed);
+                Some(Ok(n))
+            }
+            // The kernel would not wait for this socket: wait for readiness instead.
+            Ok(None) => None,
+            Err(e) => Some(Err(e)),
+        }
+    }
+
+    /// A stream write of `buf` through the worker's io_uring ring (`send` first, the ring
+    /// when the send buffer is full), if the calling green thread may use one.
+    #[track_caller]
+    #[inline]
+    pub(crate) fn ring_write(&self, buf: &[u8]) -> Option<io::Result<usize>> {
+        let ring = uring::current()?;
+        if buf.is_empty() || self.nonblocking.load(Relaxed) {
+            return None;
+        }
+        crate::runtime::coop::spend();
+        let deadline = match self.timeout(|s| s.write_timeout()) {
+            Ok(timeout) => timeout.map(|t| std::time::Instant::now() + t),
+            Err(e) => return Some(Err(e)),
+        };
+        let fd = self.fd.as_raw_fd();
+        match uring::send(ring, fd, buf, wait_site!(WaitReason::Write { fd }), deadline) {
+            Ok(Some(n)) => Some(Ok(n)),
+            Ok(None) => None,
+            Err(e) => Some(Err(e)),
+        }
     }
 
     /// A stream read of `len` bytes with the socket's `SO_RCVTIMEO`, skipping the try after

@@ -225,6 +225,9 @@ macro_rules! stream_io {
         impl std::io::Read for &$ty {
             #[track_caller]
             fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+                if let Some(result) = self.source.ring_read(buf) {
+                    return result;
+                }
                 let std = self.std();
                 let len = buf.len();
                 self.source.read_stream($skips, len, || (&*std).read(buf))
@@ -271,6 +274,9 @@ macro_rules! stream_io {
         impl std::io::Write for &$ty {
             #[track_caller]
             fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+                if let Some(result) = self.source.ring_write(buf) {
+                    return result;
+                }
                 let sock = self.source.sock();
                 self.source.write_stream($skips, buf.len(), || {
                     sock.send_with_flags(buf, libc::MSG_NOSIGNAL)

@@ -91,6 +91,7 @@
 pub(crate) mod foreign;
 pub(crate) mod slab;
 pub(crate) mod timer;
+pub(crate) mod uring;
 
 use std::cell::UnsafeCell;
 use std::io;
@@ -249,6 +250,22 @@ impl Reactor {
     /// # Safety
     /// The caller holds the poll token.
     unsafe fn poll_locked(&self, blocking: bool) -> usize {
+        // SAFETY: the caller's contract.
+        unsafe { self.poll_locked_via(blocking, None) }
+    }
+
+    /// [`poll_locked`](Self::poll_locked); a blocking poll with `sleep` sleeps through it
+    /// (given the timeout of the next timer) and then harvests with a timeout-0 `epoll_wait`.
+    /// A worker with an io_uring ring sleeps in its ring this way, with a poll on the epoll
+    /// fd (see `uring`).
+    ///
+    /// # Safety
+    /// The caller holds the poll token.
+    unsafe fn poll_locked_via(
+        &self,
+        blocking: bool,
+        sleep: Option<&dyn Fn(RawFd, Option<Duration>)>,
+    ) -> usize {
         let timeout = if blocking {
             let mut timers = self.timers();
             let next = timers.next_deadline();
@@ -262,6 +279,13 @@ impl Reactor {
         let (events, due) = unsafe { (&mut *self.events.get(), &mut *self.due.get()) };
         // Errors other than EINTR (which reads as 0) cannot happen with a valid epoll fd and
         // buffer; treating one as "no events" keeps the worker running.
+        let timeout = match sleep {
+            Some(sleep) if blocking => {
+                sleep(raw(&self.epoll), timeout);
+                Some(Duration::ZERO)
+            }
+            _ => timeout,
+        };
         let n = sys::fdio::epoll_wait(self.epoll.as_fd(), events, timeout).unwrap_or(0);
         if blocking {
             self.timers().blocked_until = None;
@@ -327,6 +351,13 @@ impl PollerGuard {
     pub(crate) fn block(&self) -> usize {
         // SAFETY: the guard is the token.
         unsafe { self.reactor.poll_locked(true) }
+    }
+
+    /// [`block`](Self::block), sleeping through `sleep(epoll fd, timeout)` instead of in
+    /// `epoll_wait` (a worker with an io_uring ring sleeps in its ring).
+    pub(crate) fn block_via(&self, sleep: &dyn Fn(RawFd, Option<Duration>)) -> usize {
+        // SAFETY: the guard is the token.
+        unsafe { self.reactor.poll_locked_via(true, Some(sleep)) }
     }
 }
 

@@ -89,6 +89,7 @@ use super::Runtime;
 use crate::runtime::scheduler::task::CoroutineId;
 use crate::runtime::park;
 use crate::runtime::reactor;
+use crate::runtime::reactor::uring::Ring;
 use crate::runtime::stack::pool::{self, LocalCache};
 use crate::sys;
 
@@ -141,6 +142,9 @@ pub(crate) struct Worker {
     /// Written by other workers, so on lines of its own. Relaxed: a load estimate, like the
     /// registry's count.
     pub(crate) placed_pending: CacheLines<AtomicUsize>,
+    /// With an io_uring ring (`WEFT_IO=uring`): the eventfd the worker's ring polls while it
+    /// sleeps; [`Worker::wake`] writes it in mode [`WAKE_RING`].
+    pub(crate) ring_wake: OnceLock<std::os::fd::OwnedFd>,
 }
 
 /// Statistics a worker keeps about itself. Only the owning worker writes them (a load and a
@@ -159,6 +163,8 @@ pub(crate) struct Counters {
     pub(crate) placed_elsewhere: AtomicU64,
     /// Yields forced by an empty cooperative budget (see `runtime::coop`).
     pub(crate) budget_yields: AtomicU64,
+    /// Waits of this worker's green threads that went through its io_uring ring.
+    pub(crate) ring_waits: AtomicU64,
 }
 
 /// A value on cache lines of its own (128 bytes: x86's adjacent-line prefetch pairs lines).
@@ -185,8 +191,11 @@ pub(crate) fn bump(counter: &AtomicU64) {
 
 /// The worker sleeps on its thread token (`thread::park`).
 pub(crate) const WAKE_THREAD: u8 = 0;
-/// The worker sleeps in `epoll_wait` as the reactor's blocking poller.
+/// The worker sleeps in `epoll_wait` as the reactor's blocking poller (in its io_uring ring,
+/// with a poll on the epoll fd, if it has one: the reactor's eventfd wakes it either way).
 pub(crate) const WAKE_REACTOR: u8 = 1;
+/// The worker sleeps in its io_uring ring, which polls its `ring_wake` eventfd.
+pub(crate) const WAKE_RING: u8 = 2;
 
 impl Worker {
     pub(crate) fn new(index: usize, stealer: Stealer<Arc<Task>>) -> Worker {
@@ -204,6 +213,7 @@ impl Worker {
             registry: registry::Shard::new(),
             placed: Injector::new(),
             placed_pending: CacheLines(AtomicUsize::new(0)),
+            ring_wake: OnceLock::new(),
         }
     }
 
@@ -228,11 +238,21 @@ impl Worker {
     /// the worker woke on its own is harmless: its next sleep returns at once (thread token)
     /// or its next `epoll_wait` does (eventfd), and it re-checks its queues.
     pub(crate) fn wake(&self) {
-        if self.wake_mode.load(SeqCst) == WAKE_REACTOR {
-            if let Some(reactor) = reactor::try_get() {
-                reactor.wake();
-                return;
+        match self.wake_mode.load(SeqCst) {
+            WAKE_REACTOR => {
+                if let Some(reactor) = reactor::try_get() {
+                    reactor.wake();
+                    return;
+                }
             }
+            WAKE_RING => {
+                if let Some(fd) = self.ring_wake.get() {
+                    use std::os::fd::AsFd;
+                    sys::fdio::eventfd_signal(fd.as_fd());
+                    return;
+                }
+            }
+            _ => {}
         }
         if let Some(thread) = self.thread.get() {
             thread.unpark();
@@ -258,6 +278,8 @@ pub(crate) struct Local {
     searching: Cell<bool>,
     /// Ids reserved for green threads spawned on this worker: `next..end`.
     ids: Cell<(u64, u64)>,
+    /// The worker's io_uring ring (`WEFT_IO=uring`; see `reactor::uring`).
+    pub(crate) ring: Option<Ring>,
 }
 
 /// Run on each worker's own OS thread before it publishes its `Thread` handle or runs any
@@ -271,6 +293,18 @@ pub(crate) fn run(runtime: &'static Runtime, index: usize, deque: Deque<Arc<Task
     // be a silent SIGSEGV. Failure leaves only that diagnostic impaired.
     let _ = sys::ensure_sigaltstack();
     let shared = &runtime.workers[index];
+    // The ring is set up on the worker's own thread: it is single-issuer, and this thread is
+    // the issuer. Its wake-up eventfd belongs to the shared half, which lives for ever.
+    let ring = if reactor::uring::wanted() {
+        sys::fdio::eventfd().ok().and_then(|fd| {
+            use std::os::fd::AsFd;
+            let ring = Ring::new(fd.as_fd(), &shared.counters.ring_waits);
+            let _ = shared.ring_wake.set(fd);
+            ring
+        })
+    } else {
+        None
+    };
     let local: &'static Local = Box::leak(Box::new(Local {
         runtime,
         shared,
@@ -283,6 +317,7 @@ pub(crate) fn run(runtime: &'static Runtime, index: usize, deque: Deque<Arc<Task
         rng: Cell::new(0x9E37_79B9_7F4A_7C15 ^ (index as u64 + 1)),
         searching: Cell::new(false),
         ids: Cell::new((0, 0)),
+        ring,
     }));
     context::set_local(local);
     if let Some(start) = WORKER_START.get() {
@@ -526,6 +561,9 @@ impl Local {
             if let Some(reactor) = reactor::try_get() {
                 reactor.poll_now();
             }
+            if let Some(ring) = &self.ring {
+                ring.turn();
+            }
             if let Some(task) = self.pop_injector() {
                 return Some(task);
             }
@@ -562,7 +600,8 @@ impl Local {
     /// threads; if the poll woke any, look again (they are queued here or in other workers'
     /// inboxes).
     fn poll_reactor(&self) -> Option<Arc<Task>> {
-        let woken = reactor::try_get().and_then(|r| r.poll_now()).unwrap_or(0);
+        let mut woken = self.ring.as_ref().map_or(0, Ring::turn);
+        woken += reactor::try_get().and_then(|r| r.poll_now()).unwrap_or(0);
         if woken == 0 {
             return None;
         }
@@ -689,23 +728,30 @@ impl Local {
         // The first sleeper becomes the reactor's blocking poller; the role is released
         // when `poller` drops, after the wait.
         let poller = reactor::try_get().and_then(|r| r.try_become_poller());
-        let mode = if poller.is_some() {
-            WAKE_REACTOR
-        } else {
-            WAKE_THREAD
+        let mode = match (&poller, &self.ring) {
+            (Some(_), _) => WAKE_REACTOR,
+            (None, Some(_)) => WAKE_RING,
+            (None, None) => WAKE_THREAD,
         };
         self.shared.wake_mode.store(mode, SeqCst);
         self.shared.sleeping.store(true, SeqCst);
         idle.register_sleeper(self.shared.index, self.searching.replace(false));
         if !self.work_visible() {
-            match &poller {
+            match (&poller, &self.ring) {
                 // The eventfd is level-triggered, so a wake written between the check and
                 // the `epoll_wait` still interrupts it.
-                Some(poller) => {
+                (Some(poller), None) => {
                     poller.block();
                 }
                 // The thread token keeps an unpark that lands between the check and here.
-                None => thread::park(),
+                (None, None) => thread::park(),
+                // In the ring: its polls on the eventfds (the reactor's, through the epoll
+                // fd, or the worker's own) see a wake written before the sleep, since a
+                // poll reports a readiness that is already there.
+                (Some(poller), Some(ring)) => {
+                    poller.block_via(&|epoll, timeout| ring.sleep(Some(epoll), timeout));
+                }
+                (None, Some(ring)) => ring.sleep(None, None),
             }
         }
         drop(poller);

@@ -1,0 +1,493 @@
+//! The io_uring backend (`WEFT_IO=uring`): one ring per worker, on which the worker's own
+//! green threads receive and send on stream sockets with their own buffers.
+//!
+//! # Why one ring per worker
+//!
+//! A started (sticky) green thread never leaves its worker, so everything it submits is
+//! submitted from that worker's OS thread and completes on that worker's ring. The ring is
+//! therefore set up *single-issuer* with the kernel's task work *deferred* to the worker's own
+//! `io_uring_enter` (`IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN`), the shape
+//! that measured cheapest on this kernel (the io_uring floor in `benches/peers`: 0.90–0.97×
+//! the epoll floor's CPU per request, where a plain ring cost 1.05–1.09×). Nothing about a
+//! ring is shared: its queues, its in-flight count and every operation record are touched by
+//! one OS thread only, so there are no atomics here and no locks.
+//!
+//! # An operation's life
+//!
+//! A read on a `TcpStream` or `UnixStream` in a sticky green thread ([`read`]):
+//!
+//! 1. tries `recv` at once, unless the last read on the socket came back short (the receive
+//!    queue was drained then, and a try would most likely say `EAGAIN`); a result other than
+//!    `EAGAIN` is the answer;
+//! 2. otherwise puts a `RECV` for the caller's buffer on the worker's submission queue, with
+//!    the address of an [`Op`] record on its own stack as the `user_data`, and parks through
+//!    the blocking point;
+//! 3. the worker submits everything queued and reaps completions in one `io_uring_enter` when
+//!    its run queues are empty, every 61 ticks while busy, in each round of its search spin,
+//!    and when it sleeps (in that same call: a worker with a ring sleeps in its ring);
+//! 4. a completion writes its result into the `Op` and wakes the green thread (a push on its
+//!    worker's own queue: same thread, no wake-up call).
+//!
+//! A write tries `send` first, and goes to the ring only on `EAGAIN` (a full send buffer).
+//!
+//! # The claimed-wait rule, for a buffer the kernel holds
+//!
+//! While an operation is in flight the kernel holds a pointer into the waiting stack (the
+//! buffer, and the `Op` through `user_data`). The blocking point's rule (an interrupt unwinds
+//! a wait only once nothing else can reach its memory) therefore means: **the frame never
+//! returns before the operation's completion is reaped.** `poll` reports `Done` only with the
+//! completion in hand. `withdraw` (a cancel, a passed deadline or `SO_RCVTIMEO`) submits
+//! `ASYNC_CANCEL` for the operation and then reaps, on this same thread, until the operation's
+//! own completion has arrived. If that completion is `-ECANCELED`, nothing was transferred and
+//! the wait is withdrawn; if the operation finished first, bytes were received or sent, the
+//! wait is *committed* and the caller gets them (the interrupt takes effect at its next
+//! blocking point). A cancel therefore never loses a received byte, and never lets the kernel
+//! write into a dead frame.
+//!
+//! # Sleeping
+//!
+//! A worker with a ring sleeps in `io_uring_enter`, so that its own completions wake it:
+//! - its wake-up eventfd has a multishot `POLL_ADD` on the ring; [`super::super::scheduler`]'s
+//!   `Worker::wake` writes the eventfd;
+//! - if the worker is also the reactor's blocking poller (epoll still serves listeners,
+//!   connects, other fds and plain threads, and its eventfd carries the reactor's wakes), a
+//!   one-shot `POLL_ADD` on the epoll fd wakes it for epoll events, and the sleep is bounded
+//!   by the next timer; the worker then harvests epoll with a timeout-0 wait.
+//!
+//! # Where it is not used
+//!
+//! Plain threads, migratable green threads (they may resume on another worker, whose ring is
+//! not the one their operation is on), a green thread that is unwinding (it may not switch),
+//! sockets in std's non-blocking mode, vectored IO, and every other kind of wait: those use
+//! the reactor's readiness path. If a worker's ring cannot be set up (an old kernel, seccomp,
+//! `kernel.io_uring_disabled`), that worker uses epoll; `stats().io_backend` says what runs.
+
+use std::cell::{Cell, RefCell};
+use std::io;
+use std::os::fd::{AsRawFd, BorrowedFd, RawFd};
+use std::sync::atomic::{AtomicU64, AtomicU8, Ordering::Relaxed};
+use std::time::{Duration, Instant};
+
+use io_uring::{cqueue, opcode, squeue, types, IoUring};
+
+use crate::runtime::blocking_point::{self, OnInterrupt, Progress, Site};
+use crate::runtime::park::Parker;
+use crate::runtime::scheduler::context;
+use crate::sys;
+
+/// `user_data` of the wake-up eventfd's poll.
+const WAKE: u64 = 1;
+/// `user_data` of the poll on the reactor's epoll fd.
+const EPOLL: u64 = 2;
+/// `user_data` of `ASYNC_CANCEL` requests (their own completions carry nothing we need).
+const CANCEL: u64 = 3;
+
+/// Submission queue entries per ring; the completion queue is larger, since every green
+/// thread of the worker may have one operation in flight.
+const SQ_ENTRIES: u32 = 256;
+const CQ_ENTRIES: u32 = 4096;
+
+/// Which backend the process asked for (`WEFT_IO`), and which runs.
+const UNDECIDED: u8 = 0;
+const EPOLL_ONLY: u8 = 1;
+const URING: u8 = 2;
+const URING_FAILED: u8 = 3;
+static BACKEND: AtomicU8 = AtomicU8::new(UNDECIDED);
+
+/// Whether the workers should set up rings: `WEFT_IO=uring`. `WEFT_IO=epoll` or unset: no.
+/// An invalid value is reported once on stderr and means epoll.
+pub(crate) fn wanted() -> bool {
+    // Relaxed: a value computed the same way by every thread; a race computes it twice.
+    match BACKEND.load(Relaxed) {
+        UNDECIDED => {}
+        state => return state != EPOLL_ONLY,
+    }
+    let want = match std::env::var("WEFT_IO").as_deref() {
+        Ok("uring") | Ok("io_uring") => true,
+        Ok("epoll") | Ok("") | Err(_) => false,
+        Ok(other) => {
+            sys::write_stderr_raw(
+                format!("weft: WEFT_IO={other:?} is not `epoll` or `uring`; using epoll\n")
+                    .as_bytes(),
+            );
+            false
+        }
+    };
+    let _ = BACKEND.compare_exchange(
+        UNDECIDED,
+        if want { URING } else { EPOLL_ONLY },
+        Relaxed,
+        Relaxed,
+    );
+    want
+}
+
+/// What `stats().io_backend` reports.
+pub(crate) fn backend_name() -> &'static str {
+    match BACKEND.load(Relaxed) {
+        URING => "io_uring",
+        URING_FAILED => "epoll (io_uring could not be set up)",
+        _ => "epoll",
+    }
+}
+
+/// An operation in flight: lives on the waiting green thread's stack, and its address is the
+/// `user_data` of its submission.
+struct Op {
+    /// The completion's result, once reaped.
+    result: Cell<Option<i32>>,
+    /// The waiting green thread (borrowed: it cannot stop waiting before the completion).
+    parker: Parker,
+    /// Set while the owner itself reaps for its cancel: the completion must not wake it.
+    withdrawing: Cell<bool>,
+}
+
+/// One worker's ring. Touched only by its worker's OS thread (see the module docs).
+pub(crate) struct Ring {
+    ring: RefCell<IoUring>,
+    /// Operations submitted or queued whose completion has not been reaped.
+    in_flight: Cell<usize>,
+    /// The worker's wake-up eventfd (owned by the shared `Worker`, which outlives this).
+    wake_fd: RawFd,
+    wake_armed: Cell<bool>,
+    epoll_armed: Cell<bool>,
+    /// The worker's count of waits through the ring, for `stats()` (written only here).
+    waits: &'static AtomicU64,
+}
+
+impl Ring {
+    /// Sets up the calling worker's ring, or says why it cannot be (the worker then uses
+    /// epoll, and `stats()` says so).
+    pub(crate) fn new(wake_fd: BorrowedFd<'_>, waits: &'static AtomicU64) -> Option<Ring> {
+        let built = IoUring::builder()
+            .setup_single_issuer()
+            .setup_coop_taskrun()
+            .setup_taskrun_flag()
+            .setup_defer_taskrun()
+            .setup_cqsize(CQ_ENTRIES)
+            .build(SQ_ENTRIES);
+        match built {
+            Ok(ring) => Some(Ring {
+                ring: RefCell::new(ring),
+                in_flight: Cell::new(0),
+                wake_fd: wake_fd.as_raw_fd(),
+                wake_armed: Cell::new(false),
+                epoll_armed: Cell::new(false),
+                waits,
+            }),
+            Err(err) => {
+                if BACKEND.swap(URING_FAILED, Relaxed) != URING_FAILED {
+                    sys::write_stderr_raw(
+                        format!("weft: WEFT_IO=uring, but io_uring cannot be set up ({err}); using epoll\n")
+                            .as_bytes(),
+                    );
+                }
+                None
+            }
+        }
+    }
+
+    /// Queues `entry`, making room by submitting if the submission queue is full.
+    fn push(&self, entry: &squeue::Entry) {
+        loop {
+            {
+                let mut ring = self.ring.borrow_mut();
+                // SAFETY: every entry we queue points at memory that stays valid until its
+                // completion is reaped (an `Op` and a buffer on a waiting frame, or nothing).
+                if unsafe { ring.submission().push(entry) }.is_ok() {
+                    return;
+                }
+            }
+            // Full: hand the queue to the kernel (it copies the entries), without waiting.
+            let _ = self.enter(0, None);
+        }
+    }
+
+    /// Whether an `io_uring_enter` could do anything: entries to submit, or operations in
+    /// flight whose completions may be waiting.
+    #[inline]
+    pub(crate) fn busy(&self) -> bool {
+        self.in_flight.get() > 0 || !self.ring.borrow_mut().submission().is_empty()
+    }
+
+    /// One `io_uring_enter` that submits what is queued, runs the deferred completions and
+    /// waits for `min` of them (at most until `timeout`).
+    fn enter(&self, min: u32, timeout: Option<Duration>) -> io::Result<usize> {
+        let ring = self.ring.borrow();
+        let submitter = ring.submitter();
+        let result = match timeout {
+            Some(timeout) if min > 0 => {
+                let ts = types::Timespec::from(timeout);
+                let args = types::SubmitArgs::new().timespec(&ts);
+                submitter.submit_with_args(min as usize, &args)
+            }
+            _ => {
+                let queued = ring_sq_len(&ring);
+                // SAFETY: a plain enter with no argument; GETEVENTS runs the deferred work
+                // even when not waiting.
+                unsafe {
+                    submitter.enter::<libc::sigset_t>(
+                        queued,
+                        min,
+                        io_uring::EnterFlags::GETEVENTS.bits(),
+                        None,
+                    )
+                }
+            }
+        };
+        match result {
+            Ok(n) => Ok(n),
+            // A timeout or a signal: the caller reaps whatever is there.
+            Err(e) if matches!(e.raw_os_error(), Some(libc::ETIME) | Some(libc::EINTR)) => Ok(0),
+            // EBUSY: the completion queue is full (overflow); reaping makes room.
+            Err(e) if e.raw_os_error() == Some(libc::EBUSY) => Ok(0),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Submits and reaps without waiting; returns the green threads woken. For the worker
+    /// loop: when its queues are empty, every 61 ticks, and in each search round.
+    pub(crate) fn turn(&self) -> usize {
+        if !self.busy() {
+            return 0;
+        }
+        let _ = self.enter(0, None);
+        self.reap()
+    }
+
+    /// Sleeps in the ring until a completion, a wake-up of the worker, or (with `epoll`, the
+    /// reactor's epoll fd, for the blocking poller) an epoll event or `timeout`.
+    pub(crate) fn sleep(&self, epoll: Option<RawFd>, timeout: Option<Duration>) {
+        if !self.wake_armed.get() {
+            let poll = opcode::PollAdd::new(types::Fd(self.wake_fd), libc::POLLIN as u32)
+                .multi(true)
+                .build()
+                .user_data(WAKE);
+            self.push(&poll);
+            self.wake_armed.set(true);
+        }
+        if let Some(epoll) = epoll {
+            if !self.epoll_armed.get() {
+                let poll = opcode::PollAdd::new(types::Fd(epoll), libc::POLLIN as u32)
+                    .build()
+                    .user_data(EPOLL);
+                self.push(&poll);
+                self.epoll_armed.set(true);
+            }
+        }
+        // Completions already reaped would not wake us: only sleep with the queue empty.
+        if self.reap() > 0 {
+            return;
+        }
+        let _ = self.enter(1, timeout.filter(|_| epoll.is_some()));
+        self.reap();
+    }
+
+    /// Takes every completion off the queue and hands each to its owner. Returns the green
+    /// threads woken.
+    fn reap(&self) -> usize {
+        let mut woken = 0;
+        loop {
+            // Copied out in batches, so that no borrow of the ring is held while waking.
+            let mut batch = [(0u64, 0i32, 0u32); 32];
+            let mut n = 0;
+            {
+                let mut ring = self.ring.borrow_mut();
+                for cqe in ring.completion() {
+                    batch[n] = (cqe.user_data(), cqe.result(), cqe.flags());
+                    n += 1;
+                    if n == batch.len() {
+                        break;
+                    }
+                }
+            }
+            for &(user_data, result, flags) in &batch[..n] {
+                woken += self.complete(user_data, result, flags);
+            }
+            if n < batch.len() {
+                return woken;
+            }
+        }
+    }
+
+    fn complete(&self, user_data: u64, result: i32, flags: u32) -> usize {
+        match user_data {
+            WAKE => {
+                // SAFETY: the worker's eventfd, open for the life of the process.
+                sys::fdio::eventfd_drain(unsafe { BorrowedFd::borrow_raw(self.wake_fd) });
+                if !cqueue::more(flags) {
+                    self.wake_armed.set(false);
+                }
+                0
+            }
+            EPOLL => {
+                self.epoll_armed.set(false);
+                0
+            }
+            CANCEL => 0,
+            op => {
+                // SAFETY: `op` is the address of an `Op` whose owner does not leave its
+                // frame before this completion is reaped (module docs), and it is reaped
+                // exactly once, here, on the owner's OS thread.
+                let op = unsafe { &*(op as *const Op) };
+                self.in_flight.set(self.in_flight.get() - 1);
+                op.result.set(Some(result));
+                if op.withdrawing.get() {
+                    return 0;
+                }
+                // SAFETY: the owner is still parked (it stops waiting only once it sees the
+                // result, and it cannot run before we return to the worker loop: same thread).
+                unsafe { op.parker.wake() }.schedule();
+                1
+            }
+        }
+    }
+}
+
+fn ring_sq_len(ring: &IoUring) -> u32 {
+    // SAFETY: reading the shared submission queue's length; we are its only user.
+    unsafe { ring.submission_shared().len() as u32 }
+}
+
+/// The calling green thread's ring, if it may use one: a sticky green thread, not unwinding,
+/// on a worker that has a ring.
+#[inline]
+pub(crate) fn current() -> Option<&'static Ring> {
+    let local = context::local()?;
+    let ring = local.ring.as_ref()?;
+    let task = local.current.get();
+    // SAFETY: a non-null current task is alive while it runs (its worker holds it).
+    if task.is_null() || unsafe { (*task).migratable } || std::thread::panicking() {
+        return None;
+    }
+    Some(ring)
+}
+
+/// A wait for one operation's completion, as the blocking point runs it.
+struct Completion<'a> {
+    ring: &'a Ring,
+    op: &'a Op,
+}
+
+impl blocking_point::Wait for Completion<'_> {
+    type Output = i32;
+
+    fn poll(&mut self) -> Progress<i32> {
+        match self.op.result.get() {
+            Some(result) => Progress::Done(result),
+            None => Progress::Waiting,
+        }
+    }
+
+    fn withdraw(&mut self) -> bool {
+        let op = self.op;
+        op.withdrawing.set(true);
+        let cancel = opcode::AsyncCancel::new(op as *const Op as u64)
+            .build()
+            .user_data(CANCEL);
+        self.ring.push(&cancel);
+        // Reap, on this thread, until the operation's own completion is here: only then does
+        // the kernel hold no pointer into this frame.
+        while op.result.get().is_none() {
+            if self.ring.enter(1, None).is_err() {
+                // Cannot happen with a live ring; spinning on it would hang, so re-reap and
+                // let the loop try again after a pause.
+                std::thread::yield_now();
+            }
+            self.ring.reap();
+        }
+        // Withdrawn only if nothing was transferred; otherwise the result is the caller's.
+        op.result.get() == Some(-libc::ECANCELED)
+    }
+}
+
+/// Submits `entry` (whose `user_data` this sets) and parks until its completion, or until
+/// `deadline` (then `Err(TimedOut)` if the operation could be cancelled before it finished).
+/// Interrupts (a cancel, a `deadline` boundary) unwind the same way, after the cancel.
+fn submit_and_wait(
+    ring: &Ring,
+    entry: squeue::Entry,
+    site: Site,
+    deadline: Option<Instant>,
+) -> Option<i32> {
+    let op = Op {
+        result: Cell::new(None),
+        parker: Parker::current(),
+        withdrawing: Cell::new(false),
+    };
+    ring.push(&entry.user_data(&op as *const Op as u64));
+    ring.in_flight.set(ring.in_flight.get() + 1);
+    crate::runtime::scheduler::worker::bump(ring.waits);
+    let mut wait = Completion { ring, op: &op };
+    match blocking_point::block(&mut wait, site, deadline, OnInterrupt::Unwind) {
+        blocking_point::Ended::Done(result) => Some(result),
+        blocking_point::Ended::TimedOut => None,
+    }
+}
+
+fn to_result(result: i32) -> io::Result<usize> {
+    if result < 0 {
+        Err(io::Error::from_raw_os_error(-result))
+    } else {
+        Ok(result as usize)
+    }
+}
+
+/// A stream read of `buf` in a green thread that has a ring (see the module docs): `try_first`
+/// says whether to try `recv` before submitting. `Ok(None)` means the kernel refused the
+/// operation as would-block (the caller falls back to readiness).
+pub(crate) fn recv(
+    ring: &Ring,
+    fd: RawFd,
+    buf: &mut [u8],
+    try_first: bool,
+    site: Site,
+    deadline: Option<Instant>,
+) -> io::Result<Option<usize>> {
+    if try_first {
+        // SAFETY: `buf` is a live, writable buffer of `buf.len()` bytes.
+        let n = unsafe { libc::recv(fd, buf.as_mut_ptr().cast(), buf.len(), 0) };
+        if n >= 0 {
+            return Ok(Some(n as usize));
+        }
+        let err = io::Error::last_os_error();
+        if err.kind() != io::ErrorKind::WouldBlock {
+            return Err(err);
+        }
+    }
+    let len = buf.len().min(u32::MAX as usize) as u32;
+    let entry = opcode::Recv::new(types::Fd(fd), buf.as_mut_ptr(), len).build();
+    finish(submit_and_wait(ring, entry, site, deadline), "read")
+}
+
+/// A stream write of `buf`: `send` first, the ring only when the send buffer is full.
+pub(crate) fn send(
+    ring: &Ring,
+    fd: RawFd,
+    buf: &[u8],
+    site: Site,
+    deadline: Option<Instant>,
+) -> io::Result<Option<usize>> {
+    // SAFETY: `buf` is a live buffer of `buf.len()` bytes.
+    let n = unsafe { libc::send(fd, buf.as_ptr().cast(), buf.len(), libc::MSG_NOSIGNAL) };
+    if n >= 0 {
+        return Ok(Some(n as usize));
+    }
+    let err = io::Error::last_os_error();
+    if err.kind() != io::ErrorKind::WouldBlock {
+        return Err(err);
+    }
+    let len = buf.len().min(u32::MAX as usize) as u32;
+    let entry = opcode::Send::new(types::Fd(fd), buf.as_ptr(), len)
+        .flags(libc::MSG_NOSIGNAL)
+        .build();
+    finish(submit_and_wait(ring, entry, site, deadline), "write")
+}
+
+fn finish(result: Option<i32>, what: &str) -> io::Result<Option<usize>> {
+    match result {
+        None => Err(super::timed_out(what)),
+        Some(r) if r == -libc::EAGAIN => Ok(None),
+        Some(r) => to_result(r).map(Some),
+    }
+}

@@ -1,0 +1,415 @@
+//! The io_uring backend (`WEFT_IO=uring`): byte-exact IO through the ring, and the
+//! claimed-wait rule for a buffer the kernel holds: a cancel or a timeout that races the
+//! completion of a receive never loses the bytes it received, and never unwinds while the
+//! kernel may still write into the frame. Each test runs in a child process with
+//! `WEFT_IO=uring`, so it tests the ring whatever the environment of the test run says (the
+//! whole suite also runs once with `WEFT_IO=uring` in CI).
+
+mod common;
+
+use std::io::{ErrorKind, Read, Write};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use common::{child_stdout, is_child, line_with, watchdog, Ticker};
+use weft::net::{TcpListener, TcpStream};
+
+fn in_ring_child(name: &'static str, workers: &'static str) -> String {
+    watchdog(120, move || {
+        child_stdout(name, &[("WEFT_IO", "uring"), ("WEFT_WORKERS", workers)])
+    })
+}
+
+/// A connected pair of loopback TCP streams, made in a green thread.
+fn pair() -> (TcpStream, TcpStream) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let client = weft::spawn(move || TcpStream::connect(addr).unwrap());
+    let (server, _) = listener.accept().unwrap();
+    (server, client.join().unwrap())
+}
+
+/// xorshift: reproducible sizes and pauses without a dependency.
+fn next(state: &mut u64) -> u64 {
+    *state ^= *state << 13;
+    *state ^= *state >> 7;
+    *state ^= *state << 17;
+    *state
+}
+
+#[test]
+fn ring_echo_is_byte_exact() {
+    let out = in_ring_child("ring_echo_child", "2");
+    let line = line_with(&out, "ring echo:");
+    assert!(line.contains("backend io_uring"), "{out}");
+}
+
+#[test]
+#[ignore = "child process of ring_echo_is_byte_exact"]
+fn ring_echo_child() {
+    if !is_child() {
+        return;
+    }
+    const CONNS: usize = 40;
+    const ROUNDS: usize = 30;
+    weft::run(|| {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let server = weft::spawn(move || {
+            let mut handlers = Vec::new();
+            for _ in 0..CONNS {
+                let (mut stream, _) = listener.accept().unwrap();
+                handlers.push(weft::spawn(move || {
+                    let mut buf = vec![0u8; 4096];
+                    loop {
+                        let n = stream.read(&mut buf).unwrap();
+                        if n == 0 {
+                            return;
+                        }
+                        stream.write_all(&buf[..n]).unwrap();
+                    }
+                }));
+            }
+            for h in handlers {
+                h.join().unwrap();
+            }
+        });
+        let clients: Vec<_> = (0..CONNS)
+            .map(|c| {
+                weft::spawn(move || {
+                    let mut stream = TcpStream::connect(addr).unwrap();
+                    let mut rng = 0x9E37_79B9_7F4A_7C15u64 ^ (c as u64 + 1);
+                    let mut moved = 0usize;
+                    for _ in 0..ROUNDS {
+                        let len = 1 + (next(&mut rng) % 50_000) as usize;
+                        let data: Vec<u8> = (0..len).map(|_| next(&mut rng) as u8).collect();
+                        // Write from a second green thread while this one reads: a large
+                        // message fills both socket buffers.
+                        let mut writer = stream.try_clone().unwrap();
+                        let sent = data.clone();
+                        let w = weft::spawn(move || writer.write_all(&sent).unwrap());
+                        let mut back = vec![0u8; len];
+                        stream.read_exact(&mut back).unwrap();
+                        w.join().unwrap();
+                        assert!(back == data, "connection {c}: echo differs");
+                        moved += len;
+                    }
+                    moved
+                })
+            })
+            .collect();
+        let bytes: usize = clients.into_iter().map(|c| c.join().unwrap()).sum();
+        server.join().unwrap();
+        let stats = weft::stats();
+        assert!(
+            stats.ring_waits > 0,
+            "no wait went through the ring: {stats:?}"
+        );
+        println!(
+            "ring echo: backend {}, {CONNS} connections, {bytes} bytes each way, {} ring waits",
+            stats.io_backend, stats.ring_waits
+        );
+    });
+}
+
+#[test]
+fn ring_read_timeouts_lose_no_byte() {
+    let out = in_ring_child("ring_read_timeout_child", "2");
+    let line = line_with(&out, "ring timeouts:");
+    assert!(
+        !line.contains(" 0 timed out"),
+        "no read timed out, so nothing raced: {out}"
+    );
+}
+
+#[test]
+#[ignore = "child process of ring_read_timeouts_lose_no_byte"]
+fn ring_read_timeout_child() {
+    if !is_child() {
+        return;
+    }
+    const CHUNKS: usize = 1500;
+    weft::run(|| {
+        let (mut reader, mut writer) = pair();
+        // A receive timeout within the range of the writer's pauses: many reads time out just
+        // as data arrives, which is the race between the cancel and the completion.
+        reader
+            .set_read_timeout(Some(Duration::from_millis(1)))
+            .unwrap();
+        // A plain thread, so that its pauses do not stall the reader's worker.
+        let w = std::thread::spawn(move || {
+            let mut rng = 7u64;
+            let mut seq = 0u8;
+            let mut sent = 0usize;
+            for _ in 0..CHUNKS {
+                let len = 1 + (next(&mut rng) % 64) as usize;
+                let chunk: Vec<u8> = (0..len)
+                    .map(|_| {
+                        seq = seq.wrapping_add(1);
+                        seq
+                    })
+                    .collect();
+                writer.write_all(&chunk).unwrap();
+                sent += len;
+                if next(&mut rng).is_multiple_of(4) {
+                    std::thread::sleep(Duration::from_micros(next(&mut rng) % 10_000));
+                }
+            }
+            sent
+        });
+        let mut expect = 0u8;
+        let mut got = 0usize;
+        let mut timeouts = 0usize;
+        let mut buf = [0u8; 256];
+        loop {
+            match reader.read(&mut buf) {
+                Ok(0) => break,
+                Ok(n) => {
+                    for &b in &buf[..n] {
+                        expect = expect.wrapping_add(1);
+                        assert_eq!(b, expect, "byte {got} out of order: one was lost");
+                        got += 1;
+                    }
+                }
+                Err(e) if e.kind() == ErrorKind::TimedOut || e.kind() == ErrorKind::WouldBlock => {
+                    timeouts += 1;
+                    if w.is_finished() {
+                        break;
+                    }
+                }
+                Err(e) => panic!("read failed: {e}"),
+            }
+        }
+        let sent = w.join().unwrap();
+        // Whatever is still queued after the writer finished.
+        reader
+            .set_read_timeout(Some(Duration::from_millis(200)))
+            .unwrap();
+        while got < sent {
+            let n = reader.read(&mut buf).expect("the rest of the bytes");
+            for &b in &buf[..n] {
+                expect = expect.wrapping_add(1);
+                assert_eq!(b, expect, "byte {got} out of order: one was lost");
+                got += 1;
+            }
+        }
+        assert_eq!(got, sent);
+        println!("ring timeouts: {sent} bytes sent, {got} received, {timeouts} timed out");
+    });
+}
+
+#[test]
+fn ring_cancels_lose_no_byte() {
+    let out = in_ring_child("ring_cancel_child", "2");
+    let line = line_with(&out, "ring cancels:");
+    assert!(
+        !line.contains(" 0 cancelled"),
+        "no read was cancelled: {out}"
+    );
+}
+
+#[test]
+#[ignore = "child process of ring_cancels_lose_no_byte"]
+fn ring_cancel_child() {
+    if !is_child() {
+        return;
+    }
+    const ROUNDS: usize = 400;
+    weft::run(|| {
+        let (reader, mut writer) = pair();
+        let reader = Arc::new(reader);
+        let received = Arc::new(Mutex::new(Vec::new()));
+        let (mut cancelled, mut completed) = (0usize, 0usize);
+        let mut rng = 11u64;
+        for round in 0..ROUNDS {
+            let started = Arc::new(AtomicBool::new(false));
+            let r = weft::spawn({
+                let (reader, received, started) =
+                    (reader.clone(), received.clone(), started.clone());
+                move || {
+                    let mut buf = [0u8; 64];
+                    started.store(true, Ordering::Release);
+                    let n = (&*reader).read(&mut buf).unwrap();
+                    received.lock().unwrap().extend_from_slice(&buf[..n]);
+                }
+            });
+            while !started.load(Ordering::Acquire) {
+                weft::yield_now();
+            }
+            // The byte and the cancel race: sometimes the receive completes first, sometimes
+            // the cancel; either way the byte must end up read exactly once. Most often the
+            // byte has arrived but its completion is not reaped yet when the cancel comes
+            // (the worker reaps when it next enters the ring): the case where a careless
+            // cancel would drop a received byte.
+            match next(&mut rng) % 3 {
+                0 => {
+                    // The cancel most likely wins.
+                    r.cancel();
+                    weft::sleep(Duration::from_millis(1));
+                    writer.write_all(&[round as u8]).unwrap();
+                }
+                1 => {
+                    r.cancel();
+                    writer.write_all(&[round as u8]).unwrap();
+                }
+                _ => {
+                    writer.write_all(&[round as u8]).unwrap();
+                    for _ in 0..next(&mut rng) % 4 {
+                        weft::yield_now();
+                    }
+                    r.cancel();
+                }
+            }
+            match r.join() {
+                Ok(()) => completed += 1,
+                Err(payload) => {
+                    assert!(payload.is::<weft::Cancelled>());
+                    cancelled += 1;
+                    // Its byte is still in the socket (or on its way): take it here, so
+                    // that the next round's reader finds the socket empty and waits.
+                    let mut byte = [0u8; 1];
+                    (&*reader).read_exact(&mut byte).unwrap();
+                    received.lock().unwrap().push(byte[0]);
+                }
+            }
+        }
+        drop(writer);
+        // Bytes the cancelled reads did not take are still in the socket.
+        let mut rest = Vec::new();
+        (&*reader).read_to_end(&mut rest).unwrap();
+        let mut all = received.lock().unwrap().clone();
+        all.extend_from_slice(&rest);
+        let want: Vec<u8> = (0..ROUNDS).map(|r| r as u8).collect();
+        assert_eq!(all, want, "a byte was lost or duplicated");
+        println!("ring cancels: {ROUNDS} rounds, {completed} completed, {cancelled} cancelled");
+    });
+}
+
+#[test]
+fn a_ring_wait_leaves_the_worker_free() {
+    let out = in_ring_child("ring_worker_free_child", "1");
+    line_with(&out, "ring wait:");
+}
+
+#[test]
+#[ignore = "child process of a_ring_wait_leaves_the_worker_free"]
+fn ring_worker_free_child() {
+    if !is_child() {
+        return;
+    }
+    weft::run(|| {
+        let (mut reader, writer) = pair();
+        let ticker = Ticker::start();
+        let before = weft::stats().ring_waits;
+        let late = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(300));
+            (&writer).write_all(b"late").unwrap();
+            writer
+        });
+        let (n, ticks) = ticker.during(|| {
+            let mut buf = [0u8; 16];
+            reader.read(&mut buf).unwrap()
+        });
+        let _writer = late.join().unwrap();
+        assert_eq!(n, 4);
+        assert!(
+            weft::stats().ring_waits > before,
+            "the read did not wait on the ring"
+        );
+        // ~300 ticks if the worker is free; a stalled worker counts none.
+        assert!(
+            ticks >= 30,
+            "only {ticks} ticks while the read waited on the ring"
+        );
+        println!("ring wait: {ticks} ticks while a read waited 300 ms");
+    });
+}
+
+#[test]
+fn ring_writes_wait_for_a_full_buffer() {
+    let out = in_ring_child("ring_full_buffer_child", "2");
+    line_with(&out, "ring writes:");
+}
+
+#[test]
+#[ignore = "child process of ring_writes_wait_for_a_full_buffer"]
+fn ring_full_buffer_child() {
+    if !is_child() {
+        return;
+    }
+    const LEN: usize = 8 << 20;
+    weft::run(|| {
+        let (mut writer, reader) = pair();
+        let reader = reader.into_std();
+        reader.set_nonblocking(false).unwrap();
+        let slow = std::thread::spawn(move || {
+            let mut reader = reader;
+            let (mut sum, mut total) = (0u64, 0usize);
+            let mut buf = vec![0u8; 3000];
+            loop {
+                let n = reader.read(&mut buf).unwrap();
+                if n == 0 {
+                    return (sum, total);
+                }
+                sum = buf[..n]
+                    .iter()
+                    .fold(sum, |s, &b| s.wrapping_mul(31).wrapping_add(b as u64));
+                total += n;
+                if total % (1 << 20) < n {
+                    std::thread::sleep(Duration::from_millis(5));
+                }
+            }
+        });
+        let data: Vec<u8> = (0..LEN).map(|i| (i * 7 + i / 4093) as u8).collect();
+        let want = data
+            .iter()
+            .fold(0u64, |s, &b| s.wrapping_mul(31).wrapping_add(b as u64));
+        let waits = Arc::new(AtomicUsize::new(0));
+        let before = weft::stats().ring_waits;
+        writer.write_all(&data).unwrap();
+        waits.store(
+            (weft::stats().ring_waits - before) as usize,
+            Ordering::Relaxed,
+        );
+        drop(writer);
+        let (sum, total) = slow.join().unwrap();
+        assert_eq!(total, LEN);
+        assert_eq!(sum, want, "the bytes differ");
+        let waits = waits.load(Ordering::Relaxed);
+        assert!(waits > 0, "the writer never found the send buffer full");
+        println!("ring writes: {LEN} bytes, {waits} waits on a full buffer");
+    });
+}
+
+#[test]
+fn a_ring_read_times_out_and_the_stream_stays_usable() {
+    let out = in_ring_child("ring_read_times_out_child", "2");
+    line_with(&out, "ring read timeout:");
+}
+
+#[test]
+#[ignore = "child process of a_ring_read_times_out_and_the_stream_stays_usable"]
+fn ring_read_times_out_child() {
+    if !is_child() {
+        return;
+    }
+    weft::run(|| {
+        let (mut reader, mut writer) = pair();
+        reader
+            .set_read_timeout(Some(Duration::from_millis(50)))
+            .unwrap();
+        let before = weft::stats().ring_waits;
+        let mut buf = [0u8; 8];
+        let err = reader.read(&mut buf).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::TimedOut, "{err}");
+        assert!(
+            weft::stats().ring_waits > before,
+            "the read did not wait on the ring"
+        );
+        writer.write_all(b"after").unwrap();
+        let n = reader.read(&mut buf).unwrap();
+        assert_eq!(&buf[..n], b"after");
+        println!("ring read timeout: {err}");
+    });
+}
