@@ -58,16 +58,16 @@ pub struct Stats {
     /// Yields forced by the cooperative budget: a green thread completed many weft
     /// operations in a row without waiting, and let the others of its worker run.
     pub budget_yields: u64,
-    /// Waits of green threads on a worker's io_uring ring (`WEFT_IO=uring`): a receive that
-    /// found no data, or a send that found the buffer full, submitted and parked on.
+    /// Waits of green threads on their worker's io_uring ring: a receive that found no data,
+    /// or a send, submitted and parked on (0 with `WEFT_IO=epoll`).
     pub ring_waits: u64,
     /// How stack guard pages are installed: `"madvise"` (`MADV_GUARD_INSTALL`, no VMA per
     /// stack), `"mprotect"` (fallback, two VMAs per stack), or `"undecided"` before the first
     /// stack exists.
     pub guard_pages: &'static str,
-    /// How sockets wait: `"epoll"`, `"io_uring"` (`WEFT_IO=uring`: the workers' green threads
-    /// receive and send through a ring per worker, see the README), or
-    /// `"epoll (io_uring could not be set up)"`.
+    /// How sockets wait: `"io_uring"` (the default: the workers' green threads receive and
+    /// send through a ring per worker, see the README), `"epoll"` (`WEFT_IO=epoll`, or
+    /// before any worker has started), or `"epoll (io_uring could not be set up)"`.
     pub io_backend: &'static str,
 }
 

@@ -1,9 +1,9 @@
-//! The io_uring backend (`WEFT_IO=uring`): byte-exact IO through the ring, and the
+//! The io_uring backend (the default): byte-exact IO through the ring, and the
 //! claimed-wait rule for a buffer the kernel holds: a cancel or a timeout that races the
 //! completion of a receive never loses the bytes it received, and never unwinds while the
 //! kernel may still write into the frame. Each test runs in a child process with
 //! `WEFT_IO=uring`, so it tests the ring whatever the environment of the test run says (the
-//! whole suite also runs once with `WEFT_IO=uring` in CI).
+//! whole suite runs on the default and once more with `WEFT_IO=epoll` in CI).
 
 mod common;
 
@@ -411,5 +411,72 @@ fn ring_read_times_out_child() {
         let n = reader.read(&mut buf).unwrap();
         assert_eq!(&buf[..n], b"after");
         println!("ring read timeout: {err}");
+    });
+}
+
+#[test]
+fn ring_io_completes_while_the_worker_stays_busy() {
+    let out = in_ring_child("ring_busy_worker_child", "1");
+    line_with(&out, "ring busy:");
+}
+
+#[test]
+#[ignore = "child process of ring_io_completes_while_the_worker_stays_busy"]
+fn ring_busy_worker_child() {
+    if !is_child() {
+        return;
+    }
+    weft::run(|| {
+        let (mut reader, writer) = pair();
+        let done = Arc::new(AtomicBool::new(false));
+        // Never idle: the worker reaches the ring only through its periodic turn (every 61
+        // ticks), never through running dry or sleeping.
+        let spinner = weft::spawn({
+            let done = done.clone();
+            move || {
+                let start = std::time::Instant::now();
+                let mut spins = 0u64;
+                while !done.load(Ordering::Acquire) {
+                    // Far above the ~100 ms the reads need: reaching it means the worker
+                    // never reaped its ring while busy.
+                    if start.elapsed() > Duration::from_secs(20) {
+                        return None;
+                    }
+                    weft::yield_now();
+                    spins += 1;
+                }
+                Some(spins)
+            }
+        });
+        let reads = weft::spawn(move || {
+            let mut buf = [0u8; 8];
+            let mut got = 0;
+            // Until all 50 bytes are in (two may arrive together on a slow run).
+            while got < 50 {
+                let n = reader.read(&mut buf).unwrap();
+                assert!(n > 0, "end of file after {got} bytes");
+                got += n;
+            }
+            got
+        });
+        // A plain thread writes, one byte at a time with pauses, so that each byte is most
+        // likely a read of its own that waited on the ring.
+        let writes = std::thread::spawn(move || {
+            for i in 0..50u8 {
+                std::thread::sleep(Duration::from_millis(2));
+                (&writer).write_all(&[i]).unwrap();
+            }
+            writer
+        });
+        // The reader is homed on the one busy worker: it finishes only if that worker reaps
+        // its ring while the spinner keeps it busy.
+        let got = reads.join().unwrap();
+        let _writer = writes.join().unwrap();
+        done.store(true, Ordering::Release);
+        let spins = spinner.join().unwrap();
+        assert_eq!(got, 50);
+        let spins = spins.expect("the reads completed only after the spinner gave up");
+        assert!(weft::stats().ring_waits > 0);
+        println!("ring busy: 50 bytes read while the worker yielded {spins} times");
     });
 }

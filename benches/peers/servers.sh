@@ -19,13 +19,14 @@ stop_server() {
 trap stop_server EXIT
 
 # Starts `weft-peers KIND RUNTIME ADDR` and waits (at most 10 s) until it accepts. The runtime
-# `weft-uring` is weft with `WEFT_IO=uring`, and `weft` forces `WEFT_IO=epoll`.
+# `weft` is weft on its default backend (io_uring where available), `weft-uring` forces
+# `WEFT_IO=uring` and `weft-epoll` forces `WEFT_IO=epoll`.
 start_server() {
   PORT=$((PORT + 1))
   addr=127.0.0.1:$PORT
   case $2 in
     weft-uring) WEFT_IO=uring "$bin" "$1" weft "$addr" & ;;
-    weft) WEFT_IO=epoll "$bin" "$1" weft "$addr" & ;;
+    weft-epoll) WEFT_IO=epoll "$bin" "$1" weft "$addr" & ;;
     *) "$bin" "$1" "$2" "$addr" & ;;
   esac
   server=$!

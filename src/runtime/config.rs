@@ -15,6 +15,10 @@
 //! `scheduler::unwinding`), `WEFT_SCHEDTRACE=ms` (one line of scheduler figures to stderr
 //! every `ms`), `WEFT_DUMP_SIGNAL=1` (SIGQUIT prints [`crate::dump`] to stderr).
 //!
+//! Read by each worker at start, environment only: `WEFT_IO=epoll|uring`, the IO backend
+//! (default: uring, falling back to epoll silently where a ring cannot be set up; see
+//! `reactor::uring`); an unknown value is reported on stderr and means the default.
+//!
 //! `WEFT_STACK_SIZE` takes bytes, optionally with a binary suffix: `65536`, `64K`, `1M`, `1G`.
 //! An invalid variable stops the program at start with a message naming it: running with a
 //! configuration other than the one asked for would be a silent surprise.

@@ -79,6 +79,14 @@
 //! `epoll_wait(0)`; a worker that wants to block waits that out rather than give up the
 //! role, so while any worker sleeps, one of them sleeps in `epoll_wait`.
 //!
+//! # The io_uring backend
+//!
+//! By default (unless `WEFT_IO=epoll`), stream reads and writes of sticky green threads go on their worker's
+//! own ring instead ([`uring`]); such a socket is registered here only when some other wait
+//! on it needs readiness (`io::Source` registers late). A worker with a ring sleeps
+//! in its ring, and as the blocking poller it polls the epoll fd from there
+//! ([`PollerGuard::block_via`]), so both kinds of event wake it.
+//!
 //! # Plain threads
 //!
 //! Outside a green thread (and in a green thread that is unwinding from a panic, which must
@@ -264,7 +272,7 @@ impl Reactor {
     unsafe fn poll_locked_via(
         &self,
         blocking: bool,
-        sleep: Option<&dyn Fn(RawFd, Option<Duration>)>,
+        sleep: Option<&dyn Fn(Option<Duration>)>,
     ) -> usize {
         let timeout = if blocking {
             let mut timers = self.timers();
@@ -281,7 +289,7 @@ impl Reactor {
         // buffer; treating one as "no events" keeps the worker running.
         let timeout = match sleep {
             Some(sleep) if blocking => {
-                sleep(raw(&self.epoll), timeout);
+                sleep(timeout);
                 Some(Duration::ZERO)
             }
             _ => timeout,
@@ -353,9 +361,9 @@ impl PollerGuard {
         unsafe { self.reactor.poll_locked(true) }
     }
 
-    /// [`block`](Self::block), sleeping through `sleep(epoll fd, timeout)` instead of in
-    /// `epoll_wait` (a worker with an io_uring ring sleeps in its ring).
-    pub(crate) fn block_via(&self, sleep: &dyn Fn(RawFd, Option<Duration>)) -> usize {
+    /// [`block`](Self::block), sleeping through `sleep(timeout)` instead of in `epoll_wait`
+    /// (a worker with an io_uring ring sleeps in its ring, which polls the epoll fd).
+    pub(crate) fn block_via(&self, sleep: &dyn Fn(Option<Duration>)) -> usize {
         // SAFETY: the guard is the token.
         unsafe { self.reactor.poll_locked_via(true, Some(sleep)) }
     }
