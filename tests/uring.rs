@@ -480,3 +480,119 @@ fn ring_busy_worker_child() {
         println!("ring busy: 50 bytes read while the worker yielded {spins} times");
     });
 }
+
+/// Runs the child test `name` with io_uring refused by a seccomp filter (`io_uring_setup`
+/// fails with `EPERM`, as in a container whose profile blocks it), and returns its output.
+fn child_without_io_uring(name: &str, envs: &[(&str, &str)]) -> std::process::Output {
+    use std::os::unix::process::CommandExt;
+    let mut command = std::process::Command::new(std::env::current_exe().unwrap());
+    command
+        .args([
+            "--exact",
+            name,
+            "--ignored",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env("WEFT_TEST_CHILD", "1")
+        .envs(envs.iter().copied());
+    // SAFETY: between fork and exec the closure only makes two prctl calls on a filter that
+    // lives on its own stack; it allocates nothing and takes no lock.
+    unsafe {
+        command.pre_exec(|| {
+            // io_uring_setup is syscall 425 on x86_64 and aarch64 alike.
+            const IO_URING_SETUP: u32 = 425;
+            let filter = [
+                // Load the syscall number (offset 0 of seccomp_data).
+                libc::sock_filter {
+                    code: 0x20,
+                    jt: 0,
+                    jf: 0,
+                    k: 0,
+                },
+                // io_uring_setup? Fall through to EPERM; otherwise skip one.
+                libc::sock_filter {
+                    code: 0x15,
+                    jt: 0,
+                    jf: 1,
+                    k: IO_URING_SETUP,
+                },
+                libc::sock_filter {
+                    code: 0x06,
+                    jt: 0,
+                    jf: 0,
+                    k: 0x0005_0000 | libc::EPERM as u32,
+                },
+                libc::sock_filter {
+                    code: 0x06,
+                    jt: 0,
+                    jf: 0,
+                    k: 0x7fff_0000,
+                },
+            ];
+            let program = libc::sock_fprog {
+                len: filter.len() as u16,
+                filter: filter.as_ptr() as *mut libc::sock_filter,
+            };
+            if libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0
+                || libc::prctl(
+                    libc::PR_SET_SECCOMP,
+                    libc::SECCOMP_MODE_FILTER,
+                    &program as *const libc::sock_fprog,
+                ) != 0
+            {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    command.output().unwrap()
+}
+
+#[test]
+fn without_io_uring_weft_falls_back_to_epoll() {
+    // By default the fallback is silent.
+    let quiet = watchdog(120, || child_without_io_uring("ring_fallback_child", &[]));
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&quiet.stdout).into_owned(),
+        common::stderr_of(&quiet),
+    );
+    assert!(quiet.status.success(), "{stdout}\n{stderr}");
+    let line = line_with(&stdout, "fallback:");
+    assert!(
+        line.contains("epoll (io_uring could not be set up)"),
+        "{line}"
+    );
+    assert!(!stderr.contains("io_uring cannot be set up"), "{stderr}");
+    // Asked for by name, the ring's absence is said once.
+    let asked = watchdog(120, || {
+        child_without_io_uring("ring_fallback_child", &[("WEFT_IO", "uring")])
+    });
+    let stderr = common::stderr_of(&asked);
+    assert!(asked.status.success(), "{stderr}");
+    assert_eq!(
+        stderr
+            .matches("weft: WEFT_IO=uring, but io_uring cannot be set up")
+            .count(),
+        1,
+        "{stderr}"
+    );
+}
+
+#[test]
+#[ignore = "child process of without_io_uring_weft_falls_back_to_epoll"]
+fn ring_fallback_child() {
+    if !is_child() {
+        return;
+    }
+    weft::run(|| {
+        let (mut a, mut b) = pair();
+        a.write_all(b"still works").unwrap();
+        let mut buf = [0u8; 11];
+        b.read_exact(&mut buf).unwrap();
+        assert_eq!(&buf, b"still works");
+        let stats = weft::stats();
+        assert_eq!(stats.ring_waits, 0);
+        println!("fallback: {}", stats.io_backend);
+    });
+}
