@@ -3,9 +3,10 @@
 # per request, the server's CPU time, context switches, syscalls, epoll waits, futex calls
 # and sched_yields, counted with `perf stat` over the measured window.
 #
-#   bash benches/peers/sleeps.sh              # echo 1, 100 and 1,000, HTTP 100; 3 rounds
+#   bash benches/peers/sleeps.sh              # echo 1, 100 and 1,000, HTTP 100 and 1,000; 3 rounds
 #   ROUNDS=5 SECS=5 RUNTIMES="weft tokio-mt epoll-floor" bash benches/peers/sleeps.sh
 #
+# `weft` runs on its default backend (io_uring), `weft-epoll` with WEFT_IO=epoll.
 # Rounds alternate the runtimes (weft, tokio, floor, weft, ...), so a slow minute of this
 # shared VM lands on all of them. Needs perf (its package follows the kernel) and wrk; one
 # line per run: runtime, case, then the figures per request.
@@ -13,8 +14,8 @@ set -euo pipefail
 cd "$(dirname "$0")"
 SECS=${SECS:-3}
 ROUNDS=${ROUNDS:-3}
-read -r -a RUNTIMES <<<"${RUNTIMES:-weft tokio-mt epoll-floor uring-floor}"
-CASES=${CASES:-"echo_1 echo_100 echo_1000 http_100"}
+read -r -a RUNTIMES <<<"${RUNTIMES:-weft weft-epoll tokio-mt epoll-floor uring-floor}"
+CASES=${CASES:-"echo_1 echo_100 echo_1000 http_100 http_1000"}
 PORT=7611
 command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk >/dev/null; }
 source ./servers.sh
