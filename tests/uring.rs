@@ -485,17 +485,7 @@ fn ring_busy_worker_child() {
 /// fails with `EPERM`, as in a container whose profile blocks it), and returns its output.
 fn child_without_io_uring(name: &str, envs: &[(&str, &str)]) -> std::process::Output {
     use std::os::unix::process::CommandExt;
-    let mut command = std::process::Command::new(std::env::current_exe().unwrap());
-    command
-        .args([
-            "--exact",
-            name,
-            "--ignored",
-            "--nocapture",
-            "--test-threads=1",
-        ])
-        .env("WEFT_TEST_CHILD", "1")
-        .envs(envs.iter().copied());
+    let mut command = common::child_command(name, envs);
     // SAFETY: between fork and exec the closure only makes two prctl calls on a filter that
     // lives on its own stack; it allocates nothing and takes no lock.
     unsafe {
@@ -551,8 +541,11 @@ fn child_without_io_uring(name: &str, envs: &[(&str, &str)]) -> std::process::Ou
 
 #[test]
 fn without_io_uring_weft_falls_back_to_epoll() {
-    // By default the fallback is silent.
-    let quiet = watchdog(120, || child_without_io_uring("ring_fallback_child", &[]));
+    // By default the fallback is silent. (An empty WEFT_IO means the default, whatever the
+    // test run's own environment says: CI runs the suite once with WEFT_IO=epoll.)
+    let quiet = watchdog(120, || {
+        child_without_io_uring("ring_fallback_child", &[("WEFT_IO", "")])
+    });
     let (stdout, stderr) = (
         String::from_utf8_lossy(&quiet.stdout).into_owned(),
         common::stderr_of(&quiet),

@@ -8,7 +8,7 @@ use std::ops::Deref;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, IntoRawFd, OwnedFd, RawFd};
 use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 use std::sync::{Mutex, OnceLock};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use crate::runtime::blocking_point::wait_site;
 use crate::runtime::reactor::{uring, Direction, Registration};
@@ -143,24 +143,44 @@ impl Source {
         self.nonblocking.store(nonblocking, Relaxed);
     }
 
-    /// A stream read into `buf` through the worker's io_uring ring, if the calling green
-    /// thread may use one (see `reactor::uring`); `None`: use the readiness path.
-    #[track_caller]
+    /// The calling green thread's ring and the deadline (from `SO_RCVTIMEO` if `reads`, else
+    /// `SO_SNDTIMEO`) for a stream read or write of `len` bytes, or `None` when the call
+    /// cannot use a ring (see `reactor::uring`: a plain or migratable thread, no ring, std's
+    /// non-blocking mode, nothing to transfer).
     #[inline]
-    pub(crate) fn ring_read(&self, buf: &mut [u8]) -> Option<io::Result<usize>> {
+    fn ring_for(
+        &self,
+        len: usize,
+        reads: bool,
+    ) -> Option<io::Result<(&'static uring::Ring, Option<Instant>)>> {
         let ring = uring::current()?;
-        if buf.is_empty() || self.nonblocking.load(Relaxed) {
+        if len == 0 || self.nonblocking.load(Relaxed) {
             return None;
         }
         crate::runtime::coop::spend();
-        let deadline = match self.timeout(|s| s.read_timeout()) {
-            Ok(timeout) => timeout.map(|t| std::time::Instant::now() + t),
+        let timeout = self.timeout(|s| {
+            if reads {
+                s.read_timeout()
+            } else {
+                s.write_timeout()
+            }
+        });
+        Some(timeout.map(|t| (ring, t.map(|t| Instant::now() + t))))
+    }
+
+    /// A stream read into `buf` through the worker's io_uring ring, if the calling green
+    /// thread may use one; `None`: use the readiness path.
+    #[track_caller]
+    #[inline]
+    pub(crate) fn ring_read(&self, buf: &mut [u8]) -> Option<io::Result<usize>> {
+        let (ring, deadline) = match self.ring_for(buf.len(), true)? {
+            Ok(found) => found,
             Err(e) => return Some(Err(e)),
         };
         let fd = self.fd.as_raw_fd();
         let try_first = !self.read_short.load(Relaxed);
-        let result = uring::recv(ring, fd, buf, try_first, wait_site!(WaitReason::Read { fd }), deadline);
-        match result {
+        let site = wait_site!(WaitReason::Read { fd });
+        match uring::recv(ring, fd, buf, try_first, site, deadline) {
             Ok(Some(n)) => {
                 self.read_short.store(n > 0 && n < buf.len(), Relaxed);
                 Some(Ok(n))
@@ -171,26 +191,18 @@ impl Source {
         }
     }
 
-    /// A stream write of `buf` through the worker's io_uring ring (`send` first, the ring
-    /// when the send buffer is full), if the calling green thread may use one.
+    /// A stream write of `buf` through the worker's io_uring ring, if the calling green
+    /// thread may use one; `None`: use the readiness path.
     #[track_caller]
     #[inline]
     pub(crate) fn ring_write(&self, buf: &[u8]) -> Option<io::Result<usize>> {
-        let ring = uring::current()?;
-        if buf.is_empty() || self.nonblocking.load(Relaxed) {
-            return None;
-        }
-        crate::runtime::coop::spend();
-        let deadline = match self.timeout(|s| s.write_timeout()) {
-            Ok(timeout) => timeout.map(|t| std::time::Instant::now() + t),
+        let (ring, deadline) = match self.ring_for(buf.len(), false)? {
+            Ok(found) => found,
             Err(e) => return Some(Err(e)),
         };
         let fd = self.fd.as_raw_fd();
-        match uring::send(ring, fd, buf, wait_site!(WaitReason::Write { fd }), deadline) {
-            Ok(Some(n)) => Some(Ok(n)),
-            Ok(None) => None,
-            Err(e) => Some(Err(e)),
-        }
+        let site = wait_site!(WaitReason::Write { fd });
+        uring::send(ring, fd, buf, site, deadline).transpose()
     }
 
     /// A stream read of `len` bytes with the socket's `SO_RCVTIMEO`, skipping the try after

@@ -40,7 +40,15 @@ pub fn is_child() -> bool {
 /// extra environment `envs`, and returns its output. Child tests start with
 /// `if !is_child() { return; }` so that running ignored tests by hand does nothing odd.
 pub fn run_child(name: &str, envs: &[(&str, &str)]) -> Output {
-    Command::new(std::env::current_exe().expect("test binary path"))
+    child_command(name, envs)
+        .output()
+        .expect("failed to start the child test process")
+}
+
+/// The command [`run_child`] runs, for a caller that sets more up before starting it.
+pub fn child_command(name: &str, envs: &[(&str, &str)]) -> Command {
+    let mut command = Command::new(std::env::current_exe().expect("test binary path"));
+    command
         .args([
             "--exact",
             name,
@@ -49,9 +57,8 @@ pub fn run_child(name: &str, envs: &[(&str, &str)]) -> Output {
             "--test-threads=1",
         ])
         .env("WEFT_TEST_CHILD", "1")
-        .envs(envs.iter().copied())
-        .output()
-        .expect("failed to start the child test process")
+        .envs(envs.iter().copied());
+    command
 }
 
 /// Runs the child test `name` (see [`run_child`]), fails unless it exited successfully, and
