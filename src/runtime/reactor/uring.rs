@@ -152,11 +152,9 @@ pub(crate) struct Ring {
     /// The worker's wake-up eventfd (owned by the shared `Worker`, which outlives this).
     wake_fd: RawFd,
     wake_armed: Cell<bool>,
-    /// Whether the multishot poll on the reactor's epoll fd is armed on this ring.
+    /// Whether a one-shot poll on the reactor's epoll fd is armed on this ring (armed by the
+    /// blocking poller's sleep; cleared by its completion).
     epoll_armed: Cell<bool>,
-    /// The epoll fd has reported an event since the worker last looked (see
-    /// [`Ring::take_epoll_ready`]).
-    epoll_ready: Cell<bool>,
     /// The worker's count of waits through the ring, for `stats()` (written only here).
     waits: &'static AtomicU64,
 }
@@ -166,6 +164,9 @@ impl Ring {
     /// epoll, and `stats()` says so).
     pub(crate) fn new(wake_fd: BorrowedFd<'_>, waits: &'static AtomicU64) -> Option<Ring> {
         let built = IoUring::builder()
+            // A forked child must not reach the parent's queues through the shared mapping
+            // (it would touch nothing and fault, rather than corrupt the parent's ring).
+            .dontfork()
             .setup_single_issuer()
             .setup_coop_taskrun()
             .setup_taskrun_flag()
@@ -179,7 +180,6 @@ impl Ring {
                 wake_fd: wake_fd.as_raw_fd(),
                 wake_armed: Cell::new(false),
                 epoll_armed: Cell::new(false),
-                epoll_ready: Cell::new(true),
                 waits,
             }),
             Err(err) => {
@@ -206,8 +206,10 @@ impl Ring {
                     return;
                 }
             }
-            // Full: hand the queue to the kernel (it copies the entries), without waiting.
+            // Full: hand the queue to the kernel (it copies the entries), without waiting, and
+            // take the completions off theirs, so that the kernel has room to post more.
             let _ = self.enter(0, None);
+            self.reap();
         }
     }
 
@@ -222,10 +224,11 @@ impl Ring {
         !sq.is_empty() || sq.taskrun() || sq.cq_overflow()
     }
 
-    /// Arms, once, a multishot poll on the reactor's epoll fd, so that an epoll event shows
-    /// up as a completion on this ring: it wakes the worker's sleep, and
-    /// [`take_epoll_ready`](Self::take_epoll_ready) spares the worker the `epoll_wait`s that
-    /// would find nothing.
+    /// Arms a one-shot poll on the reactor's epoll fd, unless one is armed: for the blocking
+    /// poller's sleep, which must wake for epoll events. Arming checks the readiness that is
+    /// already there, so an event that arrived before the sleep is not missed. Only the
+    /// blocking poller arms it: a multishot poll on every ring would wake every sleeping
+    /// worker for every epoll event (each reactor wake, each accept).
     fn arm_epoll(&self) {
         if self.epoll_armed.get() {
             return;
@@ -234,22 +237,10 @@ impl Ring {
             return;
         };
         let poll = opcode::PollAdd::new(types::Fd(super::raw(&reactor.epoll)), libc::POLLIN as u32)
-            .multi(true)
             .build()
             .user_data(EPOLL);
         self.push(&poll);
         self.epoll_armed.set(true);
-        // Anything that arrived before the poll was armed is looked for once.
-        self.epoll_ready.set(true);
-    }
-
-    /// Whether the epoll fd reported an event since the last call (or the poll that watches
-    /// it is not armed): only then is a timeout-0 `epoll_wait` worth its syscall. With this
-    /// backend, epoll serves only listeners, connects and the like, and the reactor's
-    /// eventfd; the rings carry the stream traffic.
-    pub(crate) fn take_epoll_ready(&self) -> bool {
-        self.arm_epoll();
-        !self.epoll_armed.get() || self.epoll_ready.replace(false)
     }
 
     /// One `io_uring_enter` that submits what is queued, runs the deferred completions and
@@ -281,8 +272,17 @@ impl Ring {
             Ok(n) => Ok(n),
             // A timeout or a signal: the caller reaps whatever is there.
             Err(e) if matches!(e.raw_os_error(), Some(libc::ETIME) | Some(libc::EINTR)) => Ok(0),
-            // EBUSY: the completion queue is full (overflow); reaping makes room.
-            Err(e) if e.raw_os_error() == Some(libc::EBUSY) => Ok(0),
+            // EBUSY: the completion queue is full (overflow); EAGAIN: the kernel could not
+            // allocate a request now; EBADR: a completion was dropped for want of memory
+            // (reported once). Reaping makes room; the caller tries again.
+            Err(e)
+                if matches!(
+                    e.raw_os_error(),
+                    Some(libc::EBUSY) | Some(libc::EAGAIN) | Some(libc::EBADR)
+                ) =>
+            {
+                Ok(0)
+            }
             Err(e) => Err(e),
         }
     }
@@ -307,7 +307,9 @@ impl Ring {
             self.push(&poll);
             self.wake_armed.set(true);
         }
-        self.arm_epoll();
+        if poller {
+            self.arm_epoll();
+        }
         // Completions already reaped would not wake us: only sleep with the queue empty.
         if self.reap() > 0 {
             return;
@@ -354,10 +356,7 @@ impl Ring {
                 0
             }
             EPOLL => {
-                self.epoll_ready.set(true);
-                if !cqueue::more(flags) {
-                    self.epoll_armed.set(false);
-                }
+                self.epoll_armed.set(false);
                 0
             }
             CANCEL => 0,
@@ -408,6 +407,14 @@ struct Completion<'a> {
 impl blocking_point::Wait for Completion<'_> {
     type Output = i32;
 
+    /// A wait that may not switch (the timer of a timed wait cannot be armed) blocks in the
+    /// ring itself: only this thread can reap the completion.
+    fn block_thread(&mut self, until: Option<Instant>) {
+        let timeout = until.map(|until| until.saturating_duration_since(Instant::now()));
+        let _ = self.ring.enter(1, timeout.or(Some(Duration::from_secs(3600))));
+        self.ring.reap();
+    }
+
     fn poll(&mut self) -> Progress<i32> {
         match self.op.result.get() {
             Some(result) => Progress::Done(result),
@@ -433,7 +440,12 @@ impl blocking_point::Wait for Completion<'_> {
             self.ring.reap();
         }
         // Withdrawn only if nothing was transferred; otherwise the result is the caller's.
-        op.result.get() == Some(-libc::ECANCELED)
+        // A cancelled operation ends with ECANCELED; one the kernel had handed to its worker
+        // threads ends with EINTR, or with EAGAIN if the socket's own timeout ran out there.
+        matches!(
+            op.result.get(),
+            Some(r) if r == -libc::ECANCELED || r == -libc::EINTR || r == -libc::EAGAIN
+        )
     }
 }
 
@@ -482,7 +494,8 @@ pub(crate) fn recv(
 ) -> io::Result<Option<usize>> {
     if try_first {
         // SAFETY: `buf` is a live, writable buffer of `buf.len()` bytes.
-        let n = unsafe { libc::recv(fd, buf.as_mut_ptr().cast(), buf.len(), 0) };
+        // MSG_DONTWAIT: the `hooks` pass such a call straight through.
+        let n = unsafe { libc::recv(fd, buf.as_mut_ptr().cast(), buf.len(), libc::MSG_DONTWAIT) };
         if n >= 0 {
             return Ok(Some(n as usize));
         }

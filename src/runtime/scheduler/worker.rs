@@ -608,16 +608,18 @@ impl Local {
     /// threads; if the poll woke any, look again (they are queued here or in other workers'
     /// inboxes).
     fn poll_reactor(&self) -> Option<Arc<Task>> {
+        self.poll_reactor_and(true)
+    }
+
+    /// [`poll_reactor`](Self::poll_reactor); with a ring, `epoll` says whether to poll epoll
+    /// too (a search round of a worker with a ring looks at epoll only every 4th round: epoll
+    /// then carries little, listeners, connects and the reactor's eventfd).
+    fn poll_reactor_and(&self, epoll: bool) -> Option<Arc<Task>> {
         let mut woken = 0;
-        let mut poll_epoll = true;
         if let Some(ring) = &self.ring {
             woken += ring.turn();
-            // With a ring, epoll carries little (listeners, connects, the reactor's eventfd),
-            // and the ring tells when it has something: most of these polls would find
-            // nothing. Due timers are still fired every 61 ticks and by the blocking poller.
-            poll_epoll = ring.take_epoll_ready();
         }
-        if poll_epoll {
+        if epoll || self.ring.is_none() {
             woken += reactor::try_get().and_then(|r| r.poll_now()).unwrap_or(0);
         }
         if woken == 0 {
@@ -688,7 +690,7 @@ impl Local {
             // IO that completes while we spin must not wait for the spin to end (a request
             // on an idle server would otherwise wait out the whole search): one timeout-0
             // `epoll_wait` a round, unless another worker holds the poller role.
-            if let Some(task) = self.poll_reactor() {
+            if let Some(task) = self.poll_reactor_and(round % 4 == 0) {
                 return Some(task);
             }
             if round < spin_rounds {
