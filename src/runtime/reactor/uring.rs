@@ -10,12 +10,12 @@
 //! `io_uring_enter` (`IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN`), the shape
 //! that measured cheapest on this kernel (the io_uring floor in `benches/peers`: 0.90–0.97×
 //! the epoll floor's CPU per request, where a plain ring cost 1.05–1.09×). Nothing about a
-//! ring is shared: its queues, its in-flight count and every operation record are touched by
-//! one OS thread only, so there are no atomics here and no locks.
+//! ring is shared: its queues and every operation record are touched by one OS thread only,
+//! so the ring needs no atomics and no locks.
 //!
 //! # An operation's life
 //!
-//! A read on a `TcpStream` or `UnixStream` in a sticky green thread ([`read`]):
+//! A read on a `TcpStream` or `UnixStream` in a sticky green thread ([`recv`]):
 //!
 //! 1. tries `recv` at once, unless the last read on the socket came back short (the receive
 //!    queue was drained then, and a try would most likely say `EAGAIN`); a result other than
@@ -147,8 +147,6 @@ struct Op {
 /// One worker's ring. Touched only by its worker's OS thread (see the module docs).
 pub(crate) struct Ring {
     ring: RefCell<IoUring>,
-    /// Operations submitted or queued whose completion has not been reaped.
-    in_flight: Cell<usize>,
     /// The worker's wake-up eventfd (owned by the shared `Worker`, which outlives this).
     wake_fd: RawFd,
     wake_armed: Cell<bool>,
@@ -176,7 +174,6 @@ impl Ring {
         match built {
             Ok(ring) => Some(Ring {
                 ring: RefCell::new(ring),
-                in_flight: Cell::new(0),
                 wake_fd: wake_fd.as_raw_fd(),
                 wake_armed: Cell::new(false),
                 epoll_armed: Cell::new(false),
@@ -365,7 +362,6 @@ impl Ring {
                 // frame before this completion is reaped (module docs), and it is reaped
                 // exactly once, here, on the owner's OS thread.
                 let op = unsafe { &*(op as *const Op) };
-                self.in_flight.set(self.in_flight.get() - 1);
                 op.result.set(Some(result));
                 if op.withdrawing.get() {
                     return 0;
@@ -464,7 +460,6 @@ fn submit_and_wait(
         withdrawing: Cell::new(false),
     };
     ring.push(&entry.user_data(&op as *const Op as u64));
-    ring.in_flight.set(ring.in_flight.get() + 1);
     crate::runtime::scheduler::worker::bump(ring.waits);
     let mut wait = Completion { ring, op: &op };
     match blocking_point::block(&mut wait, site, deadline, OnInterrupt::Unwind) {
