@@ -81,10 +81,10 @@
 //!
 //! # The io_uring backend
 //!
-//! By default (unless `WEFT_IO=epoll`), stream reads and writes of sticky green threads go on their worker's
-//! own ring instead ([`uring`]); such a socket is registered here only when some other wait
-//! on it needs readiness (`io::Source` registers late). A worker with a ring sleeps
-//! in its ring, and as the blocking poller it polls the epoll fd from there
+//! By default (unless `WEFT_IO=epoll`), stream reads and writes of sticky green threads go on
+//! their worker's own ring instead ([`uring`]); such a socket is registered here only when
+//! some other wait on it needs readiness (`io::Source` registers late). A worker with a ring
+//! sleeps in its ring, and as the blocking poller it polls the epoll fd from there
 //! ([`PollerGuard::block_via`]), so both kinds of event wake it.
 //!
 //! # Plain threads

@@ -61,8 +61,9 @@
 //! 6. A timeout-0 poll of the reactor, if it exists and nobody else is polling: IO that
 //!    completed may have made green threads runnable. (Busy workers also poll every
 //!    [`GLOBAL_CHECK_INTERVAL`] ticks, with step 1.)
-//! 7. Search: steal from the other workers (random start) for a bounded spin, polling the
-//!    reactor (timeout 0) each round.
+//! 7. Search: steal from the other workers (random start) for a bounded spin, looking at the
+//!    worker's io_uring ring each round and polling epoll (timeout 0) each round, or every
+//!    4th round for a worker with a ring, whose spin is also shorter (see `SPIN_ROUNDS_RING`).
 //! 8. Sleep (see [`super::idle`] for the protocol that makes this safe), then start again.
 //!    The first worker to sleep sleeps in `epoll_wait` as the reactor's blocking poller;
 //!    the others sleep on their thread token. [`Worker::wake`] knows which is which.
@@ -306,9 +307,11 @@ pub(crate) fn run(runtime: &'static Runtime, index: usize, deque: Deque<Arc<Task
     let ring = if reactor::uring::wanted() {
         sys::fdio::eventfd().ok().and_then(|fd| {
             use std::os::fd::AsFd;
-            let ring = Ring::new(fd.as_fd(), &shared.counters.ring_waits);
+            let ring = Ring::new(fd.as_fd(), &shared.counters.ring_waits)?;
+            // Kept for as long as the ring polls it (the life of the process); without a ring
+            // nobody would, and the fd closes here.
             let _ = shared.ring_wake.set(fd);
-            ring
+            Some(ring)
         })
     } else {
         None
