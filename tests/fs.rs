@@ -273,3 +273,63 @@ fn every_function_matches_std() {
         })
     });
 }
+
+/// A read that the page cache can serve only in part (one page of the two it spans is
+/// cached) returns the whole buffer, as std's read of a regular file does: the page-cache
+/// try gives the first page, the rest is read from the disk (on the ring, or on the pool
+/// with `WEFT_IO=epoll`).
+#[test]
+fn reads_of_a_partly_cached_file_are_whole() {
+    use std::os::fd::AsRawFd;
+    common::workers(1);
+    let dir = temp_dir("partly");
+    let path = dir.join("data");
+    let data: Vec<u8> = (0..256 * 4096u32).map(|i| (i / 7) as u8).collect();
+    std::fs::write(&path, &data).unwrap();
+    let std_file = std::fs::File::open(&path).unwrap();
+    std_file.sync_all().unwrap();
+    // SAFETY (test): an advice call on an open fd.
+    let rc = unsafe { libc::posix_fadvise(std_file.as_raw_fd(), 0, 0, libc::POSIX_FADV_DONTNEED) };
+    assert_eq!(rc, 0);
+    let (short, fast) = common::watchdog(60, move || {
+        weft::run(move || {
+            let file = weft::fs::File::open(&path).unwrap();
+            // Cache every other page (a plain thread's read, without readahead, which would
+            // cache the pages between).
+            // SAFETY (test): an advice call on an open fd.
+            let rc =
+                unsafe { libc::posix_fadvise(std_file.as_raw_fd(), 0, 0, libc::POSIX_FADV_RANDOM) };
+            assert_eq!(rc, 0);
+            let mut page = [0u8; 4096];
+            for p in (0..256).step_by(2) {
+                assert_eq!(std_file.read_at(&mut page, p * 4096).unwrap(), 4096);
+            }
+            let before = weft::stats().fs_fast_path;
+            let mut short = 0;
+            let mut buf = [0u8; 4096];
+            // Each read starts in a cached page and ends in an uncached one.
+            for p in (0..254u64).step_by(2) {
+                let at = p * 4096 + 1000 + p;
+                let n = file.read_at(&mut buf, at).unwrap();
+                if n < buf.len() {
+                    short += 1;
+                }
+                assert_eq!(&buf[..n], &data[at as usize..at as usize + n]);
+            }
+            // The same through `Read` and the file position.
+            let mut file = file;
+            file.seek(SeekFrom::Start(8 * 4096 + 10)).unwrap();
+            let mut whole = vec![0u8; 8192];
+            let n = file.read(&mut whole).unwrap();
+            assert_eq!(n, 8192);
+            assert_eq!(&whole[..], &data[8 * 4096 + 10..8 * 4096 + 10 + 8192]);
+            assert_eq!(file.stream_position().unwrap(), 8 * 4096 + 10 + 8192);
+            (short, weft::stats().fs_fast_path - before)
+        })
+    });
+    assert_eq!(short, 0, "{short} reads of 127 came back short");
+    // The page-cache try served the first part of most reads (readahead may have cached
+    // more than the test did, so some are whole from the cache).
+    assert!(fast > 0, "no read was served from the page cache");
+    std::fs::remove_dir_all(dir).unwrap();
+}

@@ -589,3 +589,224 @@ fn ring_fallback_child() {
         println!("fallback: {}", stats.io_backend);
     });
 }
+
+/// The byte at `at` of the file the file tests write: a function of the offset, so a read
+/// from the wrong place or a torn write shows.
+fn file_byte(at: u64) -> u8 {
+    (at.wrapping_mul(31) >> 3) as u8 ^ (at >> 12) as u8
+}
+
+#[test]
+fn cold_file_reads_and_refused_writes_go_through_the_ring() {
+    let out = in_ring_child("ring_file_child", "2");
+    println!("{}", line_with(&out, "ring files:"));
+}
+
+#[test]
+#[ignore = "child process of cold_file_reads_and_refused_writes_go_through_the_ring"]
+fn ring_file_child() {
+    if !is_child() {
+        return;
+    }
+    use std::os::fd::AsRawFd;
+    use std::os::unix::fs::FileExt;
+    const CHUNK: u64 = 64 * 1024;
+    const CHUNKS: u64 = 128; // 8 MiB
+    let path = std::env::temp_dir().join(format!("weft-ring-file-{}", std::process::id()));
+    weft::run(|| {
+        let file = Arc::new(weft::fs::File::create(&path).unwrap());
+        // 16 writers fill disjoint chunks of a new file: ext4 refuses `RWF_NOWAIT` for
+        // writes that allocate, so these go to the ring.
+        let before = weft::stats();
+        let writers: Vec<_> = (0..16)
+            .map(|w| {
+                let file = file.clone();
+                weft::spawn(move || {
+                    for chunk in (w..CHUNKS).step_by(16) {
+                        let at = chunk * CHUNK;
+                        let data: Vec<u8> = (at..at + CHUNK).map(file_byte).collect();
+                        let mut done = 0;
+                        while done < data.len() {
+                            done += file.write_at(&data[done..], at + done as u64).unwrap();
+                        }
+                    }
+                })
+            })
+            .collect();
+        for w in writers {
+            w.join().unwrap();
+        }
+        let written = weft::stats();
+        file.sync_all().unwrap();
+        // Drop the (now clean) pages, so that every read below must wait for the disk.
+        // SAFETY (test): an advice call on an open fd.
+        let rc = unsafe { libc::posix_fadvise(file.as_raw_fd(), 0, 0, libc::POSIX_FADV_DONTNEED) };
+        assert_eq!(rc, 0);
+        let file = Arc::new(weft::fs::File::open(&path).unwrap());
+        let cold = weft::stats();
+        let readers: Vec<_> = (0..16u64)
+            .map(|r| {
+                let file = file.clone();
+                weft::spawn(move || {
+                    let mut rng = r + 1;
+                    let mut buf = vec![0u8; 4096];
+                    for _ in 0..64 {
+                        let at = next(&mut rng) % (CHUNK * CHUNKS - 4096);
+                        let n = file.read_at(&mut buf, at).unwrap();
+                        assert_eq!(n, 4096);
+                        for (i, &b) in buf.iter().enumerate() {
+                            assert_eq!(
+                                b,
+                                file_byte(at + i as u64),
+                                "byte {} is wrong",
+                                at + i as u64
+                            );
+                        }
+                    }
+                })
+            })
+            .collect();
+        for r in readers {
+            r.join().unwrap();
+        }
+        let read = weft::stats();
+        // The whole file, in order, through `Read` and the file position.
+        let mut all = Vec::new();
+        (&*file).read_to_end(&mut all).unwrap();
+        assert_eq!(all.len() as u64, CHUNK * CHUNKS);
+        assert!(all
+            .iter()
+            .enumerate()
+            .all(|(i, &b)| b == file_byte(i as u64)));
+        let write_waits = written.ring_waits - before.ring_waits;
+        let read_waits = read.ring_waits - cold.ring_waits;
+        assert!(write_waits > 0, "no write went to the ring");
+        assert!(read_waits > 0, "no cold read went to the ring");
+        assert_eq!(
+            read.offloaded, cold.offloaded,
+            "a cold read went to the blocking pool"
+        );
+        println!(
+            "ring files: 8 MiB written by 16 green threads ({write_waits} ring waits), \
+             1,024 cold reads ({read_waits} ring waits, {} from the page cache), all bytes right",
+            read.fs_fast_path - cold.fs_fast_path
+        );
+    });
+    std::fs::remove_file(&path).unwrap();
+}
+
+#[test]
+fn a_ring_read_of_a_fifo_leaves_the_worker_free_and_cancels_lose_no_byte() {
+    let out = in_ring_child("ring_fifo_child", "1");
+    let line = line_with(&out, "ring fifo:");
+    println!("{line}");
+    assert!(
+        !line.contains(" 0 cancelled"),
+        "no read was cancelled: {out}"
+    );
+}
+
+#[test]
+#[ignore = "child process of a_ring_read_of_a_fifo_leaves_the_worker_free_and_cancels_lose_no_byte"]
+fn ring_fifo_child() {
+    if !is_child() {
+        return;
+    }
+    const ROUNDS: usize = 300;
+    let path = std::env::temp_dir().join(format!("weft-ring-fifo-{}", std::process::id()));
+    let c_path = std::ffi::CString::new(path.to_str().unwrap()).unwrap();
+    // SAFETY (test): mkfifo with a valid C string.
+    assert_eq!(unsafe { libc::mkfifo(c_path.as_ptr(), 0o600) }, 0);
+    weft::run(|| {
+        // Read and write opens of a FIFO do not wait for the other end.
+        let reader = Arc::new(
+            weft::fs::OpenOptions::new()
+                .read(true)
+                .write(true)
+                .open(&path)
+                .unwrap(),
+        );
+        let writer = std::fs::OpenOptions::new().write(true).open(&path).unwrap();
+        // A read that waits 300 ms for its data leaves the only worker free.
+        let ticker = Ticker::start();
+        let before = weft::stats();
+        let late = std::thread::spawn({
+            let writer = writer.try_clone().unwrap();
+            move || {
+                std::thread::sleep(Duration::from_millis(300));
+                (&writer).write_all(b"late").unwrap();
+            }
+        });
+        let (n, ticks) = ticker.during(|| {
+            let mut buf = [0u8; 16];
+            (&*reader).read(&mut buf).unwrap()
+        });
+        late.join().unwrap();
+        assert_eq!(n, 4);
+        assert!(
+            weft::stats().ring_waits > before.ring_waits,
+            "the read did not wait on the ring"
+        );
+        assert_eq!(
+            weft::stats().offloaded,
+            before.offloaded,
+            "the read went to the pool"
+        );
+        assert!(
+            ticks >= 30,
+            "only {ticks} ticks while the read waited on the ring"
+        );
+        // Cancels racing the byte each read waits for: a cancelled read takes nothing, a
+        // completed one takes its byte, and every byte is read exactly once.
+        let received = Arc::new(Mutex::new(Vec::new()));
+        let (mut cancelled, mut completed) = (0usize, 0usize);
+        let mut rng = 5u64;
+        for round in 0..ROUNDS {
+            let started = Arc::new(AtomicBool::new(false));
+            let r = weft::spawn({
+                let (reader, received, started) =
+                    (reader.clone(), received.clone(), started.clone());
+                move || {
+                    let mut buf = [0u8; 1];
+                    started.store(true, Ordering::Release);
+                    let n = (&*reader).read(&mut buf).unwrap();
+                    received.lock().unwrap().extend_from_slice(&buf[..n]);
+                }
+            });
+            while !started.load(Ordering::Acquire) {
+                weft::yield_now();
+            }
+            match next(&mut rng) % 3 {
+                0 => {
+                    r.cancel();
+                    (&writer).write_all(&[round as u8]).unwrap();
+                }
+                _ => {
+                    (&writer).write_all(&[round as u8]).unwrap();
+                    for _ in 0..next(&mut rng) % 4 {
+                        weft::yield_now();
+                    }
+                    r.cancel();
+                }
+            }
+            match r.join() {
+                Ok(()) => completed += 1,
+                Err(payload) => {
+                    assert!(payload.is::<weft::Cancelled>());
+                    cancelled += 1;
+                    let mut byte = [0u8; 1];
+                    (&*reader).read_exact(&mut byte).unwrap();
+                    received.lock().unwrap().push(byte[0]);
+                }
+            }
+        }
+        let all = received.lock().unwrap().clone();
+        let want: Vec<u8> = (0..ROUNDS).map(|r| r as u8).collect();
+        assert_eq!(all, want, "a byte was lost or duplicated");
+        println!(
+            "ring fifo: {ticks} ticks during a 300 ms read; {ROUNDS} cancel races, \
+             {completed} completed, {cancelled} cancelled"
+        );
+    });
+    std::fs::remove_file(&path).unwrap();
+}

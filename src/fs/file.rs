@@ -6,9 +6,11 @@ use std::fs::{FileTimes, Metadata, Permissions, TryLockError};
 use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, IntoRawFd, OwnedFd, RawFd};
 use std::path::Path;
-use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
+use std::sync::atomic::{AtomicBool, AtomicU8, Ordering::Relaxed};
 
-use crate::blocking::offload;
+use crate::blocking::{offload, offload_then};
+use crate::runtime::blocking_point::{wait_site, OnInterrupt};
+use crate::runtime::reactor::uring;
 use crate::runtime::scheduler::{context, worker};
 use crate::sys::file::{read_nowait, write_nowait, NoWait};
 
@@ -44,7 +46,13 @@ pub struct File {
     read_nowait: AtomicBool,
     /// The same for `pwritev2(RWF_NOWAIT)` (ext4 has no non-blocking buffered writes).
     write_nowait: AtomicBool,
+    /// Whether the file is a regular file: `KIND_UNKNOWN` until a short ring read asks.
+    kind: AtomicU8,
 }
+
+const KIND_UNKNOWN: u8 = 0;
+const KIND_REGULAR: u8 = 1;
+const KIND_OTHER: u8 = 2;
 
 /// Whether this call runs on a green thread that may hand work off (not a plain thread, and
 /// not unwinding, which must not switch).
@@ -171,18 +179,72 @@ impl File {
             return self.read_std(buf, offset);
         }
         // Relaxed: a hint; a stale `true` costs one refused syscall.
+        let mut n = 0;
         if self.read_nowait.load(Relaxed) {
             match read_nowait(self.inner.as_raw_fd(), buf, offset) {
-                Ok(n) => {
+                Ok(got) => {
                     count_fast_path();
-                    return Ok(n);
+                    n = got;
+                    if got == 0 || got == buf.len() {
+                        return Ok(got);
+                    }
                 }
                 Err(Ok(NoWait::WouldBlock)) => {}
                 Err(Ok(NoWait::Unsupported)) => self.read_nowait.store(false, Relaxed),
                 Err(Err(e)) => return Err(e),
             }
         }
-        offload(|| self.read_std(buf, offset))
+        if n == 0 {
+            n = self.read_slow(buf, offset, OnInterrupt::Unwind)?;
+        }
+        // A short read: the page cache had only some of the pages (a 4 KiB read at an
+        // unaligned offset often gets one page of two), or the kernel's read of a cold file
+        // stopped at a page it had to wait for. std's read of a regular file is short only at
+        // its end, so the rest is read too. The first bytes are the caller's already, so a
+        // cancel or deadline waits for the rest (as it waits for an offloaded read) and takes
+        // effect at the next blocking point.
+        while n > 0 && n < buf.len() && self.is_regular() {
+            let at = if offset == -1 { -1 } else { offset + n as i64 };
+            match self.read_slow(&mut buf[n..], at, OnInterrupt::Ignore) {
+                Ok(more) if more > 0 => n += more,
+                // The end of the file, or an error that the next call will see again.
+                _ => break,
+            }
+        }
+        Ok(n)
+    }
+
+    /// A read that may wait for the disk: on the worker's ring, which reads the pages in and
+    /// completes on this worker, where the pool would cost two cross-thread wakes (see
+    /// `reactor::uring::read_file`); on the pool without a ring or if the kernel would not
+    /// wait for this file. `Ignore` finishes the read whatever interrupt comes.
+    fn read_slow(&self, buf: &mut [u8], offset: i64, on_interrupt: OnInterrupt) -> io::Result<usize> {
+        if let Some(ring) = uring::current() {
+            let fd = self.inner.as_raw_fd();
+            let site = wait_site!(crate::WaitReason::Read { fd });
+            if let Some(done) = uring::read_file(ring, fd, buf, offset, site, on_interrupt).transpose() {
+                return done;
+            }
+        }
+        match on_interrupt {
+            OnInterrupt::Unwind => offload(|| self.read_std(buf, offset)),
+            OnInterrupt::Ignore => offload_then(|| self.read_std(buf, offset)),
+        }
+    }
+
+    /// Whether this is a regular file (whose reads std returns whole), asked once.
+    fn is_regular(&self) -> bool {
+        // Relaxed: a cached answer that every thread computes the same.
+        match self.kind.load(Relaxed) {
+            KIND_REGULAR => true,
+            KIND_OTHER => false,
+            _ => {
+                let regular = self.inner.metadata().is_ok_and(|m| m.is_file());
+                self.kind
+                    .store(if regular { KIND_REGULAR } else { KIND_OTHER }, Relaxed);
+                regular
+            }
+        }
     }
 
     fn read_std(&self, buf: &mut [u8], offset: i64) -> io::Result<usize> {
@@ -206,6 +268,15 @@ impl File {
                 Err(Ok(NoWait::WouldBlock)) => {}
                 Err(Ok(NoWait::Unsupported)) => self.write_nowait.store(false, Relaxed),
                 Err(Err(e)) => return Err(e),
+            }
+        }
+        // Refused: the worker's ring runs it (see `reactor::uring::write_file` for why not
+        // the pool).
+        if let Some(ring) = uring::current() {
+            let fd = self.inner.as_raw_fd();
+            let site = wait_site!(crate::WaitReason::Write { fd });
+            if let Some(done) = uring::write_file(ring, fd, buf, offset, site).transpose() {
+                return done;
             }
         }
         offload(|| self.write_std(buf, offset))
@@ -291,6 +362,7 @@ impl From<std::fs::File> for File {
             inner,
             read_nowait: AtomicBool::new(true),
             write_nowait: AtomicBool::new(true),
+            kind: AtomicU8::new(KIND_UNKNOWN),
         }
     }
 }
