@@ -473,8 +473,16 @@ impl Local {
         let mut yielded = self.yielded.borrow_mut();
         // Ahead of it: the runnable tasks, and the yielders queued before it (whose turns
         // come first and take picks too). Leaving out the yielders let two yielders take
-        // turns for ever while a woken task waited in `pinned`.
-        let ahead = self.pinned.borrow().len() + self.deque.len() + yielded.len();
+        // turns for ever while a woken task waited in `pinned`; leaving out `placed` let a
+        // lone yielder run for ever while fresh tasks another worker placed here waited (its
+        // turn always came first, and the monitor rescues placed tasks only from a worker
+        // whose tick stands still). The inbox is counted too: its tasks join `pinned` at the
+        // next pick.
+        let ahead = self.pinned.borrow().len()
+            + self.deque.len()
+            + self.shared.placed.len()
+            + self.shared.inbox.len()
+            + yielded.len();
         // The next pick has tick + 1; the tasks ahead take picks tick + 1 ..= tick + ahead.
         let turn = self.tick.get().wrapping_add(ahead as u64 + 1);
         yielded.push_back((task, turn));
