@@ -28,6 +28,9 @@ struct Fixture {
     semaphore: Semaphore,
     empty_rx: weft::chan::Receiver<u32>,
     full_tx: weft::chan::Sender<u32>,
+    /// The other ends, kept so that the waits above stay waits (and for the storm's check).
+    empty_tx: weft::chan::Sender<u32>,
+    full_rx: weft::chan::Receiver<u32>,
     socket: weft::net::TcpStream,
 }
 
@@ -96,10 +99,12 @@ fn fixture() -> (Arc<Fixture>, impl FnOnce()) {
         semaphore: Semaphore::new(0),
         empty_rx,
         full_tx,
+        empty_tx,
+        full_rx,
         socket,
     });
-    // Keep the senders, the full channel's receiver and the peer alive until the end.
-    let keep = move || drop((empty_tx, full_rx, peer, listener));
+    // Keep the peer alive until the end.
+    let keep = move || drop((peer, listener));
     (fixture, keep)
 }
 
@@ -503,4 +508,155 @@ fn park_timeout_zero_on_a_plain_thread_consumes_the_token() {
     let start = std::time::Instant::now();
     weft::park_timeout(Duration::from_millis(50));
     assert!(start.elapsed() >= Duration::from_millis(50));
+}
+
+/// xorshift: reproducible choices without a dependency.
+fn next(state: &mut u64) -> u64 {
+    *state ^= *state << 13;
+    *state ^= *state >> 7;
+    *state ^= *state << 17;
+    *state
+}
+
+#[test]
+#[ignore = "child process of a_storm_of_cancels_leaves_nothing_behind"]
+fn child_cancel_storm() {
+    if !common::is_child() {
+        return;
+    }
+    common::workers(2);
+    let total = common::scaled(10_000);
+    let created = Arc::new(AtomicUsize::new(0));
+    let dropped = Arc::new(AtomicUsize::new(0));
+    weft::run(|| {
+        let (fixture, keep) = fixture();
+        let mutex_guard = fixture.mutex.lock().unwrap();
+        let write_guard = fixture.rwlock.write().unwrap();
+        // Every kind of wait of `waits()`, plus an offload and a child process's exit.
+        let mut kinds: Vec<(&'static str, Wait)> = waits();
+        kinds.push(("offload", |_| {
+            weft::offload(|| std::thread::sleep(Duration::from_millis(2)));
+            loop {
+                weft::park();
+            }
+        }));
+        let mut rng = 0x5eed_u64;
+        let mut by_kind = vec![0usize; kinds.len() + 1];
+        let mut handles = Vec::with_capacity(total);
+        for i in 0..total {
+            // One in 500 waits for a child process (so a 10,000 storm starts 20 children).
+            let kind = if i % 500 == 499 {
+                kinds.len()
+            } else {
+                (next(&mut rng) % kinds.len() as u64) as usize
+            };
+            by_kind[kind] += 1;
+            let wait = kinds.get(kind).map(|&(_, wait)| wait);
+            let (fixture, created, dropped) = (fixture.clone(), created.clone(), dropped.clone());
+            handles.push(weft::spawn(move || {
+                created.fetch_add(1, Ordering::SeqCst);
+                let _guard = Dropped(dropped);
+                match wait {
+                    Some(wait) => wait(&fixture),
+                    None => {
+                        // Killed (not reaped) by its guard, whatever ends the wait.
+                        struct Kill(weft::process::Child);
+                        impl Drop for Kill {
+                            fn drop(&mut self) {
+                                let _ = self.0.kill();
+                            }
+                        }
+                        let child = weft::process::Command::new("sleep").arg("3600").spawn();
+                        let mut child = Kill(child.unwrap());
+                        let _ = child.0.wait();
+                    }
+                }
+                unreachable!("a wait of the storm returned");
+            }));
+            // Cancel at random points: some before they start, some while they enter their
+            // wait, most once they wait.
+            match next(&mut rng) % 8 {
+                0 => handles[i].cancel(),
+                1 => {
+                    let victim = (next(&mut rng) % (i as u64 + 1)) as usize;
+                    handles[victim].cancel();
+                }
+                2 => weft::yield_now(),
+                _ => {}
+            }
+        }
+        weft::sleep(Duration::from_millis(20));
+        // The rest, in a random order, from here and from a plain thread.
+        let mut order: Vec<usize> = (0..total).collect();
+        for i in (1..order.len()).rev() {
+            order.swap(i, (next(&mut rng) % (i as u64 + 1)) as usize);
+        }
+        let (here, there) = order.split_at(total / 2);
+        let remote: Vec<weft::Coroutine> = there.iter().map(|&i| handles[i].coroutine()).collect();
+        let canceller = std::thread::spawn(move || remote.iter().for_each(|c| c.cancel()));
+        for (n, &i) in here.iter().enumerate() {
+            handles[i].cancel();
+            if n % 64 == 0 {
+                weft::yield_now();
+            }
+        }
+        canceller.join().unwrap();
+        for h in handles {
+            assert!(h.join().unwrap_err().is::<weft::Cancelled>());
+        }
+        assert_eq!(
+            dropped.load(Ordering::SeqCst),
+            created.load(Ordering::SeqCst),
+            "a destructor did not run, or ran twice"
+        );
+        // No wait queue kept an entry of a cancelled waiter: each primitive serves a new
+        // waiter at once (an entry left behind would take its hand-off or notification).
+        let fresh = weft::spawn({
+            let fixture = fixture.clone();
+            move || {
+                drop(fixture.mutex.lock().unwrap());
+                drop(fixture.rwlock.read().unwrap());
+                fixture.semaphore.acquire().forget();
+                let guard = fixture.condvar_lock.lock().unwrap();
+                drop(fixture.condvar.wait_while(guard, |ready| !*ready).unwrap());
+                fixture.full_tx.send(5).unwrap();
+                fixture.empty_rx.recv().unwrap()
+            }
+        });
+        weft::sleep(Duration::from_millis(5));
+        drop(mutex_guard);
+        drop(write_guard);
+        fixture.semaphore.release();
+        *fixture.condvar_lock.lock().unwrap() = true;
+        fixture.condvar.notify_one();
+        // The full channel takes the fresh sender's message after its first, and none of
+        // a cancelled sender's (they sent 2).
+        assert_eq!(fixture.full_rx.recv().unwrap(), 1);
+        assert_eq!(fixture.full_rx.recv().unwrap(), 5);
+        fixture.empty_tx.send(77).unwrap();
+        assert_eq!(fresh.join().unwrap(), 77);
+        assert!(
+            fixture.full_rx.try_recv().is_err(),
+            "a cancelled send got through"
+        );
+        keep();
+        println!(
+            "cancel storm: {total} green threads, {} started, kinds {by_kind:?}, every \
+             destructor once",
+            created.load(Ordering::SeqCst)
+        );
+    });
+    // The "join" waits leave their cancelled sleepers to finish on their own.
+    let start = std::time::Instant::now();
+    while weft::stats().live != 0 && start.elapsed() < Duration::from_secs(30) {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    println!("live after the storm: {}", weft::stats().live);
+}
+
+#[test]
+fn a_storm_of_cancels_leaves_nothing_behind() {
+    let out = common::watchdog(600, || common::child_stdout("child_cancel_storm", &[]));
+    println!("{}", common::line_with(&out, "cancel storm:"));
+    assert!(out.contains("live after the storm: 0"), "{out}");
 }

@@ -270,15 +270,15 @@ fn plain_threads_and_green_threads_share_a_channel() {
 fn mpmc_nothing_lost_nothing_duplicated() {
     common::workers(2);
     common::watchdog(120, || {
-        const PER_PRODUCER: usize = 5_000;
+        let per_producer = common::scaled(5_000);
         const PRODUCERS: usize = 6; // 4 green, 2 plain
         let (tx, rx) = chan::bounded::<usize>(16);
         let mut producers = Vec::new();
         for p in 0..PRODUCERS {
             let tx = tx.clone();
             let work = move || {
-                for i in 0..PER_PRODUCER {
-                    tx.send(p * PER_PRODUCER + i).unwrap();
+                for i in 0..per_producer {
+                    tx.send(p * per_producer + i).unwrap();
                 }
             };
             if p < 4 {
@@ -304,7 +304,7 @@ fn mpmc_nothing_lost_nothing_duplicated() {
         }
         drop(rx);
         producers.into_iter().for_each(|join| join());
-        let mut seen = vec![false; PRODUCERS * PER_PRODUCER];
+        let mut seen = vec![false; PRODUCERS * per_producer];
         for join in consumers {
             let got = join();
             // Per consumer, each producer's values arrive in increasing order.
@@ -312,7 +312,7 @@ fn mpmc_nothing_lost_nothing_duplicated() {
             for value in got {
                 assert!(!seen[value], "{value} received twice");
                 seen[value] = true;
-                let p = value / PER_PRODUCER;
+                let p = value / per_producer;
                 assert!(last[p] < Some(value), "producer {p} reordered");
                 last[p] = Some(value);
             }

@@ -9,20 +9,13 @@
 
 #![allow(clippy::result_large_err)] // the large value is the point: a slow move
 
+mod common;
+
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use weft::sync::{Condvar, Mutex};
-
-fn stress(trials: usize) -> usize {
-    let factor = std::env::var("WEFT_STRESS")
-        .ok()
-        .and_then(|v| v.parse::<usize>().ok())
-        .unwrap_or(1)
-        .max(1);
-    trials * factor
-}
 
 /// A value whose move takes a while (a 4 MiB memcpy into fresh stack pages), so that the
 /// window between a claim of a rendezvous wait and its `DONE` store is wide.
@@ -37,7 +30,7 @@ const BIG: usize = 4 << 20;
 /// arrived but the send said `Elapsed`, and the receiver then woke a dead stack frame.
 #[test]
 fn rendezvous_claim_against_a_deadline_loses_nothing() {
-    let trials = stress(30);
+    let trials = common::scaled(30);
     let patience = Duration::from_millis(300);
     let (mut delivered, mut withdrawn) = (0, 0);
     for trial in 0..trials {
@@ -93,7 +86,7 @@ fn rendezvous_claim_against_a_deadline_loses_nothing() {
 /// while the notifier still writes into its wait.
 #[test]
 fn notify_all_against_cancels_of_claimed_waiters() {
-    let rounds = stress(3);
+    let rounds = common::scaled(3);
     for _ in 0..rounds {
         let waiters = 20_000;
         let pair = Arc::new((Mutex::new(false), Condvar::new()));
@@ -148,7 +141,7 @@ fn notify_all_against_cancels_of_claimed_waiters() {
 /// the lock must be free.
 #[test]
 fn mutex_hand_off_against_interrupts_strands_no_lock() {
-    let trials = stress(2_000);
+    let trials = common::scaled(2_000);
     weft::run(move || {
         let lock = Arc::new(Mutex::new(0u64));
         for trial in 0..trials {

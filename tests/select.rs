@@ -229,7 +229,7 @@ fn bodies_can_break_out_of_a_loop() {
 fn select_stress_nothing_lost_nothing_duplicated() {
     common::workers(2);
     common::watchdog(120, || {
-        const PER_PRODUCER: usize = 3_000;
+        let per_producer = common::scaled(3_000);
         const PRODUCERS: usize = 4;
         let (tx_a, rx_a) = chan::bounded::<usize>(0);
         let (tx_b, rx_b) = chan::bounded::<usize>(4);
@@ -237,8 +237,8 @@ fn select_stress_nothing_lost_nothing_duplicated() {
         for p in 0..PRODUCERS {
             let (tx_a, tx_b) = (tx_a.clone(), tx_b.clone());
             let work = move || {
-                for i in 0..PER_PRODUCER {
-                    let value = p * PER_PRODUCER + i;
+                for i in 0..per_producer {
+                    let value = p * per_producer + i;
                     weft::select! {
                         send(tx_a, value) -> res => res.unwrap(),
                         send(tx_b, value) -> res => res.unwrap(),
@@ -290,7 +290,7 @@ fn select_stress_nothing_lost_nothing_duplicated() {
         }
         drop((rx_a, rx_b));
         producers.into_iter().for_each(|join| join());
-        let mut seen = vec![false; PRODUCERS * PER_PRODUCER];
+        let mut seen = vec![false; PRODUCERS * per_producer];
         for join in consumers {
             for value in join() {
                 assert!(!seen[value], "{value} received twice");

@@ -129,7 +129,7 @@ fn ring_read_timeout_child() {
     if !is_child() {
         return;
     }
-    const CHUNKS: usize = 1500;
+    let chunks = common::scaled(1500);
     weft::run(|| {
         let (mut reader, mut writer) = pair();
         // A receive timeout within the range of the writer's pauses: many reads time out just
@@ -142,7 +142,7 @@ fn ring_read_timeout_child() {
             let mut rng = 7u64;
             let mut seq = 0u8;
             let mut sent = 0usize;
-            for _ in 0..CHUNKS {
+            for _ in 0..chunks {
                 let len = 1 + (next(&mut rng) % 64) as usize;
                 let chunk: Vec<u8> = (0..len)
                     .map(|_| {
@@ -215,14 +215,14 @@ fn ring_cancel_child() {
     if !is_child() {
         return;
     }
-    const ROUNDS: usize = 400;
+    let rounds = common::scaled(400);
     weft::run(|| {
         let (reader, mut writer) = pair();
         let reader = Arc::new(reader);
         let received = Arc::new(Mutex::new(Vec::new()));
         let (mut cancelled, mut completed) = (0usize, 0usize);
         let mut rng = 11u64;
-        for round in 0..ROUNDS {
+        for round in 0..rounds {
             let started = Arc::new(AtomicBool::new(false));
             let r = weft::spawn({
                 let (reader, received, started) =
@@ -280,9 +280,9 @@ fn ring_cancel_child() {
         (&*reader).read_to_end(&mut rest).unwrap();
         let mut all = received.lock().unwrap().clone();
         all.extend_from_slice(&rest);
-        let want: Vec<u8> = (0..ROUNDS).map(|r| r as u8).collect();
+        let want: Vec<u8> = (0..rounds).map(|r| r as u8).collect();
         assert_eq!(all, want, "a byte was lost or duplicated");
-        println!("ring cancels: {ROUNDS} rounds, {completed} completed, {cancelled} cancelled");
+        println!("ring cancels: {rounds} rounds, {completed} completed, {cancelled} cancelled");
     });
 }
 
@@ -712,7 +712,7 @@ fn ring_fifo_child() {
     if !is_child() {
         return;
     }
-    const ROUNDS: usize = 300;
+    let rounds = common::scaled(300);
     let path = std::env::temp_dir().join(format!("weft-ring-fifo-{}", std::process::id()));
     let c_path = std::ffi::CString::new(path.to_str().unwrap()).unwrap();
     // SAFETY (test): mkfifo with a valid C string.
@@ -761,7 +761,7 @@ fn ring_fifo_child() {
         let received = Arc::new(Mutex::new(Vec::new()));
         let (mut cancelled, mut completed) = (0usize, 0usize);
         let mut rng = 5u64;
-        for round in 0..ROUNDS {
+        for round in 0..rounds {
             let started = Arc::new(AtomicBool::new(false));
             let r = weft::spawn({
                 let (reader, received, started) =
@@ -801,10 +801,10 @@ fn ring_fifo_child() {
             }
         }
         let all = received.lock().unwrap().clone();
-        let want: Vec<u8> = (0..ROUNDS).map(|r| r as u8).collect();
+        let want: Vec<u8> = (0..rounds).map(|r| r as u8).collect();
         assert_eq!(all, want, "a byte was lost or duplicated");
         println!(
-            "ring fifo: {ticks} ticks during a 300 ms read; {ROUNDS} cancel races, \
+            "ring fifo: {ticks} ticks during a 300 ms read; {rounds} cancel races, \
              {completed} completed, {cancelled} cancelled"
         );
     });

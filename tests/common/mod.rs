@@ -169,3 +169,31 @@ impl Drop for Ticker {
         }
     }
 }
+
+/// `WEFT_STRESS`: how many times over the stress-aware tests run their iterations. Unset or
+/// empty means 1 (the everyday run); `.ci/run` runs a subset at 10, and the README says how
+/// to run the whole suite at 100. Anything but a whole number from 1 to 1000 fails the test
+/// that asks, naming the variable.
+pub fn stress() -> usize {
+    match std::env::var("WEFT_STRESS") {
+        Err(_) => 1,
+        Ok(v) if v.is_empty() => 1,
+        Ok(v) => v
+            .parse::<usize>()
+            .ok()
+            .filter(|n| (1..=1000).contains(n))
+            .unwrap_or_else(|| panic!("WEFT_STRESS={v:?}: want a whole number from 1 to 1000")),
+    }
+}
+
+/// `n` times [`stress`].
+pub fn scaled(n: usize) -> usize {
+    n * stress()
+}
+
+/// This process's resident set, in bytes (`/proc/self/statm`).
+pub fn rss_bytes() -> usize {
+    let statm = std::fs::read_to_string("/proc/self/statm").unwrap();
+    let pages: usize = statm.split_whitespace().nth(1).unwrap().parse().unwrap();
+    pages * 4096
+}
