@@ -59,80 +59,144 @@ fn connection_storm_child() {
     if !is_child() {
         return;
     }
+    weft::run(connection_storm::<weft::net::TcpListener>);
+}
+
+/// The same storm through std's `TcpListener` and `TcpStream`, which the `hooks` feature
+/// makes park instead of blocking (`cargo test --features hooks --test stress std_`).
+#[cfg(feature = "hooks")]
+#[test]
+fn std_connection_storm_through_the_hooks() {
+    let out = in_child("std_connection_storm_child");
+    println!("{}", line_with(&out, "connection storm:"));
+}
+
+#[cfg(feature = "hooks")]
+#[test]
+#[ignore = "child process of std_connection_storm_through_the_hooks"]
+fn std_connection_storm_child() {
+    if !is_child() {
+        return;
+    }
+    weft::run(connection_storm::<std::net::TcpListener>);
+}
+
+/// What the storm needs of a listener and its streams: weft's and std's have the same API.
+trait Net: Send + 'static {
+    type Stream: Send + Sync + 'static;
+    fn bind() -> Self;
+    fn addr(&self) -> std::net::SocketAddr;
+    fn accept(&self) -> Self::Stream;
+    fn connect(addr: std::net::SocketAddr) -> Self::Stream;
+    fn read(stream: &Self::Stream, buf: &mut [u8]) -> usize;
+    fn write_all(stream: &Self::Stream, buf: &[u8]);
+    fn shutdown_write(stream: &Self::Stream);
+}
+
+macro_rules! net {
+    ($listener:ty, $stream:ty) => {
+        impl Net for $listener {
+            type Stream = $stream;
+            fn bind() -> Self {
+                <$listener>::bind("127.0.0.1:0").unwrap()
+            }
+            fn addr(&self) -> std::net::SocketAddr {
+                self.local_addr().unwrap()
+            }
+            fn accept(&self) -> $stream {
+                <$listener>::accept(self).unwrap().0
+            }
+            fn connect(addr: std::net::SocketAddr) -> $stream {
+                <$stream>::connect(addr).unwrap()
+            }
+            fn read(mut stream: &$stream, buf: &mut [u8]) -> usize {
+                stream.read(buf).unwrap()
+            }
+            fn write_all(mut stream: &$stream, buf: &[u8]) {
+                stream.write_all(buf).unwrap()
+            }
+            fn shutdown_write(stream: &$stream) {
+                stream.shutdown(Shutdown::Write).unwrap()
+            }
+        }
+    };
+}
+net!(weft::net::TcpListener, weft::net::TcpStream);
+#[cfg(feature = "hooks")]
+net!(std::net::TcpListener, std::net::TcpStream);
+
+fn connection_storm<N: Net>() {
     let per_connection = scaled(16 * 1024);
-    weft::run(move || {
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        let addr = listener.local_addr().unwrap();
-        let server = weft::spawn(move || {
-            let handlers: Vec<_> = listener
-                .incoming()
-                .take(CONNECTIONS)
-                .map(|stream| {
-                    let mut stream = stream.unwrap();
-                    weft::spawn(move || {
-                        let mut buf = [0u8; 4096];
-                        let mut echoed = 0usize;
-                        loop {
-                            let n = stream.read(&mut buf).unwrap();
-                            if n == 0 {
-                                break;
-                            }
-                            stream.write_all(&buf[..n]).unwrap();
-                            echoed += n;
+    let listener = N::bind();
+    let addr = listener.addr();
+    let server = weft::spawn(move || {
+        let handlers: Vec<_> = (0..CONNECTIONS)
+            .map(|_| {
+                let stream = listener.accept();
+                weft::spawn(move || {
+                    let mut buf = [0u8; 4096];
+                    let mut echoed = 0usize;
+                    loop {
+                        let n = N::read(&stream, &mut buf);
+                        if n == 0 {
+                            break;
                         }
-                        stream.shutdown(Shutdown::Write).unwrap();
-                        echoed
-                    })
+                        N::write_all(&stream, &buf[..n]);
+                        echoed += n;
+                    }
+                    N::shutdown_write(&stream);
+                    echoed
                 })
-                .collect();
-            handlers
-                .into_iter()
-                .map(|h| h.join().unwrap())
-                .sum::<usize>()
-        });
-        // Connect in waves (the listen backlog), and hold every connection until all are
-        // open: the exchange then runs on 5,000 connections at once.
-        let connected = Arc::new(AtomicUsize::new(0));
-        let all_open = Arc::new(weft::sync::Barrier::new(CONNECTIONS));
-        let mut clients = Vec::with_capacity(CONNECTIONS);
-        for wave in 0..CONNECTIONS / 500 {
-            for i in wave * 500..(wave + 1) * 500 {
-                let (connected, all_open) = (connected.clone(), all_open.clone());
-                clients.push(weft::spawn(move || {
-                    let stream = Arc::new(TcpStream::connect(addr).unwrap());
-                    connected.fetch_add(1, Ordering::SeqCst);
-                    all_open.wait();
-                    client(i, stream, per_connection)
-                }));
-            }
-            while connected.load(Ordering::SeqCst) < (wave + 1) * 500 {
-                weft::sleep(Duration::from_millis(1));
-            }
-        }
-        let homed: Vec<usize> = weft::stats().per_worker.iter().map(|w| w.homed).collect();
-        let mut fragments = 0;
-        for c in clients {
-            fragments += c.join().unwrap();
-        }
-        let echoed = server.join().unwrap();
-        assert_eq!(
-            echoed,
-            CONNECTIONS * per_connection,
-            "the server echoed too little"
-        );
-        println!(
-            "connection storm: {CONNECTIONS} connections at once, {per_connection} bytes each \
-             way on each ({} MB in all), {fragments} fragments, every byte right; green \
-             threads homed per worker at the peak {homed:?}, backend {}",
-            2 * echoed / 1_000_000,
-            weft::stats().io_backend
-        );
+            })
+            .collect();
+        handlers
+            .into_iter()
+            .map(|h| h.join().unwrap())
+            .sum::<usize>()
     });
+    // Connect in waves (the listen backlog), and hold every connection until all are
+    // open: the exchange then runs on 5,000 connections at once.
+    let connected = Arc::new(AtomicUsize::new(0));
+    let all_open = Arc::new(weft::sync::Barrier::new(CONNECTIONS));
+    let mut clients = Vec::with_capacity(CONNECTIONS);
+    for wave in 0..CONNECTIONS / 500 {
+        for i in wave * 500..(wave + 1) * 500 {
+            let (connected, all_open) = (connected.clone(), all_open.clone());
+            clients.push(weft::spawn(move || {
+                let stream = Arc::new(N::connect(addr));
+                connected.fetch_add(1, Ordering::SeqCst);
+                all_open.wait();
+                client::<N>(i, stream, per_connection)
+            }));
+        }
+        while connected.load(Ordering::SeqCst) < (wave + 1) * 500 {
+            weft::sleep(Duration::from_millis(1));
+        }
+    }
+    let homed: Vec<usize> = weft::stats().per_worker.iter().map(|w| w.homed).collect();
+    let mut fragments = 0;
+    for c in clients {
+        fragments += c.join().unwrap();
+    }
+    let echoed = server.join().unwrap();
+    assert_eq!(
+        echoed,
+        CONNECTIONS * per_connection,
+        "the server echoed too little"
+    );
+    println!(
+        "connection storm: {CONNECTIONS} connections at once ({}), {per_connection} bytes \
+         each way on each ({} MB in all), {fragments} fragments, every byte right; green \
+         threads homed per worker at the peak {homed:?}, backend {}",
+        std::any::type_name::<N>(),
+        2 * echoed / 1_000_000,
+        weft::stats().io_backend
+    );
 }
 
 /// One client: a writer green thread sends `total` bytes in random fragments of 1 to 4,096
 /// bytes while this one reads the echo; returns the fragments sent.
-fn client(i: usize, stream: Arc<TcpStream>, total: usize) -> usize {
+fn client<N: Net>(i: usize, stream: Arc<N::Stream>, total: usize) -> usize {
     let writer = weft::spawn({
         let stream = stream.clone();
         move || {
@@ -145,12 +209,12 @@ fn client(i: usize, stream: Arc<TcpStream>, total: usize) -> usize {
                 for b in &mut buf[..len] {
                     *b = next(&mut rng) as u8;
                 }
-                (&*stream).write_all(&buf[..len]).unwrap();
+                N::write_all(&stream, &buf[..len]);
                 hash = fnv(hash, &buf[..len]);
                 sent += len;
                 fragments += 1;
             }
-            stream.shutdown(Shutdown::Write).unwrap();
+            N::shutdown_write(&stream);
             (hash, fragments)
         }
     });
@@ -158,7 +222,7 @@ fn client(i: usize, stream: Arc<TcpStream>, total: usize) -> usize {
     let mut received = 0;
     let mut buf = [0u8; 8192];
     loop {
-        let n = (&*stream).read(&mut buf).unwrap();
+        let n = N::read(&stream, &mut buf);
         if n == 0 {
             break;
         }

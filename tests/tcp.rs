@@ -409,3 +409,156 @@ fn set_nonblocking_returns_would_block_instead_of_waiting() {
         })
     });
 }
+
+/// Sets `SO_LINGER` to 0, so that dropping the stream resets the connection (RST).
+fn linger_zero(stream: &TcpStream) {
+    use std::os::fd::AsRawFd;
+    let linger = libc::linger {
+        l_onoff: 1,
+        l_linger: 0,
+    };
+    // SAFETY (test): setsockopt with a valid option struct and its size.
+    let rc = unsafe {
+        libc::setsockopt(
+            stream.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_LINGER,
+            (&linger as *const libc::linger).cast(),
+            std::mem::size_of::<libc::linger>() as libc::socklen_t,
+        )
+    };
+    assert_eq!(rc, 0);
+}
+
+/// A connected pair, made in a green thread.
+fn pair() -> (TcpStream, TcpStream) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let client = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+    let (server, _) = listener.accept().unwrap();
+    (client, server)
+}
+
+#[test]
+fn a_reset_mid_read_or_mid_write_is_an_error_not_a_hang() {
+    common::workers(2);
+    common::watchdog(60, || {
+        weft::run(|| {
+            for round in 0..common::scaled(20) {
+                // A reader parked in `read` when the peer resets.
+                let (reader, peer) = pair();
+                let blocked = weft::spawn(move || {
+                    let mut buf = [0u8; 64];
+                    (&reader).read(&mut buf)
+                });
+                weft::sleep(Duration::from_millis(2));
+                linger_zero(&peer);
+                drop(peer);
+                let err = blocked.join().unwrap().expect_err("a read after a reset");
+                assert_eq!(
+                    err.kind(),
+                    ErrorKind::ConnectionReset,
+                    "round {round}: {err}"
+                );
+
+                // A writer parked on a full send buffer when the peer resets, or (odd rounds)
+                // simply goes away without reading: its unread data makes the close a reset.
+                let (writer, peer) = pair();
+                let blocked = weft::spawn(move || {
+                    let chunk = vec![1u8; 256 * 1024];
+                    loop {
+                        if let Err(e) = (&writer).write(&chunk) {
+                            return e;
+                        }
+                    }
+                });
+                weft::sleep(Duration::from_millis(5));
+                if round % 2 == 0 {
+                    linger_zero(&peer);
+                }
+                drop(peer);
+                let err = blocked.join().unwrap();
+                assert!(
+                    matches!(
+                        err.kind(),
+                        ErrorKind::ConnectionReset | ErrorKind::BrokenPipe
+                    ),
+                    "round {round}: {err}"
+                );
+            }
+        })
+    });
+}
+
+#[test]
+fn a_half_closed_connection_still_carries_the_other_way() {
+    common::workers(2);
+    common::watchdog(60, || {
+        weft::run(|| {
+            let (client, server) = pair();
+            let replier = weft::spawn(move || {
+                // Read the request to its end (the client's half-close), then answer with
+                // more than the socket buffers hold.
+                let mut request = Vec::new();
+                (&server).read_to_end(&mut request).unwrap();
+                let answer: Vec<u8> = (0..4 << 20).map(|i: u32| (i % 251) as u8).collect();
+                (&server).write_all(&answer).unwrap();
+                (request, answer)
+            });
+            (&client).write_all(b"the whole request").unwrap();
+            client.shutdown(Shutdown::Write).unwrap();
+            let mut got = Vec::new();
+            (&client).read_to_end(&mut got).unwrap();
+            let (request, answer) = replier.join().unwrap();
+            assert_eq!(request, b"the whole request");
+            assert_eq!(got, answer);
+            // Writing after our own half-close is an error, as in std.
+            assert_eq!(
+                (&client).write(b"x").unwrap_err().kind(),
+                ErrorKind::BrokenPipe
+            );
+        })
+    });
+}
+
+/// A socket closed with readiness pending, whose fd number the next socket reuses: the new
+/// socket's reader sees only its own bytes and waits for them (a stale event of the old
+/// socket may wake it, never hand it the old data or strand it).
+#[test]
+fn a_reused_fd_number_never_inherits_the_old_sockets_events() {
+    use std::os::fd::AsRawFd;
+    common::workers(2);
+    common::watchdog(60, || {
+        weft::run(|| {
+            let rounds = common::scaled(300);
+            let mut reused = 0;
+            for round in 0..rounds {
+                let (old, old_peer) = pair();
+                // Readiness pending on the old socket: unread data, and its reader woke.
+                (&old_peer).write_all(b"old").unwrap();
+                let mut buf = [0u8; 1];
+                (&old).read_exact(&mut buf).unwrap();
+                let fd = old.as_raw_fd();
+                drop(old);
+                drop(old_peer);
+                let (new, new_peer) = pair();
+                if new.as_raw_fd() == fd || new_peer.as_raw_fd() == fd {
+                    reused += 1;
+                }
+                let reader = weft::spawn(move || {
+                    let mut got = [0u8; 8];
+                    let n = (&new).read(&mut got).unwrap();
+                    got[..n].to_vec()
+                });
+                if round % 2 == 0 {
+                    weft::sleep(Duration::from_millis(1));
+                }
+                (&new_peer).write_all(b"new").unwrap();
+                assert_eq!(reader.join().unwrap(), b"new", "round {round}");
+            }
+            assert!(
+                reused > rounds / 2,
+                "fd numbers were reused in only {reused} rounds"
+            );
+        })
+    });
+}
