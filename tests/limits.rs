@@ -2,6 +2,7 @@
 
 mod common;
 
+use std::io::{Read, Write};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
@@ -275,4 +276,117 @@ fn release_all(release: &AtomicBool, handles: Vec<weft::JoinHandle<()>>) {
     for h in handles {
         h.join().unwrap();
     }
+}
+
+#[test]
+#[ignore = "child process of running_out_of_fds_is_an_error_and_the_runtime_recovers"]
+fn child_exhaust_fds() {
+    if !common::is_child() {
+        return;
+    }
+    // The soft limit up to the hard one (20,000 on the test machines).
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY (test): getrlimit/setrlimit with a valid struct.
+    unsafe {
+        assert_eq!(libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit), 0);
+        limit.rlim_cur = limit.rlim_max.min(65_536);
+        assert_eq!(libc::setrlimit(libc::RLIMIT_NOFILE, &limit), 0);
+    }
+    weft::run(|| {
+        let listener = weft::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let mut held = Vec::new();
+        let error = loop {
+            let client = match weft::net::TcpStream::connect(addr) {
+                Ok(client) => client,
+                Err(e) => break e,
+            };
+            match listener.accept() {
+                Ok((server, _)) => held.push((client, server)),
+                Err(e) => break e,
+            }
+        };
+        let open = held.len() * 2;
+        println!("fds: {open} sockets open when it failed: {error}");
+        assert_eq!(error.raw_os_error(), Some(libc::EMFILE), "{error}");
+        // The runtime itself still works at the limit: a spawn, a sleep, a round trip on a
+        // connection it already has.
+        assert_eq!(weft::spawn(|| 6 * 7).join().unwrap(), 42);
+        weft::sleep(std::time::Duration::from_millis(2));
+        let (client, server) = &held[0];
+        (&*client).write_all(b"ping").unwrap();
+        let mut buf = [0u8; 4];
+        (&*server).read_exact(&mut buf).unwrap();
+        assert_eq!(&buf, b"ping");
+        // Given fds back, it connects and accepts again.
+        held.truncate(held.len() / 2);
+        let client = weft::net::TcpStream::connect(addr).unwrap();
+        let (server, _) = listener.accept().unwrap();
+        (&client).write_all(b"back").unwrap();
+        (&server).read_exact(&mut buf).unwrap();
+        assert_eq!(&buf, b"back");
+        println!(
+            "fds: recovered after closing {} sockets",
+            open - held.len() * 2
+        );
+    });
+}
+
+#[test]
+fn running_out_of_fds_is_an_error_and_the_runtime_recovers() {
+    let stdout = common::watchdog(120, || common::child_stdout("child_exhaust_fds", &[]));
+    let line = common::line_with(&stdout, "sockets open when it failed");
+    println!("{line}");
+    let words: Vec<&str> = line.split_whitespace().collect();
+    let at = words.iter().position(|w| *w == "sockets").unwrap();
+    let open: usize = words[at - 1].parse().unwrap();
+    // Nearly every fd of the limit was a socket: nothing in weft holds fds per connection.
+    assert!(open > 15_000, "{line}");
+    assert!(line.contains("Too many open files"), "{line}");
+    assert!(stdout.contains("fds: recovered"), "{stdout}");
+}
+
+#[test]
+#[ignore = "child process of without_threads_to_spare_offload_runs_in_place"]
+fn child_no_threads_for_the_pool() {
+    if !common::is_child() {
+        return;
+    }
+    weft::Config::new().workers(2).apply().unwrap();
+    weft::run(|| {
+        weft::sleep(std::time::Duration::from_millis(1));
+        let before = weft::stats().blocking_threads;
+        // No room for another 2 MiB thread stack: the pool cannot start a thread.
+        set_address_space_limit((status_field("VmSize:") + 1024) * 1024);
+        let value = weft::offload(|| 6 * 7);
+        let during = weft::stats().blocking_threads;
+        set_address_space_limit(libc::RLIM_INFINITY);
+        println!("offload without threads: {value}, pool threads {before} -> {during}");
+        let value = weft::offload(|| 7 * 6);
+        println!(
+            "offload after the limit was lifted: {value}, pool threads {}",
+            weft::stats().blocking_threads
+        );
+    });
+}
+
+/// A blocking pool that cannot start a thread (the process is out of threads or address
+/// space) runs the call on the caller's worker, as its docs say: slow, never a failure or a
+/// hang; once threads can be made again, the pool uses them.
+#[test]
+fn without_threads_to_spare_offload_runs_in_place() {
+    let stdout = common::watchdog(60, || {
+        common::child_stdout("child_no_threads_for_the_pool", &[])
+    });
+    assert!(
+        stdout.contains("offload without threads: 42, pool threads 0 -> 0"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("offload after the limit was lifted: 42, pool threads 1"),
+        "{stdout}"
+    );
 }

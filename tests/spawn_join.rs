@@ -154,3 +154,31 @@ fn joining_your_own_handle_panics_instead_of_hanging() {
     assert!(message.contains("join itself"), "{message}");
     assert!(message.contains("deadlock"), "{message}");
 }
+
+/// `weft::run` from several plain threads at once, each nesting another `run` and spawning:
+/// one runtime serves them all, and each gets its own results.
+#[test]
+fn run_from_several_plain_threads_at_once() {
+    common::workers(2);
+    common::watchdog(120, || {
+        let threads: Vec<_> = (0..8u64)
+            .map(|t| {
+                std::thread::spawn(move || {
+                    weft::run(move || {
+                        let handles: Vec<_> = (0..500u64)
+                            .map(|i| weft::spawn(move || weft::run(move || t * 1000 + i)))
+                            .collect();
+                        handles.into_iter().map(|h| h.join().unwrap()).sum::<u64>()
+                    })
+                })
+            })
+            .collect();
+        for (t, thread) in threads.into_iter().enumerate() {
+            let t = t as u64;
+            assert_eq!(
+                thread.join().unwrap(),
+                t * 1000 * 500 + (0..500).sum::<u64>()
+            );
+        }
+    });
+}

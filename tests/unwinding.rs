@@ -257,3 +257,46 @@ fn spawning_and_joining_a_helper_while_unwinding_is_diagnosed() {
     assert!(stderr.contains("'victim'"), "{stderr}");
     assert!(stderr.contains("FlushOnDrop"), "{stderr}");
 }
+
+/// A destructor that runs while its green thread unwinds may spawn (a detached green
+/// thread runs), cancel another green thread (it unwinds too) and take a weft lock that is
+/// free: none of these waits for anyone, so none is diagnosed or refused.
+#[test]
+fn spawning_and_cancelling_from_a_destructor_while_unwinding() {
+    common::workers(2);
+    common::watchdog(60, || {
+        weft::run(|| {
+            let victim = weft::spawn(|| loop {
+                weft::park();
+            });
+            let victim_handle = victim.coroutine();
+            let (tx, rx) = weft::chan::unbounded();
+            let lock = std::sync::Arc::new(weft::sync::Mutex::new(0));
+            struct OnDrop<F: FnMut()>(F);
+            impl<F: FnMut()> Drop for OnDrop<F> {
+                fn drop(&mut self) {
+                    (self.0)();
+                }
+            }
+            let unwinding = weft::spawn({
+                let lock = lock.clone();
+                move || {
+                    let _on_drop = OnDrop(move || {
+                        assert!(std::thread::panicking());
+                        victim_handle.cancel();
+                        let tx = tx.clone();
+                        drop(weft::spawn(move || {
+                            tx.send("spawned while unwinding").unwrap()
+                        }));
+                        *lock.lock().unwrap() += 1;
+                    });
+                    panic!("unwinding");
+                }
+            });
+            assert!(unwinding.join().is_err());
+            assert!(victim.join().unwrap_err().is::<weft::Cancelled>());
+            assert_eq!(rx.recv().unwrap(), "spawned while unwinding");
+            assert_eq!(*lock.lock().unwrap(), 1);
+        })
+    });
+}
