@@ -2,7 +2,9 @@
 //!
 //! Normally these are std's own types. Built with `RUSTFLAGS="--cfg loom"`, they are loom's,
 //! and only the modules whose protocols are model-checked are compiled: the park state
-//! machine ([`crate::runtime::park`]), the wait cells ([`crate::runtime::wait`]), the channels and the locks.
+//! machine ([`crate::runtime::park`]), the wait cells ([`crate::runtime::wait`]), the
+//! channels and the locks, and the workers' idle protocol (`runtime::scheduler::idle`, whose
+//! file is compiled alone as `runtime::idle_model`).
 //! Everything that needs the scheduler or the reactor is left out of that build, and a wait
 //! with a deadline becomes a yield that may time out, so loom explores the race between a
 //! waker and a waiter that gives up.
@@ -15,13 +17,12 @@
 
 #[cfg(not(loom))]
 pub(crate) mod sync {
+    pub(crate) use crate::runtime::os_lock::{OsMutex, OsMutexGuard};
     pub(crate) use crate::runtime::spin::{SpinGuard, SpinLock};
     pub(crate) use std::sync::Mutex;
 
     pub(crate) mod atomic {
-        #[cfg(feature = "hooks")]
-        pub(crate) use std::sync::atomic::fence;
-        pub(crate) use std::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize};
+        pub(crate) use std::sync::atomic::{fence, AtomicBool, AtomicU32, AtomicUsize};
     }
 }
 
@@ -43,6 +44,10 @@ pub(crate) mod sync {
             self.0.lock().unwrap()
         }
     }
+
+    /// The model of [`crate::runtime::os_lock::OsMutex`] (the idle list's lock), as above.
+    pub(crate) type OsMutex<T> = SpinLock<T>;
+    pub(crate) type OsMutexGuard<'a, T> = MutexGuard<'a, T>;
 
     pub(crate) mod atomic {
         pub(crate) use loom::sync::atomic::{fence, AtomicBool, AtomicU32, AtomicUsize};

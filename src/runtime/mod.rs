@@ -27,6 +27,11 @@ pub(crate) mod blocking_point;
 pub(crate) mod coop;
 pub(crate) mod park;
 pub(crate) mod wait;
+// The workers' idle protocol, alone, for its loom model (the scheduler is left out of the
+// loom build).
+#[cfg(loom)]
+#[path = "scheduler/idle.rs"]
+pub(crate) mod idle_model;
 cfg_runtime! {
     pub(crate) mod config;
     pub(crate) mod os_lock;

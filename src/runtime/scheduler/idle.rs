@@ -20,8 +20,9 @@
 //! token makes an unpark before (5) stick). Otherwise the push precedes the sleeper's fence and
 //! its re-check (4) finds the work. Either way the work is not stranded.
 
-use std::sync::atomic::{fence, AtomicUsize, Ordering::Relaxed, Ordering::SeqCst};
-use crate::runtime::os_lock::{OsMutex, OsMutexGuard};
+use crate::loom::sync::atomic::{fence, AtomicUsize};
+use crate::loom::sync::{OsMutex, OsMutexGuard};
+use std::sync::atomic::Ordering::{Relaxed, SeqCst};
 
 pub(crate) struct Idle {
     /// Workers searching for work (spinning on steals) right now.
@@ -147,5 +148,49 @@ mod tests {
         assert!(idle.unregister_sleeper(1), "chosen by a notifier");
         assert!(!idle.unregister_sleeper(0), "woke on its own");
         assert_eq!(idle.num_sleeping(), 0);
+    }
+}
+
+/// The idle protocol under loom: `RUSTFLAGS="--cfg loom" cargo test --release --lib loom_idle`.
+#[cfg(all(test, loom))]
+mod loom_models {
+    use super::Idle;
+    use loom::sync::atomic::AtomicBool;
+    use loom::sync::Arc;
+    use loom::thread;
+    use std::sync::atomic::Ordering::Relaxed;
+
+    /// A searching worker that found nothing goes to sleep (the steps of the module docs)
+    /// while another thread pushes work and notifies. Either its re-check sees the work, or
+    /// the notifier picks it and unparks it; a lost wake-up leaves it parked for ever, which
+    /// loom reports as a deadlock. The push and the re-check are Relaxed: the fences alone
+    /// must carry the argument.
+    #[test]
+    fn loom_idle_sleep_races_a_push() {
+        loom::model(|| {
+            let idle = Arc::new(Idle::new(2));
+            let work = Arc::new(AtomicBool::new(false));
+            assert!(idle.try_start_searching());
+            let sleeper = {
+                let (idle, work) = (idle.clone(), work.clone());
+                thread::spawn(move || {
+                    idle.register_sleeper(0, true);
+                    if !work.load(Relaxed) {
+                        thread::park();
+                    }
+                    if idle.unregister_sleeper(0) {
+                        // A notifier counted it as searching; it finds the work and stops.
+                        idle.stop_searching();
+                    }
+                    assert!(work.load(Relaxed), "woke without the work");
+                })
+            };
+            work.store(true, Relaxed);
+            if let Some(index) = idle.notify_one() {
+                assert_eq!(index, 0);
+                sleeper.thread().unpark();
+            }
+            sleeper.join().unwrap();
+        });
     }
 }
