@@ -107,10 +107,8 @@ fn run(cap: usize, ops: Vec<Op>) {
             cap: None,
         },
     ];
-    let mut next = 0u32;
-    for op in ops {
-        next += 1;
-        let v = next;
+    for (n, op) in ops.into_iter().enumerate() {
+        let v = n as u32 + 1;
         match op {
             Op::TrySend(c) => {
                 let Some(tx) = &chans[c].tx else { continue };
