@@ -153,3 +153,71 @@ fn cancels_and_timeouts_inside_hooked_calls_surface_without_aborting() {
         })
     });
 }
+
+/// Through the hooks: a std socket or pipe closed with readiness pending, whose fd number
+/// the next one reuses, never hands the new one's reader the old one's events or data, and
+/// the reader waits for its own bytes (the hooks register fds lazily and must drop a closed
+/// fd's registration before the number comes back).
+#[test]
+fn reused_fd_numbers_through_the_hooks_never_inherit_old_events() {
+    use std::os::fd::AsRawFd;
+    common::workers(2);
+    common::watchdog(60, || {
+        weft::run(|| {
+            let rounds = common::scaled(200);
+            let (mut reused, mut pipes_reused) = (0, 0);
+            let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            let addr = listener.local_addr().unwrap();
+            for round in 0..rounds {
+                // Sockets.
+                let old = std::net::TcpStream::connect(addr).unwrap();
+                let (old_peer, _) = listener.accept().unwrap();
+                (&old_peer).write_all(b"old").unwrap();
+                let mut byte = [0u8; 1];
+                (&old).read_exact(&mut byte).unwrap();
+                let fd = old.as_raw_fd();
+                drop((old, old_peer));
+                let new = std::net::TcpStream::connect(addr).unwrap();
+                let (new_peer, _) = listener.accept().unwrap();
+                reused += usize::from(new.as_raw_fd() == fd || new_peer.as_raw_fd() == fd);
+                let reader = weft::spawn(move || {
+                    let mut got = [0u8; 8];
+                    let n = (&new).read(&mut got).unwrap();
+                    got[..n].to_vec()
+                });
+                if round % 2 == 0 {
+                    weft::sleep(Duration::from_millis(1));
+                }
+                (&new_peer).write_all(b"new").unwrap();
+                assert_eq!(reader.join().unwrap(), b"new", "socket round {round}");
+
+                // Pipes.
+                let (old, old_writer) = std::io::pipe().unwrap();
+                (&old_writer).write_all(b"old").unwrap();
+                (&old).read_exact(&mut byte).unwrap();
+                let fd = old.as_raw_fd();
+                drop((old, old_writer));
+                let (new, new_writer) = std::io::pipe().unwrap();
+                pipes_reused += usize::from(new.as_raw_fd() == fd);
+                let reader = weft::spawn(move || {
+                    let mut got = [0u8; 8];
+                    let n = (&new).read(&mut got).unwrap();
+                    got[..n].to_vec()
+                });
+                if round % 2 == 1 {
+                    weft::sleep(Duration::from_millis(1));
+                }
+                (&new_writer).write_all(b"new").unwrap();
+                assert_eq!(reader.join().unwrap(), b"new", "pipe round {round}");
+            }
+            assert!(
+                reused > rounds / 2,
+                "socket fds were reused in only {reused} rounds"
+            );
+            assert!(
+                pipes_reused > rounds / 2,
+                "pipe fds were reused in only {pipes_reused} rounds"
+            );
+        })
+    });
+}

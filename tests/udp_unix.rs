@@ -260,3 +260,52 @@ fn nonblocking_borrows_the_fd_it_wraps() {
         });
     });
 }
+
+/// A pipe closed with readiness pending, whose fd numbers the next pipe reuses, through
+/// `NonBlocking`: the new pipe's reader sees only its own bytes and waits for them.
+#[test]
+fn a_reused_pipe_fd_never_inherits_the_old_pipes_events() {
+    use std::os::fd::AsRawFd;
+    common::workers(2);
+    common::watchdog(60, || {
+        weft::run(|| {
+            let rounds = common::scaled(300);
+            let mut reused = 0;
+            for round in 0..rounds {
+                let (reader, writer) = std::io::pipe().unwrap();
+                let (old, old_writer) = (
+                    NonBlocking::new(reader).unwrap(),
+                    NonBlocking::new(writer).unwrap(),
+                );
+                (&old_writer).write_all(b"old!").unwrap();
+                let mut byte = [0u8; 1];
+                (&old).read_exact(&mut byte).unwrap();
+                let fd = old.as_raw_fd();
+                drop(old);
+                drop(old_writer);
+                let (reader, writer) = std::io::pipe().unwrap();
+                let (new, new_writer) = (
+                    NonBlocking::new(reader).unwrap(),
+                    NonBlocking::new(writer).unwrap(),
+                );
+                if new.as_raw_fd() == fd {
+                    reused += 1;
+                }
+                let consumer = weft::spawn(move || {
+                    let mut got = [0u8; 8];
+                    let n = (&new).read(&mut got).unwrap();
+                    got[..n].to_vec()
+                });
+                if round % 2 == 0 {
+                    weft::sleep(Duration::from_millis(1));
+                }
+                (&new_writer).write_all(b"new").unwrap();
+                assert_eq!(consumer.join().unwrap(), b"new", "round {round}");
+            }
+            assert!(
+                reused > rounds / 2,
+                "fd numbers were reused in only {reused} rounds"
+            );
+        })
+    });
+}
