@@ -179,17 +179,7 @@ fn reused_fd_numbers_through_the_hooks_never_inherit_old_events() {
                 drop((old, old_peer));
                 let new = std::net::TcpStream::connect(addr).unwrap();
                 let (new_peer, _) = listener.accept().unwrap();
-                reused += usize::from(new.as_raw_fd() == fd || new_peer.as_raw_fd() == fd);
-                let reader = weft::spawn(move || {
-                    let mut got = [0u8; 8];
-                    let n = (&new).read(&mut got).unwrap();
-                    got[..n].to_vec()
-                });
-                if round % 2 == 0 {
-                    weft::sleep(Duration::from_millis(1));
-                }
-                (&new_peer).write_all(b"new").unwrap();
-                assert_eq!(reader.join().unwrap(), b"new", "socket round {round}");
+                reused += usize::from(common::reused_fd_round(round, fd, new, new_peer));
 
                 // Pipes.
                 let (old, old_writer) = std::io::pipe().unwrap();
@@ -198,17 +188,7 @@ fn reused_fd_numbers_through_the_hooks_never_inherit_old_events() {
                 let fd = old.as_raw_fd();
                 drop((old, old_writer));
                 let (new, new_writer) = std::io::pipe().unwrap();
-                pipes_reused += usize::from(new.as_raw_fd() == fd);
-                let reader = weft::spawn(move || {
-                    let mut got = [0u8; 8];
-                    let n = (&new).read(&mut got).unwrap();
-                    got[..n].to_vec()
-                });
-                if round % 2 == 1 {
-                    weft::sleep(Duration::from_millis(1));
-                }
-                (&new_writer).write_all(b"new").unwrap();
-                assert_eq!(reader.join().unwrap(), b"new", "pipe round {round}");
+                pipes_reused += usize::from(common::reused_fd_round(round, fd, new, new_writer));
             }
             assert!(
                 reused > rounds / 2,

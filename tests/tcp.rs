@@ -541,19 +541,7 @@ fn a_reused_fd_number_never_inherits_the_old_sockets_events() {
                 drop(old);
                 drop(old_peer);
                 let (new, new_peer) = pair();
-                if new.as_raw_fd() == fd || new_peer.as_raw_fd() == fd {
-                    reused += 1;
-                }
-                let reader = weft::spawn(move || {
-                    let mut got = [0u8; 8];
-                    let n = (&new).read(&mut got).unwrap();
-                    got[..n].to_vec()
-                });
-                if round % 2 == 0 {
-                    weft::sleep(Duration::from_millis(1));
-                }
-                (&new_peer).write_all(b"new").unwrap();
-                assert_eq!(reader.join().unwrap(), b"new", "round {round}");
+                reused += usize::from(common::reused_fd_round(round, fd, new, new_peer));
             }
             assert!(
                 reused > rounds / 2,

@@ -288,19 +288,7 @@ fn a_reused_pipe_fd_never_inherits_the_old_pipes_events() {
                     NonBlocking::new(reader).unwrap(),
                     NonBlocking::new(writer).unwrap(),
                 );
-                if new.as_raw_fd() == fd {
-                    reused += 1;
-                }
-                let consumer = weft::spawn(move || {
-                    let mut got = [0u8; 8];
-                    let n = (&new).read(&mut got).unwrap();
-                    got[..n].to_vec()
-                });
-                if round % 2 == 0 {
-                    weft::sleep(Duration::from_millis(1));
-                }
-                (&new_writer).write_all(b"new").unwrap();
-                assert_eq!(consumer.join().unwrap(), b"new", "round {round}");
+                reused += usize::from(common::reused_fd_round(round, fd, new, new_writer));
             }
             assert!(
                 reused > rounds / 2,

@@ -218,72 +218,84 @@ fn ring_cancel_child() {
     let rounds = common::scaled(400);
     weft::run(|| {
         let (reader, mut writer) = pair();
-        let reader = Arc::new(reader);
-        let received = Arc::new(Mutex::new(Vec::new()));
-        let (mut cancelled, mut completed) = (0usize, 0usize);
-        let mut rng = 11u64;
-        for round in 0..rounds {
-            let started = Arc::new(AtomicBool::new(false));
-            let r = weft::spawn({
-                let (reader, received, started) =
-                    (reader.clone(), received.clone(), started.clone());
-                move || {
-                    let mut buf = [0u8; 64];
-                    started.store(true, Ordering::Release);
-                    let n = (&*reader).read(&mut buf).unwrap();
-                    received.lock().unwrap().extend_from_slice(&buf[..n]);
-                }
-            });
-            while !started.load(Ordering::Acquire) {
-                weft::yield_now();
-            }
-            // The byte and the cancel race: sometimes the receive completes first, sometimes
-            // the cancel; either way the byte must end up read exactly once. Most often the
-            // byte has arrived but its completion is not reaped yet when the cancel comes
-            // (the worker reaps when it next enters the ring): the case where a careless
-            // cancel would drop a received byte.
-            match next(&mut rng) % 3 {
-                0 => {
-                    // The cancel most likely wins.
-                    r.cancel();
-                    weft::sleep(Duration::from_millis(1));
-                    writer.write_all(&[round as u8]).unwrap();
-                }
-                1 => {
-                    r.cancel();
-                    writer.write_all(&[round as u8]).unwrap();
-                }
-                _ => {
-                    writer.write_all(&[round as u8]).unwrap();
-                    for _ in 0..next(&mut rng) % 4 {
-                        weft::yield_now();
-                    }
-                    r.cancel();
-                }
-            }
-            match r.join() {
-                Ok(()) => completed += 1,
-                Err(payload) => {
-                    assert!(payload.is::<weft::Cancelled>());
-                    cancelled += 1;
-                    // Its byte is still in the socket (or on its way): take it here, so
-                    // that the next round's reader finds the socket empty and waits.
-                    let mut byte = [0u8; 1];
-                    (&*reader).read_exact(&mut byte).unwrap();
-                    received.lock().unwrap().push(byte[0]);
-                }
-            }
-        }
-        drop(writer);
-        // Bytes the cancelled reads did not take are still in the socket.
-        let mut rest = Vec::new();
-        (&*reader).read_to_end(&mut rest).unwrap();
-        let mut all = received.lock().unwrap().clone();
-        all.extend_from_slice(&rest);
-        let want: Vec<u8> = (0..rounds).map(|r| r as u8).collect();
-        assert_eq!(all, want, "a byte was lost or duplicated");
+        let (completed, cancelled) = cancel_races(
+            Arc::new(reader),
+            |byte| writer.write_all(&[byte]).unwrap(),
+            rounds,
+            11,
+        );
         println!("ring cancels: {rounds} rounds, {completed} completed, {cancelled} cancelled");
     });
+}
+
+/// `rounds` cancels racing the byte that a fresh read of `reader` waits for, each sent by
+/// `write`: sometimes the cancel wins, sometimes the receive; most often the byte has
+/// arrived but its completion is not reaped yet when the cancel comes (the worker reaps
+/// when it next enters the ring): the case where a careless cancel would drop a received
+/// byte. A cancelled read's byte is then taken here, so that the next round's read finds
+/// nothing and waits. Every byte must be read exactly once, in order. Returns `(completed,
+/// cancelled)`.
+fn cancel_races<R>(
+    reader: Arc<R>,
+    mut write: impl FnMut(u8),
+    rounds: usize,
+    seed: u64,
+) -> (usize, usize)
+where
+    R: Send + Sync + 'static,
+    for<'a> &'a R: Read,
+{
+    let received = Arc::new(Mutex::new(Vec::new()));
+    let (mut cancelled, mut completed) = (0usize, 0usize);
+    let mut rng = seed;
+    for round in 0..rounds {
+        let started = Arc::new(AtomicBool::new(false));
+        let r = weft::spawn({
+            let (reader, received, started) = (reader.clone(), received.clone(), started.clone());
+            move || {
+                let mut buf = [0u8; 64];
+                started.store(true, Ordering::Release);
+                let n = (&*reader).read(&mut buf).unwrap();
+                received.lock().unwrap().extend_from_slice(&buf[..n]);
+            }
+        });
+        while !started.load(Ordering::Acquire) {
+            weft::yield_now();
+        }
+        match next(&mut rng) % 3 {
+            0 => {
+                // The cancel most likely wins.
+                r.cancel();
+                weft::sleep(Duration::from_millis(1));
+                write(round as u8);
+            }
+            1 => {
+                r.cancel();
+                write(round as u8);
+            }
+            _ => {
+                write(round as u8);
+                for _ in 0..next(&mut rng) % 4 {
+                    weft::yield_now();
+                }
+                r.cancel();
+            }
+        }
+        match r.join() {
+            Ok(()) => completed += 1,
+            Err(payload) => {
+                assert!(payload.is::<weft::Cancelled>());
+                cancelled += 1;
+                let mut byte = [0u8; 1];
+                (&*reader).read_exact(&mut byte).unwrap();
+                received.lock().unwrap().push(byte[0]);
+            }
+        }
+    }
+    let all = received.lock().unwrap().clone();
+    let want: Vec<u8> = (0..rounds).map(|r| r as u8).collect();
+    assert_eq!(all, want, "a byte was lost or duplicated");
+    (completed, cancelled)
 }
 
 #[test]
@@ -756,53 +768,13 @@ fn ring_fifo_child() {
             ticks >= 30,
             "only {ticks} ticks while the read waited on the ring"
         );
-        // Cancels racing the byte each read waits for: a cancelled read takes nothing, a
-        // completed one takes its byte, and every byte is read exactly once.
-        let received = Arc::new(Mutex::new(Vec::new()));
-        let (mut cancelled, mut completed) = (0usize, 0usize);
-        let mut rng = 5u64;
-        for round in 0..rounds {
-            let started = Arc::new(AtomicBool::new(false));
-            let r = weft::spawn({
-                let (reader, received, started) =
-                    (reader.clone(), received.clone(), started.clone());
-                move || {
-                    let mut buf = [0u8; 1];
-                    started.store(true, Ordering::Release);
-                    let n = (&*reader).read(&mut buf).unwrap();
-                    received.lock().unwrap().extend_from_slice(&buf[..n]);
-                }
-            });
-            while !started.load(Ordering::Acquire) {
-                weft::yield_now();
-            }
-            match next(&mut rng) % 3 {
-                0 => {
-                    r.cancel();
-                    (&writer).write_all(&[round as u8]).unwrap();
-                }
-                _ => {
-                    (&writer).write_all(&[round as u8]).unwrap();
-                    for _ in 0..next(&mut rng) % 4 {
-                        weft::yield_now();
-                    }
-                    r.cancel();
-                }
-            }
-            match r.join() {
-                Ok(()) => completed += 1,
-                Err(payload) => {
-                    assert!(payload.is::<weft::Cancelled>());
-                    cancelled += 1;
-                    let mut byte = [0u8; 1];
-                    (&*reader).read_exact(&mut byte).unwrap();
-                    received.lock().unwrap().push(byte[0]);
-                }
-            }
-        }
-        let all = received.lock().unwrap().clone();
-        let want: Vec<u8> = (0..rounds).map(|r| r as u8).collect();
-        assert_eq!(all, want, "a byte was lost or duplicated");
+        // Cancels racing the byte each read waits for.
+        let (completed, cancelled) = cancel_races(
+            reader,
+            |byte| (&writer).write_all(&[byte]).unwrap(),
+            rounds,
+            5,
+        );
         println!(
             "ring fifo: {ticks} ticks during a 300 ms read; {rounds} cancel races, \
              {completed} completed, {cancelled} cancelled"

@@ -197,3 +197,35 @@ pub fn rss_bytes() -> usize {
     let pages: usize = statm.split_whitespace().nth(1).unwrap().parse().unwrap();
     pages * 4096
 }
+
+/// One round of the fd-reuse tests. An fd with readiness pending (unread data, a reader
+/// that woke) was closed as `old_fd`, and `new` and `new_writer` were opened after it. A
+/// green thread reads `new` while `new_writer` sends `b"new"` (after a 1 ms pause in even
+/// rounds): the reader must get exactly that and must not hang. Returns whether the new pair
+/// got the old number.
+pub fn reused_fd_round<R, W>(
+    round: usize,
+    old_fd: std::os::fd::RawFd,
+    new: R,
+    new_writer: W,
+) -> bool
+where
+    R: std::os::fd::AsRawFd + Send + 'static,
+    W: std::os::fd::AsRawFd,
+    for<'a> &'a R: std::io::Read,
+    for<'a> &'a W: std::io::Write,
+{
+    use std::io::{Read, Write};
+    let reused = new.as_raw_fd() == old_fd || new_writer.as_raw_fd() == old_fd;
+    let reader = weft::spawn(move || {
+        let mut got = [0u8; 8];
+        let n = (&new).read(&mut got).unwrap();
+        got[..n].to_vec()
+    });
+    if round.is_multiple_of(2) {
+        weft::sleep(Duration::from_millis(1));
+    }
+    (&new_writer).write_all(b"new").unwrap();
+    assert_eq!(reader.join().unwrap(), b"new", "round {round}");
+    reused
+}
