@@ -46,7 +46,7 @@ pub struct File {
     read_nowait: AtomicBool,
     /// The same for `pwritev2(RWF_NOWAIT)` (ext4 has no non-blocking buffered writes).
     write_nowait: AtomicBool,
-    /// Whether the file is a regular file: `KIND_UNKNOWN` until a short ring read asks.
+    /// Whether the file is a regular file: `KIND_UNKNOWN` until a short read asks.
     kind: AtomicU8,
 }
 
@@ -178,40 +178,55 @@ impl File {
         if !green() || buf.is_empty() {
             return self.read_std(buf, offset);
         }
-        // Relaxed: a hint; a stale `true` costs one refused syscall.
+        // A short read of a regular file is completed: the page cache may hold only some of
+        // the pages (a 4 KiB read at an unaligned offset often gets one page of two), while
+        // std's read of a regular file is short only at its end. Each step asks the page cache first, so
+        // the end of the file costs one more syscall, not a wait. The first bytes are the
+        // caller's already, so a cancel or deadline that comes during a later step waits for
+        // it (as it waits for an offloaded read) and takes effect at the next blocking point.
         let mut n = 0;
-        if self.read_nowait.load(Relaxed) {
-            match read_nowait(self.inner.as_raw_fd(), buf, offset) {
+        loop {
+            let at = if offset == -1 { -1 } else { offset + n as i64 };
+            let rest = &mut buf[n..];
+            let step = match self.read_cached(rest, at) {
+                Ok(Some(got)) => Ok(got),
+                Ok(None) if n == 0 => self.read_slow(rest, at, OnInterrupt::Unwind),
+                Ok(None) => self.read_slow(rest, at, OnInterrupt::Ignore),
+                Err(e) => Err(e),
+            };
+            match step {
                 Ok(got) => {
-                    count_fast_path();
-                    n = got;
-                    if got == 0 || got == buf.len() {
-                        return Ok(got);
+                    n += got;
+                    if got == 0 || n == buf.len() || !self.is_regular() {
+                        return Ok(n);
                     }
                 }
-                Err(Ok(NoWait::WouldBlock)) => {}
-                Err(Ok(NoWait::Unsupported)) => self.read_nowait.store(false, Relaxed),
-                Err(Err(e)) => return Err(e),
+                Err(e) if n == 0 => return Err(e),
+                // Bytes are in hand: return them; the next call meets the error again.
+                Err(_) => return Ok(n),
             }
         }
-        if n == 0 {
-            n = self.read_slow(buf, offset, OnInterrupt::Unwind)?;
+    }
+
+    /// The page-cache try (`preadv2` with `RWF_NOWAIT`): `Ok(None)` if the data is not cached
+    /// or the file system cannot say (then it is not asked again for this file).
+    fn read_cached(&self, buf: &mut [u8], offset: i64) -> io::Result<Option<usize>> {
+        // Relaxed: a hint; a stale `true` costs one refused syscall.
+        if !self.read_nowait.load(Relaxed) {
+            return Ok(None);
         }
-        // A short read: the page cache had only some of the pages (a 4 KiB read at an
-        // unaligned offset often gets one page of two), or the kernel's read of a cold file
-        // stopped at a page it had to wait for. std's read of a regular file is short only at
-        // its end, so the rest is read too. The first bytes are the caller's already, so a
-        // cancel or deadline waits for the rest (as it waits for an offloaded read) and takes
-        // effect at the next blocking point.
-        while n > 0 && n < buf.len() && self.is_regular() {
-            let at = if offset == -1 { -1 } else { offset + n as i64 };
-            match self.read_slow(&mut buf[n..], at, OnInterrupt::Ignore) {
-                Ok(more) if more > 0 => n += more,
-                // The end of the file, or an error that the next call will see again.
-                _ => break,
+        match read_nowait(self.inner.as_raw_fd(), buf, offset) {
+            Ok(got) => {
+                count_fast_path();
+                Ok(Some(got))
             }
+            Err(Ok(NoWait::WouldBlock)) => Ok(None),
+            Err(Ok(NoWait::Unsupported)) => {
+                self.read_nowait.store(false, Relaxed);
+                Ok(None)
+            }
+            Err(Err(e)) => Err(e),
         }
-        Ok(n)
     }
 
     /// A read that may wait for the disk: on the worker's ring, which reads the pages in and

@@ -29,7 +29,7 @@ use std::path::Path;
 
 pub use std::process::{ExitStatus, Output, Stdio};
 
-use crate::blocking::offload;
+use crate::blocking::{offload, offload_then};
 use crate::io::{NonBlocking, Source};
 use crate::runtime::reactor::Direction;
 use crate::sys;
@@ -147,9 +147,13 @@ impl Command {
     }
 
     /// Starts the child (on the blocking pool: std's spawn waits for the child's `exec`).
+    ///
+    /// A cancel or deadline that comes while the child starts takes effect at the caller's
+    /// next blocking point, not here: unwinding here would drop the only handle to a child
+    /// that is already running, which then could be neither waited for nor killed.
     pub fn spawn(&mut self) -> io::Result<Child> {
         let inner = &mut self.inner;
-        let child = offload(move || inner.spawn())?;
+        let child = offload_then(move || inner.spawn())?;
         Child::new(child)
     }
 

@@ -17,7 +17,7 @@
 //!   are never stranded.
 //! * `yielded` — sticky tasks that called `yield_now`, each with the tick at which its turn
 //!   comes again: the tick of the yield plus the number of tasks then runnable in `pinned`,
-//!   `deque` and `yielded` itself. Every yielder thus leaves a pick for each task that was
+//!   `deque`, `placed`, the inbox and `yielded` itself. Every yielder thus leaves a pick for each task that was
 //!   runnable, so yielders cannot take turns among themselves while other work waits. A yielder thus waits behind the work that was runnable when it yielded, as
 //!   a goroutine does after `Gosched`, however fast it creates more (a loop that spawns two
 //!   green threads and yields keeps a backlog of about two, not one that grows by one per
