@@ -18,7 +18,16 @@ pub fn workers(n: usize) {
 /// Runs `f` on a helper thread and fails the test if it has not finished after `secs`
 /// seconds: a lost wake-up then shows up as a failure instead of a hung CI job. The limit is
 /// far above the expected run time; it is not a speed check.
+///
+/// `WEFT_TEST_TIME_SCALE=N` multiplies the limit, for runs under valgrind (CI's memcheck
+/// step sets 20: everything runs tens of times slower there).
 pub fn watchdog<T: Send + 'static>(secs: u64, f: impl FnOnce() -> T + Send + 'static) -> T {
+    let scale = std::env::var("WEFT_TEST_TIME_SCALE")
+        .ok()
+        .and_then(|s| s.parse::<u64>().ok())
+        .unwrap_or(1)
+        .max(1);
+    let secs = secs * scale;
     let (tx, rx) = mpsc::channel();
     std::thread::spawn(move || {
         let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f));
