@@ -16,8 +16,9 @@ use crate::sys::file::{read_nowait, write_nowait, NoWait};
 
 /// An open file, as [`std::fs::File`], whose calls never block the worker: a read first
 /// asks the page cache without waiting (`preadv2` with `RWF_NOWAIT`, one syscall, no
-/// hand-off) and goes to the blocking pool only on a miss; opening, writing, syncing and
-/// metadata go to the pool (see the [module docs](crate::fs)).
+/// hand-off); a miss, and a write the kernel will not take without waiting, go to the
+/// worker's io_uring ring (the blocking pool without one); syncing and metadata go to the
+/// pool (see the [module docs](crate::fs)).
 ///
 /// `Read`, `Write` and `Seek` are implemented for `File` and `&File`, and
 /// [`FileExt`](std::os::unix::fs::FileExt) gives positional `read_at`/`write_at`. On a plain
