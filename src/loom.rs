@@ -3,8 +3,9 @@
 //! Normally these are std's own types. Built with `RUSTFLAGS="--cfg loom"`, they are loom's,
 //! and only the modules whose protocols are model-checked are compiled: the park state
 //! machine ([`crate::runtime::park`]), the wait cells ([`crate::runtime::wait`]), the
-//! channels and the locks, and the workers' idle protocol (`runtime::scheduler::idle`, whose
-//! file is compiled alone as `runtime::idle_model`).
+//! channels and the locks, the workers' idle protocol (`runtime::scheduler::idle`, whose
+//! file is compiled alone as `runtime::idle_model`), and the reactor's readiness protocol
+//! (`runtime::reactor::slab`, compiled alone as `runtime::reactor_model`).
 //! Everything that needs the scheduler or the reactor is left out of that build, and a wait
 //! with a deadline becomes a yield that may time out, so loom explores the race between a
 //! waker and a waiter that gives up.
@@ -22,7 +23,7 @@ pub(crate) mod sync {
     pub(crate) use std::sync::Mutex;
 
     pub(crate) mod atomic {
-        pub(crate) use std::sync::atomic::{fence, AtomicBool, AtomicU32, AtomicUsize};
+        pub(crate) use std::sync::atomic::{fence, AtomicBool, AtomicU32, AtomicU64, AtomicUsize};
     }
 }
 
@@ -50,7 +51,7 @@ pub(crate) mod sync {
     pub(crate) type OsMutexGuard<'a, T> = MutexGuard<'a, T>;
 
     pub(crate) mod atomic {
-        pub(crate) use loom::sync::atomic::{fence, AtomicBool, AtomicU32, AtomicUsize};
+        pub(crate) use loom::sync::atomic::{fence, AtomicBool, AtomicU32, AtomicU64, AtomicUsize};
     }
 }
 

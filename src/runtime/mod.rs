@@ -32,6 +32,10 @@ pub(crate) mod wait;
 #[cfg(loom)]
 #[path = "scheduler/idle.rs"]
 pub(crate) mod idle_model;
+// The reactor's per-fd state and readiness protocol, alone, for its loom models.
+#[cfg(loom)]
+#[path = "reactor/slab.rs"]
+pub(crate) mod reactor_model;
 cfg_runtime! {
     pub(crate) mod config;
     pub(crate) mod os_lock;

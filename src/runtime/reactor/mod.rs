@@ -110,7 +110,7 @@ use std::sync::OnceLock;
 use crate::runtime::os_lock::{OsMutex, OsMutexGuard};
 use std::time::{Duration, Instant};
 
-use crate::runtime::blocking_point::{self, wait_site, Ended, OnInterrupt, Progress};
+use crate::runtime::blocking_point::{self, Ended, OnInterrupt, Progress};
 use crate::runtime::park::Unparker;
 use crate::runtime::scheduler::context;
 use crate::sys;
@@ -456,82 +456,55 @@ impl Registration {
     /// `dir` between tries. `timeout` is asked for only when the first try would block; when
     /// it passes, the result is an `ErrorKind::TimedOut` error saying `what` timed out.
     #[track_caller]
+    #[inline]
     pub(crate) fn io<R>(
         &self,
         dir: Direction,
         timeout: impl FnOnce() -> io::Result<Option<Duration>>,
         what: &'static str,
-        mut op: impl FnMut() -> io::Result<R>,
+        op: impl FnMut() -> io::Result<R>,
     ) -> io::Result<R> {
-        let seen = self.entry().seq(dir);
-        match op() {
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
-            done => return done,
-        }
-        self.retry(dir, seen, timeout, what, op).1
-    }
-
-    /// The waiting half of [`io`](Self::io) and [`io_stream`](Self::io_stream), once `dir`
-    /// was found not ready at sequence `seen`: waits for a new edge and tries again until
-    /// `op` returns something other than `WouldBlock`. Returns that, with the sequence read
-    /// before the try that produced it.
-    #[track_caller]
-    fn retry<R>(
-        &self,
-        dir: Direction,
-        mut seen: u32,
-        timeout: impl FnOnce() -> io::Result<Option<Duration>>,
-        what: &'static str,
-        mut op: impl FnMut() -> io::Result<R>,
-    ) -> (u32, io::Result<R>) {
-        let deadline = match timeout() {
-            Ok(timeout) => timeout.map(|t| Instant::now() + t),
-            Err(e) => return (seen, Err(e)),
-        };
-        loop {
-            if !self.wait_for(dir, seen, deadline, what) {
-                return (seen, Err(timed_out(what)));
-            }
-            seen = self.entry().seq(dir);
-            match op() {
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
-                done => return (seen, done),
-            }
-        }
+        let wait = self.waiter(dir, timeout, what, std::panic::Location::caller());
+        self.entry().io(dir, wait, op)
     }
 
     /// [`io`](Self::io) for a stream read or write of `len` bytes, which skips the try that
-    /// could only say `EAGAIN`: after a short transfer (0 < n < len) the socket was drained
-    /// (or its send buffer full) at the sequence read *before* that try; while the sequence
-    /// still has that value, no edge has come since, so the call waits at once (see "Skipping
-    /// the try that can only fail" in the module docs). A transfer of 0 (end of file) or of
-    /// `len` marks nothing, and so does every transfer when `len` is `None` (a socket type on
-    /// which a short read does not mean drained).
+    /// could only say `EAGAIN` after a short transfer ([`Entry::io_stream`]).
     #[track_caller]
+    #[inline]
     pub(crate) fn io_stream(
         &self,
         dir: Direction,
         timeout: impl FnOnce() -> io::Result<Option<Duration>>,
         what: &'static str,
         len: Option<usize>,
-        mut op: impl FnMut() -> io::Result<usize>,
+        op: impl FnMut() -> io::Result<usize>,
     ) -> io::Result<usize> {
-        let entry = self.entry();
-        let seen = entry.seq(dir);
-        let note = |seen: u32, result: io::Result<usize>| {
-            if let (Ok(n), Some(len)) = (&result, len) {
-                entry.set_drained(dir, (*n > 0 && *n < len).then_some(seen));
+        let wait = self.waiter(dir, timeout, what, std::panic::Location::caller());
+        self.entry().io_stream(dir, len, wait, op)
+    }
+
+    /// The wait between tries of [`io`](Self::io): asks for `timeout` at its first call (the
+    /// first try would have blocked), then waits with the deadline it gives.
+    fn waiter<'a>(
+        &'a self,
+        dir: Direction,
+        timeout: impl FnOnce() -> io::Result<Option<Duration>> + 'a,
+        what: &'static str,
+        caller: &'static std::panic::Location<'static>,
+    ) -> impl FnMut(u32) -> io::Result<()> + 'a {
+        let mut timeout = Some(timeout);
+        let mut deadline = None;
+        move |seen| {
+            if let Some(timeout) = timeout.take() {
+                deadline = timeout()?.map(|t| Instant::now() + t);
             }
-            result
-        };
-        if !entry.drained_at(dir, seen) {
-            match op() {
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
-                done => return note(seen, done),
+            if self.wait_at(dir, seen, deadline, what, caller) {
+                Ok(())
+            } else {
+                Err(timed_out(what))
             }
         }
-        let (seen, result) = self.retry(dir, seen, timeout, what, op);
-        note(seen, result)
     }
 
     /// The readiness sequence of `dir`, to pass to [`wait`](Self::wait) after a try.
@@ -562,22 +535,32 @@ impl Registration {
         deadline: Option<Instant>,
         what: &'static str,
     ) -> bool {
+        self.wait_at(dir, seen, deadline, what, std::panic::Location::caller())
+    }
+
+    /// [`wait_for`](Self::wait_for), with the user's call site passed in (the waits of
+    /// [`io`](Self::io) come through a closure, which cannot be `#[track_caller]`).
+    fn wait_at(
+        &self,
+        dir: Direction,
+        seen: u32,
+        deadline: Option<Instant>,
+        what: &'static str,
+        caller: &'static std::panic::Location<'static>,
+    ) -> bool {
         let fd = self.fd;
-        let site = wait_site!(match (what, dir) {
+        let reason = match (what, dir) {
             ("accept", _) => crate::runtime::WaitReason::Accept { fd },
             ("connect", _) => crate::runtime::WaitReason::Connect { fd },
             ("wait", _) => crate::runtime::WaitReason::ChildExit { fd },
             (_, Direction::Read) => crate::runtime::WaitReason::Read { fd },
             (_, Direction::Write) => crate::runtime::WaitReason::Write { fd },
-        });
+        };
+        let site = blocking_point::Site::new(reason, caller);
         let ended = if waits_green() {
             let entry = self.entry();
-            let key = {
-                let mut waiters = entry.lock();
-                if entry.seq(dir) != seen {
-                    return true;
-                }
-                waiters.add(dir, Unparker::current())
+            let Some(key) = entry.enqueue(dir, seen, Unparker::current) else {
+                return true;
             };
             let mut wait = Readiness {
                 entry,
@@ -616,7 +599,7 @@ impl blocking_point::Wait for Readiness<'_> {
 
     fn poll(&mut self) -> Progress<()> {
         // Changed: the poller drained us from the list (and will not touch the key again).
-        if self.entry.seq(self.dir) != self.seen {
+        if self.entry.moved(self.dir, self.seen) {
             Progress::Done(())
         } else {
             Progress::Waiting
