@@ -130,7 +130,7 @@ pub fn stats() -> Stats {
         stats.per_worker.push(WorkerStats {
             homed: worker.registry.len(),
             queued: worker.inbox.len() + worker.stealer.len() + worker.placed.len(),
-            asleep: worker.sleeping.load(Relaxed),
+            asleep: worker.sleeping.get(),
         });
     }
     stats.live = stats.spawned.saturating_sub(completed);

@@ -260,6 +260,7 @@ impl RawRwLock {
     #[cold]
     #[track_caller]
     fn lock_slow(&self, want: Want, lock_address: usize) {
+        let _ = lock_address; // under loom the site is empty
         let site = wait_site!(crate::WaitReason::RwLock { lock: lock_address });
         acquire_or_wait(
             &self.state,

@@ -19,10 +19,57 @@
 //! come after (2), they see the sleeper registered in (1) — so it wakes someone (the thread
 //! token makes an unpark before (5) stick). Otherwise the push precedes the sleeper's fence and
 //! its re-check (4) finds the work. Either way the work is not stranded.
+//!
+//! # Wake-ups aimed at one worker ([`Asleep`])
+//!
+//! Work only one worker may take (its inbox, and the fresh tasks placed on it) does not go
+//! through the sleeper list: the pusher pushes, fences, and wakes that worker if its own
+//! [`Asleep`] flag is set. The worker sets the flag before step (1), so the same fence of
+//! step (3) orders it before the re-check (4), and the same argument holds with the flag in
+//! place of the list. The monitor's rescue of placed tasks (see the worker module's
+//! "Placement") moves them to the global injector and then notifies through the list, which
+//! the sleeper's re-check also covers. Both are checked together in
+//! `loom_placement_hand_off_and_rescue`.
 
-use crate::loom::sync::atomic::{fence, AtomicUsize};
+use crate::loom::sync::atomic::{fence, AtomicBool, AtomicUsize};
 use crate::loom::sync::{OsMutex, OsMutexGuard};
 use std::sync::atomic::Ordering::{Relaxed, SeqCst};
+
+/// A worker's own flag for wake-ups aimed at it: set from just before its last re-check of
+/// its queues until it wakes (see "Wake-ups aimed at one worker" above).
+pub(crate) struct Asleep(AtomicBool);
+
+impl Asleep {
+    pub(crate) fn new() -> Asleep {
+        Asleep(AtomicBool::new(false))
+    }
+
+    /// The sleeper, before [`Idle::register_sleeper`] (whose fence orders this store before
+    /// the re-check of the queues).
+    pub(crate) fn set(&self) {
+        self.0.store(true, SeqCst);
+    }
+
+    /// The sleeper, once awake. Relaxed: a pusher that still reads `true` only sends a
+    /// spurious wake-up, which the next sleep absorbs (it re-checks every queue first).
+    pub(crate) fn clear(&self) {
+        self.0.store(false, Relaxed);
+    }
+
+    /// The pusher, after pushing on one of the worker's own queues: whether it must wake the
+    /// worker. The fence pairs with the sleeper's in `register_sleeper`: either the sleeper's
+    /// re-check sees the push, or this load sees the flag.
+    pub(crate) fn must_wake_after_push(&self) -> bool {
+        fence(SeqCst);
+        self.0.load(SeqCst)
+    }
+
+    /// For statistics and the monitor's heuristics, which need no ordering.
+    #[cfg_attr(loom, allow(dead_code))] // neither is in the loom build
+    pub(crate) fn get(&self) -> bool {
+        self.0.load(Relaxed)
+    }
+}
 
 pub(crate) struct Idle {
     /// Workers searching for work (spinning on steals) right now.
@@ -151,14 +198,118 @@ mod tests {
     }
 }
 
-/// The idle protocol under loom: `RUSTFLAGS="--cfg loom" cargo test --release --lib loom_idle`.
+/// The idle protocol, and with it placement's hand-off, under loom:
+/// `RUSTFLAGS="--cfg loom" cargo test --release --lib loom_`.
 #[cfg(all(test, loom))]
 mod loom_models {
-    use super::Idle;
-    use loom::sync::atomic::AtomicBool;
-    use loom::sync::Arc;
+    use super::{Asleep, Idle};
+    use loom::sync::atomic::{AtomicBool, AtomicUsize};
+    use loom::sync::{Arc, Mutex, Notify};
     use loom::thread;
     use std::sync::atomic::Ordering::Relaxed;
+
+    /// A task queue: its contents under a lock, and a length for a look without it,
+    /// written under the lock and read Relaxed (crossbeam's `is_empty` is no stronger than
+    /// what the fences need).
+    #[derive(Default)]
+    struct Queue {
+        tasks: Mutex<usize>,
+        len: AtomicUsize,
+    }
+
+    impl Queue {
+        fn push(&self) {
+            let mut tasks = self.tasks.lock().unwrap();
+            *tasks += 1;
+            self.len.store(*tasks, Relaxed);
+        }
+
+        fn pop(&self) -> bool {
+            let mut tasks = self.tasks.lock().unwrap();
+            if *tasks == 0 {
+                return false;
+            }
+            *tasks -= 1;
+            self.len.store(*tasks, Relaxed);
+            true
+        }
+
+        fn is_empty(&self) -> bool {
+            self.len.load(Relaxed) == 0
+        }
+    }
+
+    /// Placement's hand-off and the monitor's rescue. Worker 1 places a fresh task on
+    /// worker 0's `placed` queue and wakes it through its [`Asleep`] flag
+    /// (`Worker::push_and_wake`), while worker 0 runs out of work and goes to sleep
+    /// (`Local::sleep`: flag, sleeper list, re-check of `placed` and the injector, park),
+    /// and the monitor may move the task to the global injector and notify through the
+    /// sleeper list (the rescue). The task is run exactly once, and worker 0 never sleeps
+    /// through it: a lost wake-up leaves it parked for ever, a deadlock for loom.
+    #[test]
+    fn loom_placement_hand_off_and_rescue() {
+        // Three threads, each taking locks and waiting: bounded preemptions keep the run in
+        // seconds (the lost wake-ups a missing fence causes need one).
+        let mut model = loom::model::Builder::new();
+        model.preemption_bound = Some(3);
+        model.check(|| {
+            let idle = Arc::new(Idle::new(2));
+            let asleep = Arc::new(Asleep::new());
+            let placed = Arc::new(Queue::default());
+            let injector = Arc::new(Queue::default());
+            // Worker 0's thread token (loom's `unpark` would also wake a thread that waits
+            // for a mutex, which std's never does, so the token is a `Notify`).
+            let token = Arc::new(Notify::new());
+            let target = {
+                let (idle, asleep, token) = (idle.clone(), asleep.clone(), token.clone());
+                let (placed, injector) = (placed.clone(), injector.clone());
+                thread::spawn(move || loop {
+                    if placed.pop() || injector.pop() {
+                        return;
+                    }
+                    asleep.set();
+                    idle.register_sleeper(0, false);
+                    if placed.is_empty() && injector.is_empty() {
+                        token.wait();
+                    }
+                    if idle.unregister_sleeper(0) {
+                        // Chosen by a notifier, which counted it as searching.
+                        idle.stop_searching();
+                    }
+                    asleep.clear();
+                })
+            };
+            let monitor = {
+                let (idle, placed, injector) = (idle.clone(), placed.clone(), injector.clone());
+                let token = token.clone();
+                thread::spawn(move || {
+                    if !placed.is_empty() {
+                        if placed.pop() {
+                            injector.push();
+                        }
+                        if let Some(index) = idle.notify_one() {
+                            assert_eq!(index, 0);
+                            token.notify();
+                        }
+                    }
+                })
+            };
+            placed.push();
+            if asleep.must_wake_after_push() {
+                token.notify();
+            }
+            target.join().unwrap();
+            monitor.join().unwrap();
+            assert!(
+                placed.is_empty() && injector.is_empty(),
+                "the task was left in a queue"
+            );
+            assert!(
+                idle.try_start_searching(),
+                "a searcher was counted and never left"
+            );
+        });
+    }
 
     /// A searching worker that found nothing goes to sleep (the steps of the module docs)
     /// while another thread pushes work and notifies. Either its re-check sees the work, or

@@ -104,7 +104,7 @@ pub(crate) fn run(runtime: &'static Runtime) -> ! {
             // computation): free them for anyone. Not after one look: with more workers than
             // CPUs, or a busy load generator beside them, the OS often leaves a worker off the
             // CPU for a few milliseconds. (A sleeping target was woken by the placement.)
-            *looks = if stuck && !worker.sleeping.load(Relaxed) {
+            *looks = if stuck && !worker.sleeping.get() {
                 *looks + 1
             } else {
                 0

@@ -73,7 +73,7 @@ use std::cell::{Cell, RefCell};
 use crate::runtime::coop;
 use std::collections::VecDeque;
 use std::sync::atomic::{
-    AtomicBool, AtomicPtr, AtomicU64, AtomicU8, AtomicUsize, Ordering::Relaxed, Ordering::Release,
+    AtomicPtr, AtomicU64, AtomicU8, AtomicUsize, Ordering::Relaxed, Ordering::Release,
     Ordering::SeqCst,
 };
 use std::sync::{Arc, OnceLock};
@@ -86,6 +86,7 @@ use super::context;
 use super::registry;
 use super::task::{Suspend, Task, NO_HOME};
 use super::unwinding;
+use super::idle::Asleep;
 use super::Runtime;
 use crate::runtime::scheduler::task::CoroutineId;
 use crate::runtime::park;
@@ -120,8 +121,8 @@ pub(crate) struct Worker {
     pub(crate) index: usize,
     pub(crate) stealer: Stealer<Arc<Task>>,
     pub(crate) inbox: Injector<Arc<Task>>,
-    /// True from just before the worker re-checks its queues for the last time until it wakes.
-    pub(crate) sleeping: AtomicBool,
+    /// Set from just before the worker re-checks its queues for the last time until it wakes.
+    pub(crate) sleeping: Asleep,
     /// How a sleeping worker must be woken: [`WAKE_THREAD`] or [`WAKE_REACTOR`]. Written
     /// before `sleeping` and before registering as a sleeper (both SeqCst), so a notifier
     /// that saw either reads the mode of that sleep or of a later one.
@@ -211,7 +212,7 @@ impl Worker {
             index,
             stealer,
             inbox: Injector::new(),
-            sleeping: AtomicBool::new(false),
+            sleeping: Asleep::new(),
             wake_mode: AtomicU8::new(WAKE_THREAD),
             thread: OnceLock::new(),
             tid: std::sync::atomic::AtomicI32::new(0),
@@ -226,18 +227,17 @@ impl Worker {
     }
 
     /// Queues a started sticky task woken by a thread other than this worker, and wakes the
-    /// worker if it sleeps. The SeqCst fence pairs with the one in [`Local::sleep`]: either
-    /// the worker's last re-check sees the task, or this load sees `sleeping`.
+    /// worker if it sleeps ([`Asleep`]: either the worker's last re-check in
+    /// [`Local::sleep`] sees the task, or the pusher sees the flag).
     pub(crate) fn push_inbox(&self, task: Arc<Task>) {
         self.push_and_wake(&self.inbox, task);
     }
 
     /// Pushes `task` on one of this worker's shared queues, then wakes the worker if it
-    /// sleeps (the fence pairing described at [`push_inbox`](Self::push_inbox)).
+    /// sleeps (the pairing described at [`push_inbox`](Self::push_inbox)).
     fn push_and_wake(&self, queue: &Injector<Arc<Task>>, task: Arc<Task>) {
         queue.push(task);
-        std::sync::atomic::fence(SeqCst);
-        if self.sleeping.load(SeqCst) {
+        if self.sleeping.must_wake_after_push() {
             self.wake();
         }
     }
@@ -769,7 +769,7 @@ impl Local {
             (None, None) => WAKE_THREAD,
         };
         self.shared.wake_mode.store(mode, SeqCst);
-        self.shared.sleeping.store(true, SeqCst);
+        self.shared.sleeping.set();
         idle.register_sleeper(self.shared.index, self.searching.replace(false));
         if !self.work_visible() {
             match (&poller, &self.ring) {
@@ -795,9 +795,7 @@ impl Local {
         if idle.unregister_sleeper(self.shared.index) {
             self.searching.set(true);
         }
-        // Relaxed: a pusher that still reads `true` only sends a spurious unpark, which the
-        // next sleep absorbs (the loop re-checks every queue before parking).
-        self.shared.sleeping.store(false, Relaxed);
+        self.shared.sleeping.clear();
     }
 
     /// Whether any queue this worker could take from holds work (the final re-check).
