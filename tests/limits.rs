@@ -82,6 +82,12 @@ fn child_exhaust_vmas() {
     println!("spawn panicked: {message}");
     release_all(&release, handles);
     println!("all joined");
+    // The mappings are back: spawning works again.
+    let spawned = (0..1000)
+        .map(|i| weft::spawn(move || i))
+        .collect::<Vec<_>>();
+    let sum: i32 = spawned.into_iter().map(|h| h.join().unwrap()).sum();
+    println!("after the release: {sum}");
 }
 
 #[test]
@@ -101,6 +107,7 @@ fn exhausting_vmas_is_an_error_naming_the_limit() {
         .expect(&stdout);
     assert!(panic_line.contains("vm.max_map_count"), "{panic_line}");
     assert!(stdout.contains("all joined"), "{stdout}");
+    assert!(stdout.contains("after the release: 499500"), "{stdout}");
 }
 
 #[test]
@@ -383,6 +390,98 @@ fn without_threads_to_spare_offload_runs_in_place() {
     });
     assert!(
         stdout.contains("offload without threads: 42, pool threads 0 -> 0"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("offload after the limit was lifted: 42, pool threads 1"),
+        "{stdout}"
+    );
+}
+
+/// Sets the soft `RLIMIT_NPROC` to `threads`, or (`None`) back to the hard limit, which is
+/// kept: anyone may move the soft limit below it.
+fn set_thread_limit(threads: Option<u64>) {
+    // SAFETY (test): a zeroed rlimit is a valid out-parameter.
+    let mut limit: libc::rlimit = unsafe { std::mem::zeroed() };
+    // SAFETY (test): getrlimit and setrlimit with a valid struct.
+    unsafe {
+        assert_eq!(libc::getrlimit(libc::RLIMIT_NPROC, &mut limit), 0);
+        limit.rlim_cur = threads.unwrap_or(limit.rlim_max);
+        assert_eq!(libc::setrlimit(libc::RLIMIT_NPROC, &limit), 0);
+    }
+}
+
+#[test]
+#[ignore = "child process of running_out_of_threads_is_an_error_and_the_runtime_recovers"]
+fn child_out_of_threads() {
+    if !common::is_child() {
+        return;
+    }
+    weft::Config::new().workers(2).apply().unwrap();
+    // RLIMIT_NPROC counts every thread of the user's processes, and root is exempt: a child
+    // run as root leaves root for `nobody` (keeping the hard limit, which the soft one may
+    // be raised to again). A limit of 1 is below the threads the child already has, so no
+    // thread starts.
+    set_thread_limit(Some(1));
+    // SAFETY (test): getuid cannot fail.
+    if unsafe { libc::getuid() } == 0 {
+        // SAFETY (test): plain calls; the group first, while still allowed to change it.
+        unsafe {
+            assert_eq!(libc::setgroups(0, std::ptr::null()), 0);
+            assert_eq!(libc::setgid(65534), 0);
+            assert_eq!(libc::setuid(65534), 0);
+        }
+    }
+    match weft::Builder::new().spawn(|| 1) {
+        Ok(_) => panic!("the runtime started without threads"),
+        Err(e) => println!("start: {e}"),
+    }
+    set_thread_limit(None);
+    weft::run(|| {
+        println!(
+            "after the limit was lifted: {}",
+            weft::spawn(|| 6 * 7).join().unwrap()
+        );
+        // Out of threads again, with the runtime up: green threads need none, and the
+        // blocking pool runs an offload in place.
+        set_thread_limit(Some(1));
+        let spawned = (0..100).map(|i| weft::spawn(move || i)).collect::<Vec<_>>();
+        let sum: i32 = spawned.into_iter().map(|h| h.join().unwrap()).sum();
+        let before = weft::stats().blocking_threads;
+        let value = weft::offload(|| 6 * 7);
+        let during = weft::stats().blocking_threads;
+        set_thread_limit(None);
+        println!(
+            "without threads: spawned {sum}, offload {value}, pool threads {before} -> {during}"
+        );
+        let value = weft::offload(|| 7 * 6);
+        println!(
+            "offload after the limit was lifted: {value}, pool threads {}",
+            weft::stats().blocking_threads
+        );
+    });
+}
+
+/// Threads run out (`RLIMIT_NPROC`, in a child that leaves root, which the limit exempts):
+/// the runtime's start is an error that names the limits, green threads go on without new
+/// threads, the blocking pool runs in place, and all recovers once the limit is lifted.
+#[test]
+fn running_out_of_threads_is_an_error_and_the_runtime_recovers() {
+    let stdout = common::watchdog(60, || common::child_stdout("child_out_of_threads", &[]));
+    let line = common::line_with(&stdout, "start: ");
+    assert!(line.contains("the runtime could not start"), "{line}");
+    assert!(line.contains("cannot start worker thread 0 of 2"), "{line}");
+    assert!(
+        line.contains("RLIMIT_NPROC is 1 threads for user "),
+        "{line}"
+    );
+    assert!(line.contains("kernel.threads-max is "), "{line}");
+    assert!(
+        stdout.contains("after the limit was lifted: 42"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("without threads: spawned 4950, offload 42, pool threads 0 -> 0"),
         "{stdout}"
     );
     assert!(

@@ -334,7 +334,7 @@ pub(crate) fn stack_map_error(what: &str, err: io::Error) -> io::Error {
         (Some(libc::ENOMEM), Some(max), Some(used)) if used + MAP_COUNT_SLACK < max => format!(
             "the process is out of address space, not mappings ({mappings}): {}; use smaller \
              stacks (Builder::stack_size) or fewer green threads at once",
-            address_space()
+            address_space(true)
         ),
         (Some(libc::ENOMEM), Some(_), Some(_)) => format!(
             "the process is out of mappings: {mappings}; raise vm.max_map_count \
@@ -351,18 +351,83 @@ pub(crate) fn stack_map_error(what: &str, err: io::Error) -> io::Error {
     )
 }
 
-/// The address space in use (`VmSize`) and its limit (`RLIMIT_AS`), as text for an error.
-fn address_space() -> String {
-    let in_use = std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|status| {
-            let line = status.lines().find(|l| l.starts_with("VmSize:"))?;
-            line.split_whitespace().nth(1)?.parse::<u64>().ok()
-        })
-        .map_or_else(
-            || "unknown".to_owned(),
-            |kib| format!("{} GiB", kib / (1 << 20)),
-        );
+/// The limits a failed thread start may have hit, as text for an error. `pthread_create`
+/// says `EAGAIN` when the user is out of threads (`RLIMIT_NPROC`, which counts every thread
+/// of the user's processes), when the cgroup is (`pids.max`: systemd's `TasksMax`, docker's
+/// `--pids-limit`), when the system is (`kernel.threads-max`), and when the new thread's
+/// stack cannot be mapped, so each of those is named.
+pub(crate) fn thread_limits() -> String {
+    let threads = status_field("Threads:").map_or_else(|| "?".to_owned(), |n| n.to_string());
+    // SAFETY: getuid cannot fail.
+    let uid = unsafe { libc::getuid() };
+    // SAFETY: a zeroed rlimit is a valid out-parameter.
+    let mut limit: libc::rlimit = unsafe { std::mem::zeroed() };
+    // SAFETY: getrlimit writes the struct it is given.
+    let nproc = if unsafe { libc::getrlimit(libc::RLIMIT_NPROC, &mut limit) } != 0 {
+        "unknown".to_owned()
+    } else if limit.rlim_cur == libc::RLIM_INFINITY {
+        "unlimited".to_owned()
+    } else {
+        limit.rlim_cur.to_string()
+    };
+    // Root in the initial namespace (CAP_SYS_RESOURCE or CAP_SYS_ADMIN) is exempt.
+    let exempt = if uid == 0 { ", which root is usually exempt from" } else { "" };
+    let threads_max = std::fs::read_to_string("/proc/sys/kernel/threads-max")
+        .map_or_else(|_| "unknown".to_owned(), |s| s.trim().to_owned());
+    let cgroup = cgroup_pids().map_or_else(String::new, |(max, current)| {
+        format!("; the cgroup's pids.max is {max}, with {current} in use")
+    });
+    format!(
+        "this process has {threads} threads; RLIMIT_NPROC is {nproc} threads for user {uid}\
+         {exempt}{cgroup}; kernel.threads-max is {threads_max}; {}",
+        address_space(false)
+    )
+}
+
+/// `pids.max` and `pids.current` of the process's cgroup (v2, or v1's `pids` controller), if
+/// it has such a limit (the root cgroup has none).
+fn cgroup_pids() -> Option<(String, String)> {
+    let cgroups = std::fs::read_to_string("/proc/self/cgroup").ok()?;
+    cgroups.lines().find_map(|line| {
+        let mut fields = line.splitn(3, ':');
+        let (id, controllers, path) = (fields.next()?, fields.next()?, fields.next()?);
+        let dir = if id == "0" && controllers.is_empty() {
+            format!("/sys/fs/cgroup{path}")
+        } else if controllers.split(',').any(|c| c == "pids") {
+            format!("/sys/fs/cgroup/pids{path}")
+        } else {
+            return None;
+        };
+        let read = |file: &str| {
+            std::fs::read_to_string(format!("{dir}/{file}"))
+                .ok()
+                .map(|s| s.trim().to_owned())
+        };
+        Some((read("pids.max")?, read("pids.current")?))
+    })
+}
+
+/// A numeric field of `/proc/self/status` (the first number after the name).
+fn status_field(name: &str) -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with(name))?;
+    line.split_whitespace().nth(1)?.parse().ok()
+}
+
+/// The address space in use (`VmSize`) and its limit (`RLIMIT_AS`), as text for an error;
+/// `exhausted` says that it ran out (so an unlimited `RLIMIT_AS` means the user address space
+/// itself is used up).
+fn address_space(exhausted: bool) -> String {
+    let in_use = status_field("VmSize:").map_or_else(
+        || "unknown".to_owned(),
+        |kib| {
+            if kib >= 1 << 20 {
+                format!("{} GiB", kib >> 20)
+            } else {
+                format!("{} MiB", kib >> 10)
+            }
+        },
+    );
     // SAFETY: a zeroed rlimit is a valid out-parameter.
     let mut limit: libc::rlimit = unsafe { std::mem::zeroed() };
     // SAFETY: getrlimit writes the struct it is given.
@@ -370,8 +435,10 @@ fn address_space() -> String {
         && limit.rlim_cur != libc::RLIM_INFINITY
     {
         format!("RLIMIT_AS is {} GiB", limit.rlim_cur / (1 << 30))
-    } else {
+    } else if exhausted {
         "RLIMIT_AS is unlimited: the user address space itself is used up".to_owned()
+    } else {
+        "RLIMIT_AS is unlimited".to_owned()
     };
     format!("{in_use} mapped, {limit}")
 }

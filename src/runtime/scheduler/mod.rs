@@ -150,8 +150,9 @@ fn start() -> io::Result<&'static Runtime> {
                 failure = Some((
                     e.kind(),
                     format!(
-                        "cannot start worker thread {index} of {}: {e}",
-                        settings.workers
+                        "cannot start worker thread {index} of {}: {e} ({})",
+                        settings.workers,
+                        crate::sys::thread_limits()
                     ),
                 ));
                 break;
@@ -168,7 +169,13 @@ fn start() -> io::Result<&'static Runtime> {
             });
         match spawned {
             Ok(thread) => threads.push(thread),
-            Err(e) => failure = Some((e.kind(), format!("cannot start the monitor thread: {e}"))),
+            Err(e) => {
+                let why = format!(
+                    "cannot start the monitor thread: {e} ({})",
+                    crate::sys::thread_limits()
+                );
+                failure = Some((e.kind(), why));
+            }
         }
     }
     if let Some((kind, why)) = failure {
