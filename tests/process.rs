@@ -4,6 +4,7 @@ mod common;
 
 use std::io::{Read, Write};
 use std::os::unix::process::ExitStatusExt;
+use std::sync::Arc;
 
 use common::Ticker;
 use weft::process::{Command, Stdio};
@@ -122,4 +123,98 @@ fn stdin_stdout_round_trip_and_exit_codes() {
         let out = Command::new("echo").arg("plain").output().unwrap();
         assert_eq!(out.stdout, b"plain\n");
     });
+}
+
+/// Children of this process whose command line is `sleep <arg>` and that are still running
+/// (a zombie's command line is empty): their pids.
+fn running_sleeps(arg: &str) -> Vec<i32> {
+    let me = std::process::id().to_string();
+    let wanted = format!("sleep\0{arg}\0");
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(pid) = entry.file_name().to_string_lossy().parse::<i32>() else {
+            continue;
+        };
+        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+            continue;
+        };
+        // The fields after the command's closing parenthesis: state, ppid, ...
+        let after = &stat[stat.rfind(')').unwrap_or(0) + 1..];
+        let ppid = after.split_whitespace().nth(1);
+        let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+        if ppid == Some(me.as_str()) && cmdline == wanted.as_bytes() {
+            found.push(pid);
+        }
+    }
+    found
+}
+
+/// A cancel that comes while `Command::spawn` starts the child never loses the child: the
+/// caller gets its `Child` and the cancel takes effect at its next blocking point, so a
+/// guard can kill it. (An earlier version unwound out of `spawn` once the child had started,
+/// and that child then ran on with no handle to wait for or kill it.)
+#[test]
+fn a_cancel_while_a_child_starts_never_orphans_it() {
+    // An argument no other test uses, to find this test's children among the process's.
+    const ARG: &str = "3599.25";
+    type Held = Arc<std::sync::Mutex<Vec<weft::process::Child>>>;
+    /// Kills the child when the green thread unwinds, and keeps it for reaping.
+    struct Kill(Option<weft::process::Child>, Held);
+    impl Drop for Kill {
+        fn drop(&mut self) {
+            if let Some(mut child) = self.0.take() {
+                let _ = child.kill();
+                self.1.lock().unwrap().push(child);
+            }
+        }
+    }
+    common::workers(2);
+    let held: Held = Arc::default();
+    let rounds = common::scaled(200);
+    let cancelled = common::watchdog(120, {
+        let held = held.clone();
+        move || {
+            weft::run(move || {
+                let mut cancelled = 0;
+                for round in 0..rounds {
+                    let held = held.clone();
+                    let starter = weft::spawn(move || {
+                        let child = Command::new("sleep").arg(ARG).spawn().unwrap();
+                        let _kill = Kill(Some(child), held);
+                        weft::sleep(std::time::Duration::from_secs(3600));
+                    });
+                    // The cancel lands before the spawn, while the child starts on the pool,
+                    // or once it waits; most often while it starts.
+                    for _ in 0..round % 3 {
+                        weft::yield_now();
+                    }
+                    starter.cancel();
+                    cancelled += usize::from(starter.join().unwrap_err().is::<weft::Cancelled>());
+                }
+                cancelled
+            })
+        }
+    });
+    let mut held = std::mem::take(&mut *held.lock().unwrap());
+    for child in &mut held {
+        assert!(child.wait().unwrap().signal() == Some(libc::SIGKILL));
+    }
+    let orphans = running_sleeps(ARG);
+    for &pid in &orphans {
+        // SAFETY (test): kill of a child of ours that no handle owns.
+        unsafe { libc::kill(pid, libc::SIGKILL) };
+    }
+    println!(
+        "{rounds} cancels, {} children started and reaped, {} orphans",
+        held.len(),
+        orphans.len()
+    );
+    assert_eq!(cancelled, rounds);
+    assert!(
+        orphans.is_empty(),
+        "children left with no handle: {orphans:?}"
+    );
+    // Cancels that came while the child started left it with its guard (the others came
+    // before the spawn, which then never ran).
+    assert!(!held.is_empty(), "no child started");
 }
