@@ -16,7 +16,10 @@ use common::{child_stdout, is_child, line_with, watchdog, Ticker};
 use weft::net::{TcpListener, TcpStream};
 
 fn in_ring_child(name: &'static str, workers: &'static str) -> String {
-    watchdog(120, move || {
+    // The scaled races run about 2 s per unit of WEFT_STRESS (the timeout race's writer
+    // pauses alone take 187 s at 100).
+    let secs = 120 + 3 * common::stress() as u64;
+    watchdog(secs, move || {
         child_stdout(name, &[("WEFT_IO", "uring"), ("WEFT_WORKERS", workers)])
     })
 }
