@@ -236,6 +236,47 @@ fn condvar_wait_timeout_reports_timeouts() {
     });
 }
 
+/// Releases race hand-offs to queued waiters, from green and plain threads: every permit
+/// released and not taken is still there at the end. (A release that saw a waiter queued,
+/// then found the queue emptied by another release, used to store its permit over the
+/// count that fast releases had moved meanwhile, losing permits; `loom_semaphore_*` is the
+/// model.)
+#[test]
+fn semaphore_releases_racing_hand_offs_lose_no_permit() {
+    common::workers(2);
+    common::watchdog(120, || {
+        let rounds = common::scaled(2_000);
+        for round in 0..4 {
+            let semaphore = Arc::new(Semaphore::new(0));
+            let s = semaphore.clone();
+            // Threads 0..6 take `rounds` permits each and threads 6..12 release `rounds` and
+            // 10 more each, so the count stays near zero, waiters queue often, and 60
+            // permits are left over. More threads than CPUs, so the OS preempts releases
+            // between their look at the state and the queue lock.
+            mixed(12, move |i| {
+                for n in 0..rounds {
+                    if i < 6 {
+                        s.acquire().forget();
+                    } else {
+                        s.release();
+                    }
+                    if (n + i + round) % 7 == 0 {
+                        weft::yield_now();
+                    }
+                }
+                if i >= 6 {
+                    (0..10).for_each(|_| s.release());
+                }
+            });
+            assert_eq!(
+                semaphore.available(),
+                60,
+                "round {round}: a permit was lost"
+            );
+        }
+    });
+}
+
 #[test]
 fn semaphore_bounds_concurrency() {
     common::workers(2);

@@ -10,7 +10,10 @@
 //!   otherwise CAS in `QUEUED`, queue, park. A woken waiter was handed a permit.
 //! * *release, fast*: if `QUEUED` is clear, CAS one permit in (Release).
 //! * *release, slow*, under the queue lock: hand the permit to the first waiter instead
-//!   (the count does not change), clearing `QUEUED` if it was the last.
+//!   (the count does not change), clearing `QUEUED` if it was the last. The queue may be
+//!   empty by the time the lock is held (another release took the last waiter and cleared
+//!   `QUEUED`, and fast acquires and releases may have run since): the permit is then added
+//!   with a read-modify-write, as the fast path would.
 //!
 //! While `QUEUED` is set the count is zero: waiters queue only when no permit is free, and
 //! releases hand permits over rather than adding them.
@@ -167,8 +170,14 @@ impl Semaphore {
             let claimed = waiters.pop_claim();
             if waiters.is_empty() {
                 let add = if claimed.is_some() { 0 } else { PERMIT };
-                // Under the queue lock nobody else changes QUEUED, and the count is zero.
-                self.state.store(add, Release);
+                // A read-modify-write, not a store: `release` saw QUEUED, but another
+                // release may have handed the last waiter its permit and cleared QUEUED
+                // since, and the fast paths may have moved the count after that (a store
+                // of `add` lost a permit then; `loom_semaphore_*`). Clearing QUEUED is
+                // only ever done under the queue lock. Release: as the fast path's.
+                let _ = self
+                    .state
+                    .fetch_update(Release, Relaxed, |state| Some((state & !QUEUED) + add));
             }
             claimed
         };
@@ -200,5 +209,43 @@ impl fmt::Debug for Semaphore {
 impl fmt::Debug for SemaphorePermit<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("SemaphorePermit").finish_non_exhaustive()
+    }
+}
+
+#[cfg(all(test, loom))]
+mod loom_tests {
+    use loom::sync::Arc;
+
+    use super::Semaphore;
+
+    /// Three releases race one waiter's acquire. A release that saw the waiter queued and
+    /// then finds the queue emptied by another release (which handed the waiter its
+    /// permit) must add its permit to whatever the count is by then: fast releases may
+    /// have moved it. Three releases and one acquire leave exactly two permits.
+    #[test]
+    fn loom_semaphore_releases_racing_a_hand_off_lose_no_permit() {
+        let mut model = loom::model::Builder::new();
+        model.preemption_bound = Some(3);
+        model.check(|| {
+            let semaphore = Arc::new(Semaphore::new(0));
+            let threads: Vec<_> = (0..2)
+                .map(|i| {
+                    let semaphore = semaphore.clone();
+                    loom::thread::spawn(move || {
+                        if i == 0 {
+                            semaphore.acquire().forget();
+                        } else {
+                            semaphore.release();
+                        }
+                    })
+                })
+                .collect();
+            semaphore.release();
+            semaphore.release();
+            for thread in threads {
+                thread.join().unwrap();
+            }
+            assert_eq!(semaphore.available(), 2);
+        });
     }
 }
