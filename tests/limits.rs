@@ -365,19 +365,28 @@ fn child_no_threads_for_the_pool() {
     weft::Config::new().workers(2).apply().unwrap();
     weft::run(|| {
         weft::sleep(std::time::Duration::from_millis(1));
-        let before = weft::stats().blocking_threads;
         // No room for another 2 MiB thread stack: the pool cannot start a thread.
-        set_address_space_limit((status_field("VmSize:") + 1024) * 1024);
-        let value = weft::offload(|| 6 * 7);
-        let during = weft::stats().blocking_threads;
-        set_address_space_limit(libc::RLIM_INFINITY);
-        println!("offload without threads: {value}, pool threads {before} -> {during}");
-        let value = weft::offload(|| 7 * 6);
-        println!(
-            "offload after the limit was lifted: {value}, pool threads {}",
-            weft::stats().blocking_threads
+        offload_without_threads(
+            || set_address_space_limit((status_field("VmSize:") + 1024) * 1024),
+            || set_address_space_limit(libc::RLIM_INFINITY),
         );
     });
+}
+
+/// In a green thread: an offload while `exhaust` keeps the blocking pool from starting a
+/// thread, and one after `lift`; prints what each returned and the pool's thread count.
+fn offload_without_threads(exhaust: impl FnOnce(), lift: impl FnOnce()) {
+    let before = weft::stats().blocking_threads;
+    exhaust();
+    let value = weft::offload(|| 6 * 7);
+    let during = weft::stats().blocking_threads;
+    lift();
+    println!("offload without threads: {value}, pool threads {before} -> {during}");
+    let value = weft::offload(|| 7 * 6);
+    println!(
+        "offload after the limit was lifted: {value}, pool threads {}",
+        weft::stats().blocking_threads
+    );
 }
 
 /// A blocking pool that cannot start a thread (the process is out of threads or address
@@ -447,18 +456,8 @@ fn child_out_of_threads() {
         set_thread_limit(Some(1));
         let spawned = (0..100).map(|i| weft::spawn(move || i)).collect::<Vec<_>>();
         let sum: i32 = spawned.into_iter().map(|h| h.join().unwrap()).sum();
-        let before = weft::stats().blocking_threads;
-        let value = weft::offload(|| 6 * 7);
-        let during = weft::stats().blocking_threads;
-        set_thread_limit(None);
-        println!(
-            "without threads: spawned {sum}, offload {value}, pool threads {before} -> {during}"
-        );
-        let value = weft::offload(|| 7 * 6);
-        println!(
-            "offload after the limit was lifted: {value}, pool threads {}",
-            weft::stats().blocking_threads
-        );
+        println!("green threads without threads: {sum}");
+        offload_without_threads(|| (), || set_thread_limit(None));
     });
 }
 
@@ -481,7 +480,11 @@ fn running_out_of_threads_is_an_error_and_the_runtime_recovers() {
         "{stdout}"
     );
     assert!(
-        stdout.contains("without threads: spawned 4950, offload 42, pool threads 0 -> 0"),
+        stdout.contains("green threads without threads: 4950"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("offload without threads: 42, pool threads 0 -> 0"),
         "{stdout}"
     );
     assert!(
